@@ -1,0 +1,262 @@
+"""NUT's line tokenizer ("parseconf") and value encoder.
+
+How this works
+--------------
+Network requests, driver-socket messages and every config file share one
+grammar: words split on ASCII white space, ``"..."`` groups a word (``""``
+is an empty word), ``\\x`` takes ``x`` literally, ``#`` at a word start or
+inside an unquoted word starts a comment, an unescaped ``#`` inside quotes
+is a parse error, ``=`` is always a word of its own, bytes outside
+0x20..0x7F are dropped, and a line keeps at most ``MAX_ARGS`` words of at
+most ``MAX_WORD_LEN`` characters.
+
+:class:`Tokenizer` is incremental: feed it bytes as they arrive, it yields
+one :class:`Line` per finished line.  Most lines are plain words, so a fast
+path splits them with ``bytes.split``; anything with quotes, escapes,
+comments, ``=`` or odd bytes goes through the state machine below, which is
+a faithful port of NUT's.  Memory is bounded whatever arrives: an
+unterminated line longer than ``MAX_PENDING_LINE`` is streamed through the
+state machine, which keeps only truncated words.
+
+Deviation (docs/compat.md): after a parse error NUT resumes parsing in the
+middle of the broken line (and upsd drops the rest of its 512-byte read);
+here the rest of that line is skipped, whatever the packet boundaries.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum, auto
+
+from pnut.protocol.limits import MAX_ARGS, MAX_PENDING_LINE, MAX_WORD_LEN
+
+_SPACE = frozenset(b" \t\r\x0b\x0c")
+_NEWLINE = 0x0A
+# A line the fast path may split: printable ASCII and white space, none of
+# the characters that change the grammar.
+_SIMPLE = re.compile(rb'[^"\\#=\x00-\x08\x0a\x0e-\x1f\x80-\xff]*')
+# Characters the encoder escapes (pconf_encode).
+_ESCAPE_RE = re.compile(r'([#\\"])')
+_NEEDS_QUOTES = re.compile(r"[\s=]|^$")
+
+
+class _State(Enum):
+    WORDSTART = auto()
+    SKIP_TO_EOL = auto()
+    QUOTED = auto()
+    QUOTED_LITERAL = auto()
+    WORD = auto()
+    WORD_LITERAL = auto()
+    ERROR = auto()
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One logical line: its words, or the parse error that broke it."""
+
+    words: tuple[str, ...]
+    lineno: int
+    error: str | None = None
+
+
+class Tokenizer:
+    """Incremental, bounded port of NUT's parseconf state machine."""
+
+    def __init__(self, max_args: int = MAX_ARGS, max_word: int = MAX_WORD_LEN) -> None:
+        self._max_args = max_args
+        self._max_word = max_word
+        self._pending = bytearray()
+        self._state = _State.WORDSTART
+        self._word = bytearray()
+        self._words: list[str] = []
+        self._error: str | None = None
+        #: Physical line number of the next byte (1-based), for file errors.
+        self.lineno = 1
+        self._line_start = 1
+
+    # -- public ---------------------------------------------------------
+    def feed(self, data: bytes) -> list[Line]:
+        """Consume ``data``; return every line it completed."""
+        out: list[Line] = []
+        if self._pending:
+            data = bytes(self._pending) + data
+            self._pending.clear()
+        start = 0
+        size = len(data)
+        while start < size:
+            nl = data.find(b"\n", start)
+            if not self._idle():
+                # The state machine is inside a line (quotes, continuation,
+                # or a streamed over-long line): it takes bytes to the newline.
+                end = size if nl < 0 else nl + 1
+                self._run(data[start:end], out)
+                start = end
+                continue
+            if nl < 0:
+                rest = data[start:]
+                if len(rest) > MAX_PENDING_LINE:
+                    self._line_start = self.lineno
+                    self._run(rest, out)
+                else:
+                    self._pending += rest
+                break
+            raw = data[start:nl]
+            if _SIMPLE.fullmatch(raw) is not None:
+                out.append(Line(self._split_simple(raw), self.lineno))
+                self.lineno += 1
+            else:
+                self._line_start = self.lineno
+                self._run(data[start : nl + 1], out)
+            start = nl + 1
+        return out
+
+    def _idle(self) -> bool:
+        return self._state is _State.WORDSTART and not self._words and not self._word
+
+    def finish(self) -> list[Line]:
+        """End of input: a last line without newline still counts (files)."""
+        if self._pending or not self._idle():
+            return self.feed(b"\n")
+        return []
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for an unfinished line (bounded)."""
+        return len(self._pending) + len(self._word) + sum(len(w) for w in self._words)
+
+    # -- fast path ------------------------------------------------------
+    def _split_simple(self, raw: bytes) -> tuple[str, ...]:
+        words = raw.split()
+        if len(words) > self._max_args:
+            words = words[: self._max_args]
+        limit = self._max_word
+        return tuple(
+            (w if len(w) <= limit else w[:limit]).decode("ascii") for w in words
+        )
+
+    # -- state machine --------------------------------------------------
+    def _run(self, data: bytes, out: list[Line]) -> None:
+        for ch in data:
+            if self._step(ch):
+                if self._error is not None:
+                    out.append(Line(tuple(self._words), self._line_start, self._error))
+                else:
+                    out.append(Line(tuple(self._words), self._line_start))
+                self._words = []
+                self._word.clear()
+                self._error = None
+                self._state = _State.WORDSTART
+                self._line_start = self.lineno
+
+    def _addchar(self, ch: int) -> None:
+        if ch < 0x20 or ch > 0x7F:
+            return
+        if len(self._word) < self._max_word:
+            self._word.append(ch)
+
+    def _endword(self) -> None:
+        if len(self._words) < self._max_args:
+            self._words.append(self._word.decode("ascii"))
+        self._word.clear()
+
+    def _step(self, ch: int) -> bool:
+        """Advance one byte; True when a logical line ended."""
+        state = self._state
+        if ch == _NEWLINE:
+            self.lineno += 1
+        if state is _State.WORDSTART:
+            if ch == _NEWLINE:
+                return True
+            if ch == 0x23:  # '#'
+                self._state = _State.SKIP_TO_EOL
+            elif ch in _SPACE:
+                pass
+            elif ch == 0x5C:  # '\\'
+                self._state = _State.WORD_LITERAL
+            elif ch == 0x22:  # '"'
+                self._state = _State.QUOTED
+            else:
+                self._addchar(ch)
+                if ch == 0x3D:  # '=' is a word of its own
+                    self._endword()
+                else:
+                    self._state = _State.WORD
+        elif state is _State.WORD:
+            if ch == 0x23:
+                self._endword()
+                self._state = _State.SKIP_TO_EOL
+            elif ch == _NEWLINE:
+                self._endword()
+                return True
+            elif ch in _SPACE:
+                self._endword()
+                self._state = _State.WORDSTART
+            elif ch == 0x3D:
+                self._endword()
+                self._addchar(ch)
+                self._endword()
+                self._state = _State.WORDSTART
+            elif ch == 0x5C:
+                self._state = _State.WORD_LITERAL
+            else:
+                self._addchar(ch)
+        elif state is _State.QUOTED:
+            if ch == 0x23:
+                self._error = "Unbalanced word due to unescaped # in quotes"
+                self._endword()
+                self._state = _State.ERROR
+            elif ch == 0x22:
+                self._endword()
+                self._state = _State.WORDSTART
+            elif ch == 0x5C:
+                self._state = _State.QUOTED_LITERAL
+            else:
+                self._addchar(ch)
+        elif state is _State.QUOTED_LITERAL:
+            if ch != _NEWLINE:
+                self._addchar(ch)
+            self._state = _State.QUOTED
+        elif state is _State.WORD_LITERAL:
+            if ch != _NEWLINE:
+                self._addchar(ch)
+            self._state = _State.WORD
+        else:  # SKIP_TO_EOL and ERROR both wait for the newline
+            return ch == _NEWLINE
+        return False
+
+
+def split_line(line: str | bytes) -> list[str]:
+    """Tokenize one complete line; raise ``ValueError`` on a parse error."""
+    raw = line.encode("latin-1") if isinstance(line, str) else line
+    tok = Tokenizer()
+    lines = tok.feed(raw if raw.endswith(b"\n") else raw + b"\n")
+    if not lines:
+        return []
+    first = lines[0]
+    if first.error is not None:
+        raise ValueError(first.error)
+    return list(first.words)
+
+
+def escape(value: str) -> str:
+    """NUT's pconf_encode: backslash before ``#``, ``\\`` and ``"``."""
+    if '"' not in value and "\\" not in value and "#" not in value:
+        return value
+    return _ESCAPE_RE.sub(r"\\\1", value)
+
+
+def quote(value: str) -> str:
+    """A value as it appears between quotes in a reply: ``"escaped"``."""
+    return f'"{escape(value)}"'
+
+
+def quote_word(value: str) -> str:
+    """A request argument as NUT's clients send it (upsclient build_cmd).
+
+    Escaped always; wrapped in quotes only when it would not survive as one
+    bare word (spaces, ``=``, empty).
+    """
+    if _NEEDS_QUOTES.search(value):
+        return quote(value)
+    return escape(value)
