@@ -1,0 +1,1 @@
+"""Drivers: the driver-socket codec and server, and the drivers themselves."""

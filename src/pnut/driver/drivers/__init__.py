@@ -1,0 +1,1 @@
+"""Concrete drivers: simulated, dummy-ups, repeater, and hardware protocols."""

@@ -1,0 +1,1 @@
+"""upsmon and upssched: the power-state machine and notifications."""

@@ -1,0 +1,1 @@
+"""upsd, the attachment daemon: listener, sessions, access control, UPS store."""
