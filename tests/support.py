@@ -1,0 +1,249 @@
+"""Real processes for tests: NUT's C daemons and pnut's, on random ports.
+
+A :class:`Stack` is one private NUT installation in a temp dir: ups.conf,
+upsd.conf, upsd.users, the .dev files, a state dir for driver sockets, and
+the processes started from it.  Either half can be NUT's C binaries from
+Debian (``impl="nut"``) or pnut's (``impl="pnut"``), so the same test can
+run against both and compare.  Every process is started by the stack and
+ended by PID when the stack closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+NUT_LIBDIR = Path("/lib/nut")
+NUT_BINDIR = Path("/usr/bin")
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO.parent / "shared" / "fixtures" / "ddl"
+PNUT = [sys.executable, "-m", "pnut"]
+
+DEFAULT_USERS = """\
+[admin]
+  password = "s3cret pw"
+  actions = SET FSD
+  instcmds = ALL
+  upsmon primary
+
+[monuser]
+  password = mon
+  upsmon secondary
+
+[setonly]
+  password = setpw
+  actions = SET
+"""
+
+
+def have_nut() -> bool:
+    return (NUT_LIBDIR / "upsd").exists() and (NUT_BINDIR / "upsc").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll ``cond`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last_exc: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = cond()
+        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+            last_exc = exc
+        else:
+            if value:
+                return value
+        time.sleep(interval)
+    raise TimeoutError(f"condition not met in {timeout}s (last error: {last_exc!r})")
+
+
+def talk(port: int, lines: list[str], host: str = "127.0.0.1", timeout: float = 5.0) -> list[str]:
+    """Send request lines on one connection; return the reply lines.
+
+    Reads until every request got its answer (a LIST counts until its
+    END LIST), so the result is the exact transcript the server wrote.
+    """
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        out: list[str] = []
+        buf = b""
+        for line in lines:
+            sock.sendall(line.encode("latin-1") + b"\n")
+            want_list = line.split()[:1] and line.split()[0].upper() == "LIST"
+            while True:
+                while b"\n" not in buf:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return out
+                    buf += chunk
+                raw, buf = buf.split(b"\n", 1)
+                text = raw.decode("latin-1")
+                out.append(text)
+                if not want_list or text.startswith(("END LIST", "ERR")):
+                    break
+        return out
+
+
+@dataclass
+class Ups:
+    name: str
+    dev: str  # contents of the .dev/.seq file
+    desc: str | None = None
+    suffix: str = ".dev"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class Stack:
+    """A private config dir plus the drivers and upsd started from it."""
+
+    def __init__(
+        self,
+        upses: list[Ups],
+        *,
+        users: str = DEFAULT_USERS,
+        upsd_conf: str = "",
+        port: int | None = None,
+    ) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="pnut-test-"))
+        os.chmod(self.dir, 0o755)
+        self.state = self.dir / "state"
+        self.state.mkdir()
+        os.chmod(self.state, 0o777)
+        self.port = port or free_port()
+        self.upses = upses
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[Path] = []
+        conf = []
+        for ups in upses:
+            dev = self.dir / f"{ups.name}{ups.suffix}"
+            dev.write_text(ups.dev)
+            conf.append(f"[{ups.name}]\n  driver = dummy-ups\n  port = {dev.name}\n")
+            if ups.desc is not None:
+                conf.append(f'  desc = "{ups.desc}"\n')
+            conf.extend(f"  {k} = {v}\n" for k, v in ups.extra.items())
+        self.write("ups.conf", "".join(conf))
+        self.write("upsd.conf", f"LISTEN 127.0.0.1 {self.port}\n{upsd_conf}")
+        self.write("upsd.users", users)
+
+    # -- files -------------------------------------------------------------
+    def write(self, name: str, text: str) -> Path:
+        path = self.dir / name
+        path.write_text(text)
+        os.chmod(path, 0o644)
+        return path
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            NUT_CONFPATH=str(self.dir),
+            NUT_STATEPATH=str(self.state),
+            NUT_ALTPIDPATH=str(self.state),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    # -- processes -----------------------------------------------------------
+    def spawn(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
+        log = self.dir / f"{name}.log"
+        self.logs.append(log)
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(
+                argv, env=self.env, cwd=self.dir, stdout=fh, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.procs.append(proc)
+        return proc
+
+    def start_driver(self, ups: Ups, impl: str = "nut") -> subprocess.Popen[bytes]:
+        if impl == "nut":
+            argv = [str(NUT_LIBDIR / "dummy-ups"), "-a", ups.name, "-F", "-u", "root"]
+        else:
+            argv = [*PNUT, "driver", "dummy-ups", "-a", ups.name, "--confdir", str(self.dir)]
+        proc = self.spawn(argv, f"driver-{ups.name}-{impl}")
+        wait_for(lambda: (self.state / f"dummy-ups-{ups.name}").exists() or proc.poll() is not None)
+        if proc.poll() is not None:
+            raise RuntimeError(f"driver exited: {self.log_text()}")
+        return proc
+
+    def start_upsd(self, impl: str = "nut", wait_ups: bool = True) -> subprocess.Popen[bytes]:
+        if impl == "nut":
+            argv = [str(NUT_LIBDIR / "upsd"), "-F", "-u", "root"]
+        else:
+            argv = [*PNUT, "upsd", "--confdir", str(self.dir)]
+        proc = self.spawn(argv, f"upsd-{impl}")
+        wait_for(lambda: self._listening() or proc.poll() is not None)
+        if proc.poll() is not None:
+            raise RuntimeError(f"upsd exited: {self.log_text()}")
+        if wait_ups:
+            for ups in self.upses:
+                wait_for(lambda u=ups: self._ready(u.name), timeout=15)
+        return proc
+
+    def start(self, upsd: str = "nut", driver: str = "nut") -> Stack:
+        for ups in self.upses:
+            self.start_driver(ups, driver)
+        self.start_upsd(upsd)
+        return self
+
+    def _listening(self) -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
+            return True
+        return False
+
+    def _ready(self, ups: str) -> bool:
+        reply = talk(self.port, [f"GET VAR {ups} ups.status"])
+        return bool(reply) and reply[0].startswith("VAR") and '"WAIT"' not in reply[0]
+
+    def talk(self, lines: list[str]) -> list[str]:
+        return talk(self.port, lines)
+
+    def log_text(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')}" for p in self.logs if p.exists())
+
+    def stop(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            self.stop(proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def stack(upses: list[Ups], upsd: str = "nut", driver: str = "nut", **kw: Any) -> Iterator[Stack]:
+    with Stack(upses, **kw) as st:
+        st.start(upsd=upsd, driver=driver)
+        yield st
+
+
+def run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 20, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion, capturing text output."""
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, **kw)
