@@ -64,7 +64,7 @@ def wait_for(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0
     while time.monotonic() < deadline:
         try:
             value = cond()
-        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+        except Exception as exc:
             last_exc = exc
         else:
             if value:
@@ -214,7 +214,9 @@ class Stack:
         return talk(self.port, lines)
 
     def log_text(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')}" for p in self.logs if p.exists())
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')}" for p in self.logs if p.exists()
+        )
 
     def stop(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
         if proc.poll() is None:
@@ -244,6 +246,8 @@ def stack(upses: list[Ups], upsd: str = "nut", driver: str = "nut", **kw: Any) -
         yield st
 
 
-def run(argv: list[str], env: dict[str, str] | None = None, timeout: float = 20, **kw: Any) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: list[str], env: dict[str, str] | None = None, timeout: float = 20, **kw: Any
+) -> subprocess.CompletedProcess[str]:
     """Run a command to completion, capturing text output."""
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, **kw)

@@ -28,6 +28,7 @@ class UpsSection:
 
     name: str
     lineno: int
+    path: str = "ups.conf"
     settings: dict[str, str] = field(default_factory=dict)
     flags: set[str] = field(default_factory=set)
 
@@ -50,7 +51,8 @@ class UpsSection:
         try:
             return int(raw)
         except ValueError:
-            raise ConfigError("ups.conf", self.lineno, f"[{self.name}] {key}: not a number: {raw!r}") from None
+            problem = f"[{self.name}] {key}: not a number: {raw!r}"
+            raise ConfigError(self.path, self.lineno, problem) from None
 
 
 @dataclass
@@ -106,7 +108,7 @@ def parse_ups_conf(lines: list[ConfLine], path: str = "ups.conf") -> UpsConf:
         if name.lower() in seen:
             raise header.error(f"UPS [{name}] is defined twice")
         seen.add(name.lower())
-        sec = UpsSection(name, header.lineno)
+        sec = UpsSection(name, header.lineno, path)
         for line in items:
             kv = _kv(line)
             if kv is None:
