@@ -181,12 +181,15 @@ class Stack:
             raise RuntimeError(f"driver exited: {self.log_text()}")
         return proc
 
-    def start_upsd(self, impl: str = "nut", wait_ups: bool = True) -> subprocess.Popen[bytes]:
+    def start_upsd(
+        self, impl: str = "nut", wait_ups: bool = True, prefix: list[str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start upsd; ``prefix`` wraps the command (e.g. ``taskset -c 0``)."""
         if impl == "nut":
             argv = [str(NUT_LIBDIR / "upsd"), "-F", "-u", "root"]
         else:
             argv = [*PNUT, "upsd", "--confdir", str(self.dir)]
-        proc = self.spawn(argv, f"upsd-{impl}")
+        proc = self.spawn([*(prefix or []), *argv], f"upsd-{impl}")
         wait_for(lambda: self._listening() or proc.poll() is not None)
         if proc.poll() is not None:
             raise RuntimeError(f"upsd exited: {self.log_text()}")

@@ -1,0 +1,218 @@
+/* loadgen.c - closed-loop load generator for NUT-protocol servers.
+ *
+ * Written for pnut's benchmark so that the load side costs little CPU and
+ * the numbers measure the server, not a Python client.  One thread, epoll,
+ * N connections; each connection sends one request, waits for its whole
+ * answer, then sends the next.  Bounded by count of seconds; prints one
+ * JSON line.
+ *
+ *   loadgen HOST PORT MODE CONNS SECONDS [UPS [VAR]]
+ *   MODE: get     GET VAR UPS VAR, answer = one line
+ *         list    LIST VAR UPS,    answer = through "END LIST"
+ *         connect connect, VER, LOGOUT, answer = "OK Goodbye", close, again
+ *         idle    open CONNS connections, VER on each, print READY, hold
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+enum mode { GET, LIST, CONNECT, IDLE };
+
+struct conn {
+	int fd;
+	double sent_at;
+	size_t have;
+	char buf[1 << 16];
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct sockaddr_in addr;
+static char request[1024];
+static size_t request_len;
+static enum mode mode;
+static int ep;
+static double *lat;
+static size_t nlat, maxlat = 20000000;
+static long errors;
+
+static int open_conn(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int send_req(struct conn *c)
+{
+	c->have = 0;
+	c->sent_at = now();
+	if (write(c->fd, request, request_len) != (ssize_t)request_len)
+		return -1;
+	return 0;
+}
+
+static int complete(struct conn *c)
+{
+	c->buf[c->have] = '\0';
+	switch (mode) {
+	case GET:
+		return memchr(c->buf, '\n', c->have) != NULL;
+	case LIST:
+		if (strncmp(c->buf, "ERR", 3) == 0)
+			return memchr(c->buf, '\n', c->have) != NULL;
+		return strstr(c->buf, "END LIST") != NULL && c->buf[c->have - 1] == '\n';
+	case CONNECT:
+	case IDLE:
+		return strstr(c->buf, "OK Goodbye\n") != NULL || (mode == IDLE && memchr(c->buf, '\n', c->have));
+	}
+	return 0;
+}
+
+static void record(double t)
+{
+	if (nlat < maxlat)
+		lat[nlat++] = t;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 6) {
+		fprintf(stderr, "usage: loadgen HOST PORT get|list|connect|idle CONNS SECONDS [UPS [VAR]]\n");
+		return 2;
+	}
+	const char *ups = argc > 6 ? argv[6] : "ups";
+	const char *var = argc > 7 ? argv[7] : "ups.status";
+	int nconn = atoi(argv[4]);
+	double seconds = atof(argv[5]);
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((unsigned short)atoi(argv[2]));
+	inet_pton(AF_INET, argv[1], &addr.sin_addr);
+
+	if (!strcmp(argv[3], "get")) {
+		mode = GET;
+		snprintf(request, sizeof(request), "GET VAR %s %s\n", ups, var);
+	} else if (!strcmp(argv[3], "list")) {
+		mode = LIST;
+		snprintf(request, sizeof(request), "LIST VAR %s\n", ups);
+	} else if (!strcmp(argv[3], "connect")) {
+		mode = CONNECT;
+		snprintf(request, sizeof(request), "VER\nLOGOUT\n");
+	} else if (!strcmp(argv[3], "idle")) {
+		mode = IDLE;
+		snprintf(request, sizeof(request), "VER\n");
+	} else {
+		fprintf(stderr, "unknown mode %s\n", argv[3]);
+		return 2;
+	}
+	request_len = strlen(request);
+	lat = malloc(maxlat * sizeof(double));
+	ep = epoll_create1(0);
+
+	struct conn *conns = calloc((size_t)nconn, sizeof(struct conn));
+	int opened = 0;
+	for (int i = 0; i < nconn; i++) {
+		conns[i].fd = open_conn();
+		if (conns[i].fd < 0) {
+			errors++;
+			continue;
+		}
+		opened++;
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &conns[i] };
+		epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
+		if (send_req(&conns[i]) < 0)
+			errors++;
+	}
+
+	double start = now(), end = start + seconds;
+	long done = 0;
+	int ready = 0;
+	struct epoll_event evs[512];
+	while (now() < end) {
+		int n = epoll_wait(ep, evs, 512, 100);
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			ssize_t r = read(c->fd, c->buf + c->have, sizeof(c->buf) - 1 - c->have);
+			if (r <= 0 && mode != CONNECT) {
+				errors++;
+				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+				close(c->fd);
+				c->fd = -1;
+				continue;
+			}
+			if (r > 0)
+				c->have += (size_t)r;
+			if (c->have >= sizeof(c->buf) - 1)
+				c->have = 0; /* overflow: keep reading */
+			if (!complete(c))
+				continue;
+			double t = now();
+			record(t - c->sent_at);
+			done++;
+			if (mode == IDLE) {
+				ready++;
+				continue;
+			}
+			if (mode == CONNECT) {
+				epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+				close(c->fd);
+				c->fd = open_conn();
+				if (c->fd < 0) {
+					errors++;
+					continue;
+				}
+				struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+				epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+			}
+			if (send_req(c) < 0)
+				errors++;
+		}
+		if (mode == IDLE && ready == opened && ready > 0) {
+			printf("READY %d\n", ready);
+			fflush(stdout);
+			ready = -1;
+		}
+	}
+	double elapsed = now() - start;
+	qsort(lat, nlat, sizeof(double), cmp);
+	double p50 = nlat ? lat[nlat / 2] : 0, p99 = nlat ? lat[(size_t)(nlat * 0.99)] : 0;
+	printf("{\"requests\": %ld, \"seconds\": %.3f, \"p50_us\": %.1f, \"p99_us\": %.1f, "
+	       "\"errors\": %ld, \"connections\": %d}\n",
+	       done, elapsed, p50 * 1e6, p99 * 1e6, errors, opened);
+	return 0;
+}

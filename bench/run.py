@@ -1,0 +1,172 @@
+"""pnut's upsd against NUT's C upsd, side by side, in one run.
+
+    python bench/run.py [--seconds 5] [--impl nut,pnut]
+
+Both servers serve the same device dump through NUT's C dummy-ups driver,
+each in its own private config dir.  The server is pinned to CPU 0 and the
+C load generator (bench/loadgen.c, compiled here) to CPU 1, so a 2-core
+machine measures the server and not the client.  Beside requests/s the
+table shows the server's own CPU time per request, read from
+/proc/PID/stat, which is the fairer number when the load generator is
+the bottleneck.  Results also go to bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from support import FIXTURES, Stack, Ups, have_nut  # noqa: E402
+
+DEV = FIXTURES / "Eaton__5PX_2000__usbhid-ups__2.7.4__01.dev"
+UPS = "eaton"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SERVER_CPU, LOAD_CPU = "0", "1"
+
+
+def build_loadgen() -> Path:
+    out = HERE / "results" / "loadgen"
+    out.parent.mkdir(exist_ok=True)
+    src = HERE / "loadgen.c"
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        subprocess.run(["gcc", "-O2", "-o", str(out), str(src)], check=True)
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Result:
+    impl: str
+    rows: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def pinned(argv: list[str], cpu: str) -> list[str]:
+    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        return ["taskset", "-c", cpu, *argv]
+    return argv
+
+
+def load(loadgen: Path, port: int, mode: str, conns: int, seconds: float) -> dict[str, float]:
+    argv = pinned([str(loadgen), "127.0.0.1", str(port), mode, str(conns), str(seconds), UPS,
+                   "ups.status"], LOAD_CPU)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    data: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return data
+
+
+def measure(impl: str, loadgen: Path, seconds: float) -> Result:
+    res = Result(impl)
+    users = "[admin]\n  password = pw\n  upsmon primary\n"
+    with Stack([Ups(UPS, DEV.read_text())], users=users) as st:
+        st.start_driver(st.upses[0], "nut")
+        proc = st.start_upsd(impl, prefix=pinned([], SERVER_CPU))
+        pid = proc.pid
+        scenarios = [
+            ("GET VAR, 1 conn", "get", 1),
+            ("GET VAR, 16 conns", "get", 16),
+            ("GET VAR, 256 conns", "get", 256),
+            ("LIST VAR, 16 conns", "list", 16),
+            ("connect+VER+LOGOUT, 16 conns", "connect", 16),
+        ]
+        for label, mode, conns in scenarios:
+            before = cpu_seconds(pid)
+            data = load(loadgen, st.port, mode, conns, seconds)
+            used = cpu_seconds(pid) - before
+            n = max(data["requests"], 1)
+            res.rows[label] = {
+                "per_s": data["requests"] / data["seconds"],
+                "cpu_us": used / n * 1e6,
+                "p99_us": data["p99_us"],
+                "errors": data["errors"],
+            }
+        base = rss_mb(pid)
+        argv = pinned([str(loadgen), "127.0.0.1", str(st.port), "idle", "1000", "30"], LOAD_CPU)
+        idle = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        try:
+            assert idle.stdout is not None
+            ready = idle.stdout.readline()
+            time.sleep(1.0)
+            held = rss_mb(pid)
+            res.rows["RSS, idle server (MB)"] = {"value": base}
+            res.rows["RSS, 1000 idle conns (MB)"] = {"value": held, "conns": float(ready.split()[1])
+                                                    if ready.startswith("READY") else 0.0}
+        finally:
+            idle.terminate()
+            idle.wait(10)
+    return res
+
+
+def table(results: list[Result]) -> str:
+    by = {r.impl: r for r in results}
+    nut, pn = by.get("nut"), by.get("pnut")
+    lines = [
+        f"{'metric':<32} {'NUT req/s':>11} {'pnut req/s':>11} {'ratio':>6}"
+        f" {'NUT cpu/req':>12} {'pnut cpu/req':>13} {'NUT p99':>9} {'pnut p99':>9}",
+    ]
+    labels = list((nut or pn).rows) if (nut or pn) else []
+    for label in labels:
+        a = nut.rows.get(label) if nut else None
+        b = pn.rows.get(label) if pn else None
+        if "value" in (a or b or {}):
+            va = a["value"] if a else float("nan")
+            vb = b["value"] if b else float("nan")
+            ratio = vb / va if a and b and va else float("nan")
+            lines.append(f"{label:<32} {va:>11.1f} {vb:>11.1f} {ratio:>6.2f}")
+            continue
+        ra = a["per_s"] if a else float("nan")
+        rb = b["per_s"] if b else float("nan")
+        ratio = rb / ra if a and b and ra else float("nan")
+        ca = f"{a['cpu_us']:.1f}us" if a else "-"
+        cb = f"{b['cpu_us']:.1f}us" if b else "-"
+        pa = f"{a['p99_us'] / 1000:.2f}ms" if a else "-"
+        pb = f"{b['p99_us'] / 1000:.2f}ms" if b else "-"
+        lines.append(f"{label:<32} {ra:>11.0f} {rb:>11.0f} {ratio:>6.2f} {ca:>12} {cb:>13}"
+                     f" {pa:>9} {pb:>9}")
+    lines.append("ratio = pnut / NUT (req/s: higher is better; RSS: lower is better)")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=5.0, help="duration of each load run")
+    ap.add_argument("--impl", default="nut,pnut", help="comma list of servers to measure")
+    args = ap.parse_args()
+    if not have_nut():
+        need = "apt-get install nut-server nut-client"
+        print(f"bench: Debian's NUT 2.8.0 is needed ({need})", file=sys.stderr)
+        return 2
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
+    loadgen = build_loadgen()
+    results = [measure(impl, loadgen, args.seconds) for impl in args.impl.split(",")]
+    report = table(results)
+    print(report)
+    out = HERE / "results" / "latest.json"
+    out.write_text(json.dumps({r.impl: r.rows for r in results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
