@@ -1,0 +1,242 @@
+"""``pnut demo``: a simulated UPS, upsd and upsmon, with no config by hand.
+
+How this works
+--------------
+The demo writes a complete private NUT configuration into a temporary
+directory (ups.conf with one ``sim`` UPS, upsd.conf, upsd.users with a
+fresh random password, upsmon.conf whose SHUTDOWNCMD only prints), then
+starts the same programs a real installation runs — ``pnut driver sim``,
+``pnut upsd`` and ``pnut upsmon`` — as child processes, prefixing their
+log lines.  Because they are separate processes talking over the real
+driver socket and TCP, what the demo shows is exactly how a deployment
+behaves.  Ctrl-C or SIGTERM stops the children (by PID) and removes the
+directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+from pnut.protocol.limits import DEFAULT_PORT
+
+UPS = "sim"
+USER = "admin"
+MON_SECONDARY = "monuser"
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    """Why the port can't be used, or None when it is free."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def write_config(confdir: Path, host: str, port: int, password: str, secondary_pw: str,
+                 drain_rate: float) -> None:
+    """Every file the demo needs; a user could copy them as a starting point."""
+    state = confdir / "state"
+    state.mkdir(mode=0o770, exist_ok=True)
+    files = {
+        "ups.conf": (
+            f"statepath = {state}\n\n"
+            f"[{UPS}]\n"
+            "  driver = sim\n"
+            "  port = simulated\n"
+            '  desc = "pnut simulated UPS"\n'
+            f"  drain_rate = {drain_rate}\n"
+        ),
+        "upsd.conf": f"LISTEN {host} {port}\nSTATEPATH {state}\n",
+        "upsd.users": (
+            f"[{USER}]\n"
+            f'  password = "{password}"\n'
+            "  actions = SET FSD\n"
+            "  instcmds = ALL\n"
+            "  upsmon primary\n\n"
+            f"[{MON_SECONDARY}]\n"
+            f'  password = "{secondary_pw}"\n'
+            "  upsmon secondary\n"
+        ),
+        "upsmon.conf": (
+            f'MONITOR {UPS}@{_hostport(host, port)} 1 {USER} "{password}" primary\n'
+            "MINSUPPLIES 1\n"
+            'SHUTDOWNCMD "echo \'[demo] SHUTDOWNCMD: this is where the machine would power off\'"\n'
+            "POLLFREQ 2\n"
+            "POLLFREQALERT 1\n"
+            "HOSTSYNC 5\n"
+            "FINALDELAY 2\n"
+            f"POWERDOWNFLAG {confdir / 'killpower'}\n"
+            "NOTIFYFLAG ONLINE SYSLOG+EXEC\n"
+            "NOTIFYFLAG ONBATT SYSLOG+EXEC\n"
+            "NOTIFYFLAG LOWBATT SYSLOG+EXEC\n"
+            "NOTIFYFLAG FSD SYSLOG+EXEC\n"
+            "NOTIFYFLAG SHUTDOWN SYSLOG+EXEC\n"
+            "NOTIFYFLAG COMMOK SYSLOG+EXEC\n"
+            "NOTIFYFLAG COMMBAD SYSLOG+EXEC\n"
+            'NOTIFYCMD "echo [demo] notify: $NOTIFYTYPE:"\n'
+            "RUN_AS_USER root\n"
+        ),
+    }
+    for name, text in files.items():
+        path = confdir / name
+        path.write_text(text)
+        path.chmod(0o640)
+
+
+def _hostport(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return shown if port == DEFAULT_PORT else f"{shown}:{port}"
+
+
+async def _pump(prefix: str, stream: asyncio.StreamReader) -> None:
+    while line := await stream.readline():
+        sys.stdout.write(f"[{prefix}] {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+class Children:
+    """The demo's processes; ended by PID, newest first."""
+
+    def __init__(self, confdir: Path) -> None:
+        self.confdir = confdir
+        self.procs: list[tuple[str, asyncio.subprocess.Process]] = []
+        self.pumps: list[asyncio.Task[None]] = []
+
+    async def start(self, name: str, *args: str) -> asyncio.subprocess.Process:
+        env = dict(os.environ, NUT_CONFPATH=str(self.confdir), PYTHONUNBUFFERED="1")
+        env["NUT_STATEPATH"] = str(self.confdir / "state")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pnut", *args, env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        assert proc.stdout is not None
+        self.pumps.append(asyncio.create_task(_pump(name, proc.stdout)))
+        self.procs.append((name, proc))
+        return proc
+
+    def first_exited(self) -> str | None:
+        return next((name for name, p in self.procs if p.returncode is not None), None)
+
+    async def stop(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(proc.wait(), 5)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    await proc.wait()
+        for task in self.pumps:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 2)
+
+
+async def _wait_path(path: Path, proc: asyncio.subprocess.Process, timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if path.exists():
+            return True
+        if proc.returncode is not None:
+            return False
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def _wait_port(host: str, port: int, proc: asyncio.subprocess.Process, timeout: float) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if proc.returncode is not None:
+            return False
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return True
+    return False
+
+
+async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
+    password = secrets.token_urlsafe(12)
+    write_config(confdir, args.listen, args.port, password, secrets.token_urlsafe(12),
+                 args.drain_rate)
+    kids = Children(confdir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        driver = await kids.start("driver", "driver", "sim", "-a", UPS)
+        if not await _wait_path(confdir / "state" / f"sim-{UPS}", driver, 15):
+            print("pnut demo: the simulated driver did not start (see its log above)",
+                  file=sys.stderr)
+            return 1
+        upsd = await kids.start("upsd", "upsd", "--confdir", str(confdir))
+        if not await _wait_port(args.listen, args.port, upsd, 15):
+            print("pnut demo: upsd did not start (see its log above)", file=sys.stderr)
+            return 1
+        if not args.no_upsmon:
+            await kids.start("upsmon", "upsmon", "-F", "--confdir", str(confdir))
+        target = f"{UPS}@{_hostport(args.listen, args.port)}"
+        print(
+            f"\npnut demo is running: UPS '{UPS}' served on {args.listen} port {args.port}.\n"
+            f"  read it:        upsc {target}\n"
+            f"  its commands:   upscmd -l {target}\n"
+            f"  pull the plug:  upscmd -u {USER} -p {password} {target} test.failure.start\n"
+            f"  power returns:  upscmd -u {USER} -p {password} {target} test.failure.stop\n"
+            f"  settable vars:  upsrw {target}\n"
+            f"config in {confdir} (removed on exit). Ctrl-C stops.\n",
+            flush=True,
+        )
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+            dead = kids.first_exited()
+            if dead is not None:
+                print(f"pnut demo: {dead} exited unexpectedly; stopping", file=sys.stderr)
+                return 1
+        print("\npnut demo: stopping", flush=True)
+        return 0
+    finally:
+        await kids.stop()
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="pnut demo", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--listen", default="127.0.0.1", metavar="ADDR",
+                    help="address upsd listens on (default 127.0.0.1)")
+    ap.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default 3493)")
+    ap.add_argument("--drain-rate", type=float, default=1.0, metavar="PCT_PER_S",
+                    help="battery drain while on battery, percent per second (default 1)")
+    ap.add_argument("--no-upsmon", action="store_true", help="run only the driver and upsd")
+    args = ap.parse_args(argv)
+    problem = _port_problem(args.listen, args.port)
+    if problem is not None:
+        print(f"pnut demo: cannot listen on {args.listen} port {args.port}: {problem} "
+              f"(is another upsd running? try --port {args.port + 1})", file=sys.stderr)
+        return 1
+    confdir = Path(tempfile.mkdtemp(prefix="pnut-demo-"))
+    try:
+        return asyncio.run(run_demo(args, confdir))
+    finally:
+        shutil.rmtree(confdir, ignore_errors=True)
