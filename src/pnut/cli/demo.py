@@ -160,7 +160,9 @@ async def _wait_path(path: Path, proc: asyncio.subprocess.Process, timeout: floa
     return False
 
 
-async def _wait_port(host: str, port: int, proc: asyncio.subprocess.Process, timeout: float) -> bool:
+async def _wait_port(
+    host: str, port: int, proc: asyncio.subprocess.Process, timeout: float
+) -> bool:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:

@@ -1,0 +1,64 @@
+"""Passwords in upsd.users: NUT's plain text, or an argon2id hash.
+
+NUT compares plain-text passwords with ``strcmp``.  pnut accepts the same
+files unchanged and also a hash written by ``pnut passwd``; a stored value
+that starts with ``$argon2`` is a hash, anything else is plain text.  Both
+comparisons take time independent of where the strings differ.
+
+Verifying an argon2 hash is deliberately slow (tens of milliseconds), and
+NUT's protocol re-checks the password on every privileged command, so
+successful verifications are remembered per (stored hash, given password)
+digest in a small bounded cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import OrderedDict
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+HASH_PREFIX = "$argon2"
+_CACHE_SIZE = 256
+_hasher = PasswordHasher()
+_verified: OrderedDict[bytes, None] = OrderedDict()
+
+
+def is_hashed(stored: str) -> bool:
+    return stored.startswith(HASH_PREFIX)
+
+
+def hash_password(plain: str) -> str:
+    """An argon2id hash for upsd.users (quote it there: it contains ``=``)."""
+    return _hasher.hash(plain)
+
+
+def check_hash_syntax(stored: str) -> str | None:
+    """Why a stored hash is unusable, or None; lets config loading fail early."""
+    if not is_hashed(stored):
+        return None
+    try:
+        _hasher.check_needs_rehash(stored)
+    except (InvalidHashError, ValueError) as exc:
+        return f"malformed argon2 hash ({exc})"
+    return None
+
+
+def verify(stored: str, given: str) -> bool:
+    """True when ``given`` matches the stored plain password or hash."""
+    if not is_hashed(stored):
+        return hmac.compare_digest(stored.encode(), given.encode())
+    key = hashlib.sha256(stored.encode() + b"\0" + given.encode()).digest()
+    if key in _verified:
+        _verified.move_to_end(key)
+        return True
+    try:
+        _hasher.verify(stored, given)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    _verified[key] = None
+    if len(_verified) > _CACHE_SIZE:
+        _verified.popitem(last=False)
+    return True

@@ -1,0 +1,1 @@
+"""TLS for STARTTLS: certificate tooling and SSL contexts."""
