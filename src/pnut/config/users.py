@@ -1,0 +1,138 @@
+"""upsd.users: who may change what, checked on every privileged command.
+
+Each ``[name]`` section is one user (name case-sensitive) with a plain-text
+password, a set of actions (``SET``, ``FSD``; ``upsmon primary`` adds
+``login``, ``master`` and ``fsd``; ``upsmon secondary`` adds ``login``) and
+the instant commands it may run (``ALL`` for every one).  Values may be
+given as ``key = a b c`` (several per line), repeated lines, the compressed
+``key=value`` form, and ``upsmon primary`` without ``=``, as NUT accepts.
+
+NUT has no separate "logged-in" state: every privileged command checks the
+name and password the connection sent against this table, so a reload
+takes effect on the next command.  A user without a password can do
+nothing, and a wrong password fails even when the name is right.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pnut.config.parser import ConfLine, read_conf, section_name, sections
+
+#: upsmon roles and the actions they grant.
+UPSMON_ROLES: dict[str, frozenset[str]] = {
+    "primary": frozenset({"login", "master", "fsd"}),
+    "master": frozenset({"login", "master", "fsd"}),
+    "secondary": frozenset({"login"}),
+    "slave": frozenset({"login"}),
+}
+
+
+@dataclass
+class User:
+    name: str
+    password: str | None = None
+    #: Lower-cased action names.
+    actions: set[str] = field(default_factory=set)
+    #: Lower-cased instant command names; ``all`` grants every one.
+    instcmds: set[str] = field(default_factory=set)
+
+    def __repr__(self) -> str:  # never show the password in a log
+        return (f"User({self.name!r}, actions={sorted(self.actions)}, "
+                f"instcmds={sorted(self.instcmds)})")
+
+
+@dataclass
+class Users:
+    path: str = "upsd.users"
+    users: dict[str, User] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def _authenticated(self, name: str | None, password: str | None) -> User | None:
+        if name is None or password is None:
+            return None
+        user = self.users.get(name)
+        if user is None or user.password is None:
+            return None
+        if not hmac.compare_digest(user.password.encode(), password.encode()):
+            return None
+        return user
+
+    def check_action(self, name: str | None, password: str | None, action: str) -> bool:
+        """True when ``name``/``password`` match and the user has ``action``."""
+        user = self._authenticated(name, password)
+        return user is not None and action.lower() in user.actions
+
+    def check_instcmd(self, name: str | None, password: str | None, cmd: str) -> bool:
+        user = self._authenticated(name, password)
+        if user is None:
+            return False
+        return "all" in user.instcmds or cmd.lower() in user.instcmds
+
+
+def _split(line: ConfLine) -> tuple[str, list[str]] | None:
+    """The key and values of a user line, in every form NUT accepts."""
+    words = list(line.words)
+    if len(words) >= 3 and words[1] == "=":
+        return words[0], words[2:]
+    if len(words) == 2 and words[0].lower() == "upsmon":
+        return "upsmon", words[1:]
+    return None
+
+
+def _apply(user: User, line: ConfLine, key: str, values: list[str], warnings: list[str]) -> None:
+    where = f"{line.path}:{line.lineno}"
+    low = key.lower()
+    if low == "password":
+        if len(values) != 1:
+            raise line.error("password takes one value (quote it if it has spaces)")
+        if user.password is not None:
+            raise line.error(f"user [{user.name}] has two passwords")
+        user.password = values[0]
+    elif low == "actions":
+        user.actions.update(v.lower() for v in values)
+    elif low == "instcmds":
+        user.instcmds.update(v.lower() for v in values)
+    elif low == "upsmon":
+        for value in values:
+            role = UPSMON_ROLES.get(value.lower())
+            if role is None:
+                raise line.error(f"unknown upsmon role {value!r} (use primary or secondary)")
+            user.actions.update(role)
+    elif low == "allowfrom":
+        warnings.append(f"{where}: allowfrom is no longer used and is ignored")
+    else:
+        raise line.error(f"unknown user setting {key!r}")
+
+
+def parse_users(lines: list[ConfLine], path: str = "upsd.users") -> Users:
+    head, body = sections(lines)
+    out = Users(path)
+    for line in head:
+        if line.words[0].lower() == "user":  # NUT's ancient format: ignored
+            continue
+        raise line.error("setting outside a [user] section")
+    for header, items in body:
+        name = section_name(header)
+        if name in out.users:
+            raise header.error(f"user [{name}] is defined twice")
+        user = User(name)
+        for line in items:
+            split = _split(line)
+            if split is None:
+                got = " ".join(line.words)
+                raise line.error(f"expected 'key = value' or 'upsmon <role>', got {got!r}")
+            _apply(user, line, split[0], split[1], out.warnings)
+        if user.password is None:
+            out.warnings.append(
+                f"{path}:{header.lineno}: user [{name}] has no password and can do nothing")
+        out.users[name] = user
+    return out
+
+
+def load_users(confdir: str | os.PathLike[str]) -> Users:
+    path = Path(confdir) / "upsd.users"
+    return parse_users(read_conf(path), str(path))

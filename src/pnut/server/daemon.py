@@ -1,0 +1,408 @@
+"""The upsd process: configuration, listeners, client connections, drivers.
+
+How this works
+--------------
+:class:`Upsd` loads upsd.conf, ups.conf and upsd.users into one
+:class:`Config`, binds the LISTEN addresses, and keeps one
+:class:`~pnut.server.driverlink.DriverLink` per UPS.  A one-second tick
+drives reconnects and staleness, drops idle clients and purges old
+TRACKING entries.  SIGHUP builds a new :class:`Config`; only if that
+succeeds is it applied (drivers whose socket changed are reconnected,
+removed UPSes dropped with their logins), so a bad edit never takes a
+running upsd down.
+
+Each client connection is a :class:`ClientProtocol`: bytes go through the
+bounded :class:`~pnut.protocol.tokens.Tokenizer`, each line through the
+sans-IO :class:`~pnut.server.session.Session`, and the replies of one read
+are written with one ``write``.  All defences live here, in one place:
+MAXCONN (extra connections are closed at once), the idle timeout, and a
+cap on unsent reply bytes (a client that never reads is dropped, as NUT
+drops a client whose write fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import resource
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pnut.config.parser import ConfigError
+from pnut.config.ups_conf import UpsConf, load_ups_conf
+from pnut.config.upsd_conf import UpsdConf, load_upsd_conf
+from pnut.config.users import Users, load_users
+from pnut.protocol.limits import CLIENT_IDLE_TIMEOUT
+from pnut.protocol.tokens import Tokenizer
+from pnut.server.descriptions import Descriptions
+from pnut.server.driverlink import DriverLink
+from pnut.server.session import Context, Session
+from pnut.server.store import UpsEntry
+
+log = logging.getLogger("pnut.upsd")
+
+#: Unsent reply bytes one client may have queued before it is dropped.
+MAX_CLIENT_BACKLOG = 1024 * 1024
+#: Reply bytes gathered from one read before they are handed to the socket.
+_FLUSH_AT = 64 * 1024
+#: Seconds between housekeeping passes.
+TICK = 1.0
+#: listen() backlog (NUT uses 16; a larger queue rides out connect bursts).
+LISTEN_BACKLOG = 128
+
+
+class StartupError(Exception):
+    """A reason upsd cannot start, worded for one line on stderr."""
+
+
+@dataclass
+class UpsDef:
+    name: str
+    socket: str
+    desc: str | None
+
+
+@dataclass
+class Config:
+    upsd: UpsdConf
+    upses: list[UpsDef]
+    users: Users
+    statepath: Path
+    descriptions: Descriptions
+
+
+def load_config(confdir: Path, statepath: str | None = None) -> Config:
+    """Read every file upsd needs; raise ConfigError naming file:line."""
+    upsd = load_upsd_conf(confdir)
+    ups_conf: UpsConf = load_ups_conf(confdir)
+    upses: list[UpsDef] = []
+    for sec in ups_conf.upses:
+        if sec.driver is None or sec.port is None:
+            log.warning("Warning: ignoring incomplete configuration for UPS [%s] "
+                        "(%s:%d: needs driver and port)", sec.name, ups_conf.path, sec.lineno)
+            continue
+        upses.append(UpsDef(sec.name, f"{sec.driver}-{sec.name}", sec.desc))
+    if not (confdir / "upsd.users").exists():
+        log.warning("%s not found - no user may log in or change anything",
+                    confdir / "upsd.users")
+        users = Users(str(confdir / "upsd.users"))
+    else:
+        users = load_users(confdir)
+    for warning in (*upsd.warnings, *users.warnings):
+        log.warning("%s", warning)
+    return Config(
+        upsd=upsd,
+        upses=upses,
+        users=users,
+        statepath=ups_conf.statepath(statepath or upsd.statepath),
+        descriptions=Descriptions.load(upsd.datapath),
+    )
+
+
+def _allow_no_device(conf: UpsdConf) -> bool:
+    env = os.environ.get("ALLOW_NO_DEVICE")
+    if env:
+        low = env.lower()
+        if low.startswith(("true", "yes", "on", "1")):
+            return True
+        if low.startswith(("false", "no", "off", "0")):
+            return False
+    return conf.allow_no_device
+
+
+class ClientProtocol(asyncio.Protocol):
+    """One network client: tokenizer in, session replies out."""
+
+    __slots__ = ("daemon", "last_heard", "session", "tokenizer", "transport")
+
+    def __init__(self, daemon: Upsd) -> None:
+        self.daemon = daemon
+        self.transport: asyncio.Transport | None = None
+        self.session: Session | None = None
+        self.tokenizer = Tokenizer()
+        self.last_heard = time.monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        daemon = self.daemon
+        if len(daemon.clients) >= daemon.maxconn:
+            daemon.refused += 1
+            if daemon.refused == 1 or daemon.refused % 1000 == 0:
+                log.warning("MAXCONN (%d) reached: refusing new connections (%d so far)",
+                            daemon.maxconn, daemon.refused)
+            transport.abort()
+            return
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        addr = str(peer[0]) if peer else "unknown"
+        self.session = Session(daemon.ctx, addr)
+        daemon.ctx.sessions.insert(0, self.session)
+        daemon.clients.add(self)
+        log.debug("Connect from %s", addr)
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        transport = self.transport
+        if session is None or transport is None or transport.is_closing():
+            return
+        lines = self.tokenizer.feed(data)
+        if not lines:
+            return
+        out: list[str] = []
+        size = 0
+        handle = session.handle
+        for line in lines:
+            if line.error is not None:
+                log.info("Parse error on sock: %s", line.error)
+                continue
+            reply = handle(line.words)
+            out.append(reply)
+            size += len(reply)
+            if session.closing or session.start_tls:
+                break
+            if size > _FLUSH_AT:
+                transport.write("".join(out).encode())
+                out.clear()
+                size = 0
+                if transport.get_write_buffer_size() > MAX_CLIENT_BACKLOG:
+                    self._drop("not reading its replies")
+                    return
+        self.last_heard = time.monotonic()
+        if out:
+            transport.write("".join(out).encode() if len(out) > 1 else out[0].encode())
+        if session.closing:
+            transport.close()
+        elif transport.get_write_buffer_size() > MAX_CLIENT_BACKLOG:
+            self._drop("not reading its replies")
+        elif session.start_tls:
+            session.start_tls = False
+            self.daemon.start_tls(self)
+
+    def _drop(self, why: str) -> None:
+        if self.session is not None:
+            log.info("Dropping client %s: %s", self.session.addr, why)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        session = self.session
+        if session is None:
+            return
+        self.session = None
+        session.close()
+        daemon = self.daemon
+        with contextlib.suppress(ValueError):
+            daemon.ctx.sessions.remove(session)
+        daemon.clients.discard(self)
+        log.debug("Disconnect from %s", session.addr)
+
+
+class Upsd:
+    def __init__(self, confdir: Path, statepath: str | None = None,
+                 families: tuple[int, ...] = ()) -> None:
+        self.confdir = confdir
+        self.statepath_flag = statepath
+        self.families = families
+        self.config = load_config(confdir, statepath)
+        self.ctx = Context()
+        self.links: dict[str, DriverLink] = {}
+        self.clients: set[ClientProtocol] = set()
+        self.servers: list[asyncio.Server] = []
+        self.maxconn = 0
+        self.refused = 0
+        self._stop: asyncio.Event | None = None
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._check_devices(self.config)
+
+    # -- configuration ----------------------------------------------------------
+    def _check_devices(self, config: Config) -> None:
+        if config.upses:
+            return
+        if _allow_no_device(config.upsd):
+            log.warning("Normally at least one UPS must be defined in ups.conf, currently "
+                        "there are none (please configure the file and reload the service)")
+            return
+        raise StartupError(f"{self.confdir / 'ups.conf'}: at least one UPS must be defined "
+                           "(with driver and port), or set ALLOW_NO_DEVICE in upsd.conf")
+
+    def _apply(self, config: Config) -> None:
+        """Make ``config`` the running configuration (startup and reload)."""
+        old_statepath = self.config.statepath if self.links else None
+        self.config = config
+        ctx = self.ctx
+        ctx.users = config.users
+        ctx.descriptions = config.descriptions
+        ctx.tracker.delay = float(config.upsd.trackingdelay)
+        self.maxconn = config.upsd.maxconn or _open_files_limit()
+        wanted = {u.name.lower(): u for u in config.upses}
+        for key in [e.name.lower() for e in ctx.store]:
+            if key not in wanted:
+                self._remove_ups(key)
+        for udef in config.upses:
+            entry = ctx.store.get(udef.name)
+            if entry is not None and (entry.socket != udef.socket
+                                      or old_statepath != config.statepath):
+                log.info("Redefined UPS [%s]", udef.name)
+                self.links.pop(entry.name.lower()).close()
+                entry.socket = udef.socket
+                entry.name = udef.name
+                self._add_link(entry)
+            elif entry is None:
+                entry = UpsEntry(udef.name, udef.socket, udef.desc)
+                ctx.store.add(entry)
+                self._add_link(entry)
+            entry.desc = udef.desc
+            self.links[entry.name.lower()].maxage = config.upsd.maxage
+        ctx.store.reorder([u.name for u in config.upses])
+
+    def _add_link(self, entry: UpsEntry) -> None:
+        link = DriverLink(entry, self.config.statepath, self.config.upsd.maxage, self.ctx.tracker)
+        self.links[entry.name.lower()] = link
+        if self._stop is not None:
+            link.tick()
+
+    def _remove_ups(self, key: str) -> None:
+        entry = self.ctx.store.remove(key)
+        if entry is None:
+            return
+        log.info("Deleting UPS [%s]", entry.name)
+        link = self.links.pop(key, None)
+        if link is not None:
+            link.close()
+        for client in list(self.clients):
+            session = client.session
+            if session is not None and session.loginups is not None \
+                    and session.loginups.lower() == key:
+                log.info("Kicking client %s (was on UPS [%s])", session.addr, entry.name)
+                session.loginups = None
+                if client.transport is not None:
+                    client.transport.abort()
+
+    def reload(self) -> None:
+        log.info("SIGHUP: reloading configuration")
+        try:
+            config = load_config(self.confdir, self.statepath_flag)
+            self._check_devices(config)
+        except (ConfigError, StartupError) as exc:
+            log.error("Reload failed, keeping the running configuration: %s", exc)
+            return
+        if config.upsd.addresses() != self.config.upsd.addresses():
+            log.warning("LISTEN changes take effect only when upsd is restarted")
+        self._apply(config)
+        log.info("Configuration reloaded: %d UPS, %d users", len(self.ctx.store),
+                 len(config.users.users))
+
+    # -- listeners ------------------------------------------------------------------
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        conf = self.config.upsd
+        explicit = bool(conf.listen)
+        failures: list[str] = []
+        for host, port in conf.addresses():
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            if self.families and family not in self.families and not host[:1].isalpha():
+                continue
+            try:
+                server = await loop.create_server(
+                    lambda: ClientProtocol(self), host, port, backlog=LISTEN_BACKLOG,
+                    reuse_address=True,
+                )
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise StartupError(
+                        f"cannot listen on {host} port {port}: address already in use - is "
+                        "another upsd running? Stop it, or choose another port with "
+                        "'LISTEN <address> <port>' in upsd.conf"
+                    ) from None
+                reason = exc.strerror or str(exc)
+                msg = f"cannot listen on {host} port {port}: {reason}"
+                if explicit and not conf.allow_not_all_listeners:
+                    raise StartupError(msg) from None
+                log.warning("not listening on %s port %s: %s", host, port, reason)
+                failures.append(msg)
+                continue
+            self.servers.append(server)
+            log.info("listening on %s port %s", host, port)
+        if not self.servers:
+            raise StartupError("no listening interface available"
+                               + (f" ({failures[0]})" if failures else ""))
+
+    def start_tls(self, client: ClientProtocol) -> None:
+        """Hook for the TLS layer: upgrade ``client`` after ``OK STARTTLS``."""
+        client._drop("STARTTLS is not available")
+
+    # -- housekeeping ---------------------------------------------------------------
+    def _tick(self) -> None:
+        now = time.monotonic()
+        try:
+            for link in list(self.links.values()):
+                link.tick(now)
+            limit = now - CLIENT_IDLE_TIMEOUT
+            for client in [c for c in self.clients if c.last_heard < limit]:
+                client._drop("idle for more than 60 seconds")
+            self.ctx.tracker.purge()
+        except Exception:  # housekeeping must go on
+            log.exception("internal error during housekeeping")
+        loop = asyncio.get_running_loop()
+        self._tick_handle = loop.call_later(TICK, self._tick)
+
+    # -- run --------------------------------------------------------------------------
+    async def serve(self, ready: asyncio.Event | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._apply(self.config)
+        await self._listen()
+        for link in self.links.values():
+            link.tick()
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            loop.add_signal_handler(sig, self._stop.set)
+        self._tick_handle = loop.call_later(TICK, self._tick)
+        if ready is not None:
+            ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            log.info("Signal received: exiting")
+            await self.shutdown()
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    async def shutdown(self) -> None:
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+        for server in self.servers:
+            server.close()
+        for client in list(self.clients):
+            if client.transport is not None:
+                client.transport.abort()
+        for link in self.links.values():
+            link.close()
+        for server in self.servers:
+            await server.wait_closed()
+
+
+def _open_files_limit() -> int:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def raise_open_files_limit() -> None:
+    """Let upsd hold as many connections as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 65536)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -1,0 +1,77 @@
+"""Variable and command descriptions for GET DESC and GET CMDDESC.
+
+The table is NUT's ``cmdvartab`` format.  Which file: ``DATAPATH`` from
+upsd.conf when set (as in NUT), else NUT's installed copy when present (so
+pnut answers exactly what NUT would on the same machine), else the copy
+shipped with pnut.  The file is optional: without one every description is
+"Description unavailable".  Broken lines are skipped and reported, never
+fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+from pnut.protocol.tokens import Tokenizer
+
+log = logging.getLogger("pnut.upsd")
+
+#: NUT's compiled-in data directory on Debian-like systems.
+NUT_DATAPATH = Path("/usr/share/nut")
+FILENAME = "cmdvartab"
+
+
+class Descriptions:
+    def __init__(self, variables: dict[str, str] | None = None,
+                 commands: dict[str, str] | None = None, source: str = "") -> None:
+        self._vars = variables or {}
+        self._cmds = commands or {}
+        self.source = source
+
+    def var(self, name: str) -> str | None:
+        return self._vars.get(name.lower())
+
+    def cmd(self, name: str) -> str | None:
+        return self._cmds.get(name.lower())
+
+    @classmethod
+    def parse(cls, data: bytes, source: str) -> Descriptions:
+        tok = Tokenizer()
+        variables: dict[str, str] = {}
+        commands: dict[str, str] = {}
+        for line in tok.feed(data) + tok.finish():
+            if line.error is not None:
+                log.warning("%s:%d: %s (line skipped)", source, line.lineno, line.error)
+                continue
+            if len(line.words) < 3:
+                continue
+            kind, name, text = line.words[:3]
+            if kind == "VARDESC":
+                variables[name.lower()] = text
+            elif kind == "CMDDESC":
+                commands[name.lower()] = text
+        return cls(variables, commands, source)
+
+    @classmethod
+    def load(cls, datapath: str | None) -> Descriptions:
+        """The table from DATAPATH, NUT's install, or pnut's own copy."""
+        if datapath is not None:
+            candidates = [Path(datapath) / FILENAME]
+        else:
+            candidates = [NUT_DATAPATH / FILENAME]
+        for path in candidates:
+            try:
+                return cls.parse(path.read_bytes(), str(path))
+            except OSError:
+                continue
+        if datapath is not None:
+            log.info("%s not found - disabling descriptions", candidates[0])
+            return cls(source="")
+        shipped = resources.files("pnut") / "data" / FILENAME
+        try:
+            return cls.parse(shipped.read_bytes(), "pnut:data/cmdvartab")
+        except OSError:
+            log.info("no cmdvartab found - disabling descriptions")
+            return cls(source="")

@@ -1,0 +1,225 @@
+"""upsd's end of one driver socket: connect, DUMPALL, follow, judge freshness.
+
+How this works
+--------------
+A :class:`DriverLink` owns one :class:`~pnut.server.store.UpsEntry`.  The
+daemon calls :meth:`DriverLink.tick` about once a second; the tick
+(re)connects to ``STATEPATH/<driver>-<ups>`` every ``RECONNECT_INTERVAL``
+seconds while the driver is away, and, while connected, does what NUT's
+main loop does: PING after MAXAGE/3 seconds of silence, mark the data
+stale after MAXAGE seconds without a valid line (or when the driver said
+DATASTALE after its dump), and fresh again when lines flow.
+
+On connect upsd sends ``DUMPALL`` and shows ``ups.status`` as ``WAIT``
+until the dump overwrites it.  When the connection drops, the UPS's state
+is flushed so that nothing old survives a driver restart.
+
+Lines from the driver go through the same bounded tokenizer as network
+requests and through :meth:`UpsState.apply`; a line that is not protocol
+is logged and ignored (and, as in NUT, does not count as "heard").  No
+input from a driver can raise out of this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from pnut.protocol.limits import STATUS_WAIT
+from pnut.protocol.tokens import Tokenizer
+from pnut.server.store import UpsEntry
+from pnut.server.tracking import Tracker
+
+log = logging.getLogger("pnut.upsd")
+
+#: Seconds between connection attempts while a driver is away (NUT: one
+#: main-loop pass, at most 2 s).
+RECONNECT_INTERVAL = 2.0
+#: NUT complains about an unreachable driver at most this often (seconds).
+CONNFAIL_LOG_INTERVAL = 300.0
+#: Bytes upsd may queue for a driver that does not read before it gives
+#: up on the connection.
+MAX_DRIVER_BACKLOG = 1024 * 1024
+
+
+class _DriverProtocol(asyncio.Protocol):
+    def __init__(self, link: DriverLink) -> None:
+        self.link = link
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.link._connected(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.link._received(data)
+
+    def eof_received(self) -> bool | None:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.link._lost(self, exc)
+
+
+class DriverLink:
+    def __init__(self, entry: UpsEntry, statepath: Path, maxage: int, tracker: Tracker) -> None:
+        self.entry = entry
+        self.path = statepath / entry.socket
+        self.maxage = maxage
+        self.tracker = tracker
+        self._transport: asyncio.Transport | None = None
+        self._protocol: _DriverProtocol | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._tokenizer = Tokenizer()
+        self._last_heard = 0.0
+        self._last_ping = 0.0
+        self._last_attempt = -RECONNECT_INTERVAL
+        self._last_complaint = -CONNFAIL_LOG_INTERVAL * 2
+        self._closed = False
+
+    # -- daemon interface -----------------------------------------------------
+    def tick(self, now: float | None = None) -> None:
+        """Reconnect or check freshness; called about once a second."""
+        if self._closed:
+            return
+        now = time.monotonic() if now is None else now
+        if self._transport is None:
+            if self._connecting is None and now - self._last_attempt >= RECONNECT_INTERVAL:
+                self._last_attempt = now
+                self._connecting = asyncio.get_running_loop().create_task(self._connect())
+            return
+        self._judge(now)
+
+    def send(self, line: str) -> bool:
+        """Write one line to the driver (SET, INSTCMD, PING)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return False
+        transport.write(line.encode("ascii", "replace"))
+        if transport.get_write_buffer_size() > MAX_DRIVER_BACKLOG:
+            log.warning("Driver for UPS [%s] is not reading; dropping the connection",
+                        self.entry.name)
+            transport.abort()
+            return False
+        return True
+
+    def close(self) -> None:
+        """Forget this driver for good (UPS removed or daemon exiting)."""
+        self._closed = True
+        if self._connecting is not None:
+            self._connecting.cancel()
+            self._connecting = None
+        if self._transport is not None:
+            self._transport.abort()
+        self._disconnected()
+
+    # -- connection -------------------------------------------------------------
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_unix_connection(lambda: _DriverProtocol(self), str(self.path))
+        except asyncio.CancelledError:
+            raise
+        except (OSError, ValueError) as exc:
+            now = time.monotonic()
+            if now - self._last_complaint >= CONNFAIL_LOG_INTERVAL:
+                self._last_complaint = now
+                reason = getattr(exc, "strerror", None) or str(exc)
+                log.error("Can't connect to UPS [%s] (%s): %s", self.entry.name,
+                          self.entry.socket, reason)
+        finally:
+            self._connecting = None
+
+    def _connected(self, transport: asyncio.Transport) -> None:
+        if self._closed:
+            transport.abort()
+            return
+        self._transport = transport
+        transport.write(b"DUMPALL\n")
+        self._tokenizer = Tokenizer()
+        entry = self.entry
+        entry.state.clear()
+        entry.state.set_info("ups.status", STATUS_WAIT)
+        entry.connected = True
+        entry.stale = False
+        entry.sender = self.send
+        now = time.monotonic()
+        self._last_heard = now
+        self._last_ping = now
+        self._last_complaint = -CONNFAIL_LOG_INTERVAL * 2
+        log.info("Connected to UPS [%s]: %s", entry.name, entry.socket)
+
+    def _lost(self, protocol: _DriverProtocol, exc: Exception | None) -> None:
+        if self._transport is None:
+            return
+        self._transport = None
+        if not self._closed:
+            log.warning("Lost connection to the driver of UPS [%s]%s", self.entry.name,
+                        f": {exc}" if exc else "")
+        self._disconnected()
+
+    def _disconnected(self) -> None:
+        entry = self.entry
+        entry.connected = False
+        entry.sender = None
+        entry.state.clear()
+        entry.stale = True
+        # Try again soon, but not in a tight loop.
+        self._last_attempt = time.monotonic() - RECONNECT_INTERVAL / 2
+
+    # -- incoming lines ---------------------------------------------------------
+    def _received(self, data: bytes) -> None:
+        try:
+            lines = self._tokenizer.feed(data)
+        except Exception:  # a driver must never crash upsd
+            log.exception("UPS [%s]: unreadable data from driver", self.entry.name)
+            self._tokenizer = Tokenizer()
+            return
+        state = self.entry.state
+        judge = False
+        for line in lines:
+            if line.error is not None:
+                log.warning("Parse error on sock: %s", line.error)
+                continue
+            if not line.words:
+                continue
+            try:
+                msg = state.apply(line.words)
+            except ValueError as exc:
+                log.debug("UPS [%s]: ignoring driver line: %s", self.entry.name, exc)
+                continue
+            except Exception:  # a driver must never crash upsd
+                log.exception("UPS [%s]: bad driver line %r", self.entry.name, line.words)
+                continue
+            self._last_heard = time.monotonic()
+            if msg is None:
+                continue
+            if msg.kind in ("DATAOK", "DATASTALE", "DUMPDONE"):
+                judge = True
+            elif msg.kind == "TRACKING" and self.tracker.set_result(msg.args[0], msg.args[1]):
+                log.info("tracking ID: %s\tresult: %s", msg.args[0],
+                         self.tracker.answer(msg.args[0]))
+        if judge and self._transport is not None:
+            self._judge(time.monotonic())
+
+    # -- freshness ------------------------------------------------------------------
+    def _judge(self, now: float) -> None:
+        entry = self.entry
+        state = entry.state
+        if state.dump_done and not state.data_ok:
+            dead = True
+        else:
+            elapsed = now - self._last_heard
+            third = self.maxage // 3
+            if elapsed > third and now - self._last_ping > third:
+                self._last_ping = now
+                if not self.send("PING\n"):
+                    return
+            dead = elapsed > self.maxage + 1
+        if dead and not entry.stale:
+            entry.stale = True
+            log.warning("Data for UPS [%s] is stale - check driver", entry.name)
+        elif not dead and entry.stale:
+            entry.stale = False
+            log.info("UPS [%s] data is no longer stale", entry.name)

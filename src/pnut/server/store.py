@@ -1,0 +1,67 @@
+"""What upsd knows about each UPS, shared by every client session.
+
+One :class:`UpsEntry` per ups.conf section: the driver's state tree (kept
+by :class:`~pnut.driver.state.UpsState`), whether the driver is connected
+and its data fresh, the FSD flag and the login count.  The asyncio driver
+link updates ``connected``/``stale`` and plugs in ``sender``; the sans-IO
+sessions only read the entry and call :meth:`UpsEntry.send`.
+
+:class:`Store` keeps the entries in ups.conf order (LIST UPS order) and
+looks names up case-insensitively, as NUT's ``strcasecmp`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from pnut.driver.state import UpsState
+
+
+@dataclass(eq=False)
+class UpsEntry:
+    name: str
+    #: Socket file name inside STATEPATH: ``<driver>-<ups>``.
+    socket: str
+    desc: str | None = None
+    state: UpsState = field(default_factory=UpsState)
+    connected: bool = False
+    #: NUT marks a UPS stale until a driver connection proves otherwise.
+    stale: bool = True
+    #: Set by FSD; never cleared while upsd runs (as in NUT).
+    fsd: bool = False
+    numlogins: int = 0
+    #: Writes one line to the driver; False when it cannot.
+    sender: Callable[[str], bool] | None = None
+
+    def send(self, line: str) -> bool:
+        if not self.connected or self.sender is None:
+            return False
+        return self.sender(line)
+
+
+class Store:
+    def __init__(self) -> None:
+        self._by_key: dict[str, UpsEntry] = {}
+
+    def __iter__(self) -> Iterator[UpsEntry]:
+        return iter(list(self._by_key.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def get(self, name: str) -> UpsEntry | None:
+        return self._by_key.get(name.lower())
+
+    def add(self, entry: UpsEntry) -> None:
+        self._by_key[entry.name.lower()] = entry
+
+    def remove(self, name: str) -> UpsEntry | None:
+        return self._by_key.pop(name.lower(), None)
+
+    def reorder(self, names: list[str]) -> None:
+        """Put entries in ``names`` order (ups.conf order after a reload)."""
+        old = self._by_key
+        self._by_key = {n.lower(): old[n.lower()] for n in names if n.lower() in old}
+        for key, entry in old.items():
+            self._by_key.setdefault(key, entry)

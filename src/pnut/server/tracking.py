@@ -1,0 +1,89 @@
+"""TRACKING: results of SET VAR and INSTCMD that a client asked to follow.
+
+A client that sent ``SET TRACKING ON`` gets ``OK TRACKING <id>`` for each
+SET VAR or INSTCMD; the id travels to the driver, which answers
+``TRACKING <id> <code>`` once it has acted.  Entries live for
+TRACKINGDELAY seconds after the request and are then forgotten, so
+``GET TRACKING <id>`` for an old id says ``ERR UNKNOWN``, as in NUT.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+
+from pnut.driver.state import TRACKING_ANSWERS
+
+PENDING = "PENDING"
+UNKNOWN = "ERR UNKNOWN"
+
+
+def new_id() -> str:
+    """A random UUID version 4, upper-case hex, as NUT writes it."""
+    raw = bytearray(secrets.token_bytes(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex().upper()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _atoi(text: str) -> int:
+    """C's atoi: optional sign and leading digits, 0 when there are none."""
+    s = text.strip()
+    sign = 1
+    if s[:1] in ("+", "-"):
+        sign = -1 if s[0] == "-" else 1
+        s = s[1:]
+    digits = ""
+    for ch in s:
+        if not ch.isdigit():
+            break
+        digits += ch
+    return sign * int(digits) if digits else 0
+
+
+class Tracker:
+    """id -> (result code or None while pending, time of the request)."""
+
+    def __init__(self, delay: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.delay = delay
+        self._clock = clock
+        self._items: dict[str, tuple[int | None, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, id_: str) -> None:
+        self._items[id_.upper()] = (None, self._clock())
+
+    def set_result(self, id_: str, code: str) -> bool:
+        """Record a driver's ``TRACKING id code``; False for an unknown id."""
+        key = id_.upper()
+        item = self._items.get(key)
+        if item is None:
+            return False
+        self._items[key] = (_atoi(code), item[1])
+        return True
+
+    def answer(self, id_: str) -> str:
+        """The GET TRACKING reply line (without newline)."""
+        self.purge()
+        item = self._items.get(id_.upper())
+        if item is None:
+            return UNKNOWN
+        code = item[0]
+        if code is None or code < 0:
+            return PENDING
+        # Code 4 (CONVERSION_FAILED, NUT 2.8.1+ drivers) is INVALID-ARGUMENT
+        # as in later NUT; 2.8.0 knew only 0-3.  Anything else is UNKNOWN.
+        return TRACKING_ANSWERS.get(code, UNKNOWN)
+
+    def purge(self) -> None:
+        """Forget entries requested more than ``delay`` seconds ago."""
+        if not self._items:
+            return
+        limit = self._clock() - self.delay
+        stale = [k for k, (_, at) in self._items.items() if at < limit]
+        for key in stale:
+            del self._items[key]
