@@ -217,6 +217,11 @@ class AsyncClient:
     def tls(self) -> bool:
         return self._conn.tls
 
+    @property
+    def last_line(self) -> str:
+        """The last reply line exactly as the server sent it (for NUT's CLIs)."""
+        return self._conn.last_line
+
     async def ver(self) -> str:
         return await self.run(self._conn.ver())
 

@@ -221,6 +221,11 @@ class Client:
     def tls(self) -> bool:
         return self._conn.tls
 
+    @property
+    def last_line(self) -> str:
+        """The last reply line exactly as the server sent it (for NUT's CLIs)."""
+        return self._conn.last_line
+
     def ver(self) -> str:
         """The server's banner, e.g. ``Network UPS Tools upsd 2.8.0 - ...``."""
         return self.run(self._conn.ver())

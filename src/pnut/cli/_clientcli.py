@@ -1,0 +1,177 @@
+"""What upsc, upscmd, upsrw and upslog share: NUT-style options, fatal
+errors, credentials and JSON output.
+
+NUT's clients parse options with POSIX ``getopt`` (stop at the first
+operand), print usage to stdout and exit 0 on a bad option, and end every
+failure with one line on stderr and exit status 1 (``fatalx``).  This module
+reproduces that so each CLI module only holds its own logic.  ``--json``
+(a pnut extension) may appear anywhere on the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import pwd
+import sys
+from collections.abc import Iterator
+from typing import NoReturn
+
+from pnut.client import Client, ClientError, UpsName, UpsNameError, parse_upsname
+
+#: Seconds allowed for each request of a command-line client.
+CLI_TIMEOUT = 10.0
+#: Environment variables a password is taken from, in this order.
+PASSWORD_ENV = ("PNUT_PASSWORD", "NUT_PASSWORD")
+
+
+class Fatal(Exception):
+    """Ends the program: message to stderr, exit status ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Usage(Exception):
+    """Print the usage text and exit (0, as NUT does)."""
+
+
+def fatal(message: str, code: int = 1) -> NoReturn:
+    raise Fatal(message, code)
+
+
+def run_main(func: object, argv: list[str]) -> int:
+    """Call ``func(argv)`` turning Fatal into NUT's one stderr line."""
+    assert callable(func)
+    try:
+        code = func(argv)
+    except Fatal as exc:
+        sys.stdout.flush()
+        sys.stderr.write(f"{exc}\n")
+        return exc.code
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the final flush
+        return 1
+    return int(code) if isinstance(code, int) else 0
+
+
+def getopt(prog: str, argv: list[str], spec: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """POSIX getopt with glibc's messages; raises :class:`Usage` on a bad option."""
+    opts: list[tuple[str, str]] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            i += 1
+            break
+        if not arg.startswith("-") or arg == "-":
+            break
+        j = 1
+        while j < len(arg):
+            ch = arg[j]
+            pos = spec.find(ch)
+            if pos < 0 or ch == ":":
+                sys.stderr.write(f"{prog}: invalid option -- '{ch}'\n")
+                raise Usage
+            if spec[pos + 1 : pos + 2] == ":":
+                value = arg[j + 1 :]
+                if not value:
+                    i += 1
+                    if i >= len(argv):
+                        sys.stderr.write(f"{prog}: option requires an argument -- '{ch}'\n")
+                        raise Usage
+                    value = argv[i]
+                opts.append((ch, value))
+                break
+            opts.append((ch, ""))
+            j += 1
+        i += 1
+    return opts, argv[i:]
+
+
+def take_flag(argv: list[str], flag: str) -> tuple[bool, list[str]]:
+    """Remove a long pnut flag (``--json``) wherever it is."""
+    rest = [a for a in argv if a != flag]
+    return len(rest) != len(argv), rest
+
+
+def upsname_or_fatal(text: str | None, required: str) -> UpsName:
+    """Parse ``ups@host:port``; on error print NUT's two lines and exit 1."""
+    try:
+        if text is None:
+            raise UpsNameError("")
+        return parse_upsname(text)
+    except UpsNameError as exc:
+        if str(exc):
+            sys.stderr.write(f"{exc}\n")
+        fatal(f"Error: invalid UPS definition.{required}")
+
+
+def connect(host: str, port: int) -> Client:
+    """Connect or die with NUT's "Error: <reason>"."""
+    try:
+        return Client(host, port, timeout=CLI_TIMEOUT)
+    except ClientError as exc:
+        fatal(f"Error: {exc.nut_text}")
+
+
+def ask_username(eof_fatal: bool) -> str:
+    """NUT's prompt: ``Username (<login>): `` on stdout, answer from stdin."""
+    try:
+        me: str | None = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        me = None
+    sys.stdout.write(f"Username ({me}): " if me else "Username: ")
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line and eof_fatal:
+        fatal("Error reading from stdin!")
+    name = line.rstrip("\n")
+    if name:
+        return name
+    if me is None:
+        fatal("No username available - even tried getpwuid")
+    return me
+
+
+def find_password(given: str | None) -> str:
+    """-p, else $PNUT_PASSWORD / $NUT_PASSWORD, else a prompt without echo.
+
+    Like NUT's getpass, the prompt reads from stdin when it is not a
+    terminal, so scripts can pipe the password in.
+    """
+    if given is not None:
+        return given
+    for name in PASSWORD_ENV:
+        value = os.environ.get(name)
+        if value is not None:
+            return value
+    if sys.stdin.isatty():
+        try:
+            return getpass.getpass("Password: ")
+        except (EOFError, OSError) as exc:
+            fatal(f"getpass failed: {exc}")
+    sys.stderr.write("Password: ")
+    sys.stderr.flush()
+    return sys.stdin.readline().rstrip("\n")
+
+
+def print_json(data: object) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+@contextlib.contextmanager
+def closing(client: Client) -> Iterator[Client]:
+    """Close like NUT's clean_exit: a LOGOUT if still connected, then close."""
+    try:
+        yield client
+    finally:
+        if client.connected:
+            with contextlib.suppress(ClientError, OSError):
+                client.logout()
+        client.close()
