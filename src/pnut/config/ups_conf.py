@@ -31,6 +31,8 @@ class UpsSection:
     path: str = "ups.conf"
     settings: dict[str, str] = field(default_factory=dict)
     flags: set[str] = field(default_factory=set)
+    #: Line of each setting and flag, for ``file:line`` errors.
+    linenos: dict[str, int] = field(default_factory=dict)
 
     @property
     def driver(self) -> str | None:
@@ -113,8 +115,10 @@ def parse_ups_conf(lines: list[ConfLine], path: str = "ups.conf") -> UpsConf:
             kv = _kv(line)
             if kv is None:
                 sec.flags.add(line.words[0])
+                sec.linenos[line.words[0]] = line.lineno
             else:
                 sec.settings[kv[0]] = kv[1]
+                sec.linenos[kv[0]] = line.lineno
         conf.upses.append(sec)
     return conf
 

@@ -1,0 +1,167 @@
+"""What every pnut driver is: a small class the framework calls.
+
+The framework (:mod:`pnut.driver.runner`) reads ups.conf, publishes the
+``driver.*`` variables, serves the socket and runs the poll loop; a driver
+only fills in the hooks below, writing its state through
+:class:`~pnut.driver.dstate.DriverState` (``self.dstate``).  The order of
+calls is NUT's (drivers/main.c): ``init_ups`` → (``shutdown`` and exit for
+``-k``) → ``init_info`` → ``update_info`` → socket opens → ``update_info``
+every ``pollinterval`` seconds, or earlier when :meth:`Driver.wake_at` says
+so.  Every hook runs under one lock, so a SET never interleaves with a poll.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from pnut.config.parser import ConfigError
+from pnut.driver.dstate import DriverState
+from pnut.driver.sockproto import Stat
+
+log = logging.getLogger("pnut.driver")
+
+
+class DriverError(Exception):
+    """A fatal problem at start-up: the driver prints it and exits non-zero."""
+
+
+@dataclass(frozen=True, slots=True)
+class VarSpec:
+    """One ``key = value`` (or bare flag) a driver accepts in ups.conf / -x."""
+
+    name: str
+    desc: str
+    flag: bool = False
+    #: Kept out of ``driver.parameter.*`` (passwords, SNMP communities).
+    sensitive: bool = False
+
+
+@dataclass
+class DriverConfig:
+    """The driver's settings, merged from ups.conf and ``-x``."""
+
+    progname: str
+    upsname: str
+    port: str
+    confdir: Path
+    statepath: Path
+    pollinterval: float = 2.0
+    values: dict[str, str] = field(default_factory=dict)
+    flags: set[str] = field(default_factory=set)
+    #: Where each value came from (``file:line`` or ``-x``), for errors.
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def where(self, key: str) -> str:
+        return self.origins.get(key, "ups.conf")
+
+    def error(self, key: str, problem: str) -> DriverError:
+        return DriverError(f"{self.where(key)}: {key}: {problem}")
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.values.get(key, default)
+
+    def get_float(self, key: str, default: float, minimum: float | None = None,
+                  maximum: float | None = None) -> float:
+        raw = self.values.get(key)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise self.error(key, f"expected a number, got {raw!r}") from None
+        if value != value or (minimum is not None and value < minimum) or (
+            maximum is not None and value > maximum
+        ):
+            raise self.error(key, f"{raw} is out of range [{minimum}, {maximum}]")
+        return value
+
+    def get_int(self, key: str, default: int, minimum: int | None = None,
+                maximum: int | None = None) -> int:
+        raw = self.values.get(key)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise self.error(key, f"expected a whole number, got {raw!r}") from None
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise self.error(key, f"{raw} is out of range [{minimum}, {maximum}]")
+        return value
+
+    def resolve_file(self, name: str) -> Path:
+        """NUT 2.8.0's rule for a data file named in ups.conf: absolute, else in confdir."""
+        return Path(name) if name.startswith("/") else self.confdir / name
+
+
+class Driver:
+    """Base class of pnut's drivers; override the hooks you need."""
+
+    #: Program name: the ``driver =`` value in ups.conf and the socket prefix.
+    name: ClassVar[str] = ""
+    #: ``driver.version.internal``.
+    version: ClassVar[str] = "0.1"
+    description: ClassVar[str] = ""
+    #: Settings accepted in ups.conf and with ``-x`` besides the common ones.
+    vartab: ClassVar[tuple[VarSpec, ...]] = ()
+
+    def __init__(self, config: DriverConfig, dstate: DriverState) -> None:
+        self.config = config
+        self.dstate = dstate
+
+    async def init_ups(self) -> None:
+        """Check the settings and open the device; raise DriverError if impossible."""
+
+    async def init_info(self) -> None:
+        """Publish the variables and commands the device has."""
+
+    async def update_info(self) -> None:
+        """One poll: refresh the variables, call data_ok or data_stale."""
+
+    async def instcmd(self, name: str, param: str | None) -> int:
+        log.info("instcmd: unknown command [%s] [%s]", name, param or "")
+        return Stat.UNKNOWN
+
+    async def setvar(self, name: str, value: str) -> int:
+        log.info("setvar: unknown variable [%s]", name)
+        return Stat.UNKNOWN
+
+    async def shutdown(self) -> None:
+        """Kill power (``-k``); called right after init_ups, in a fresh process."""
+        raise DriverError("shutdown not supported")
+
+    async def reload(self, config: DriverConfig) -> None:
+        """SIGHUP: new settings from ups.conf (same UPS, same driver)."""
+        self.config = config
+
+    async def cleanup(self) -> None:
+        """Release the device; called once at exit."""
+
+    def wake_at(self) -> float | None:
+        """A monotonic time before the next poll when the driver needs a poll."""
+        return None
+
+
+#: Drivers shipped with pnut: ups.conf ``driver`` name -> "module:Class".
+BUILTIN_DRIVERS: dict[str, str] = {
+    "sim": "pnut.driver.drivers.sim:SimDriver",
+    "dummy-ups": "pnut.driver.drivers.dummy:DummyUps",
+}
+
+
+def load_driver(name: str) -> type[Driver]:
+    """The class of a built-in driver; DriverError if pnut has none by that name."""
+    target = BUILTIN_DRIVERS.get(name)
+    if target is None:
+        known = ", ".join(sorted(BUILTIN_DRIVERS))
+        raise DriverError(f"pnut has no driver named {name!r} (built-in drivers: {known})")
+    module_name, _, cls_name = target.partition(":")
+    cls: type[Driver] = getattr(importlib.import_module(module_name), cls_name)
+    return cls
+
+
+def config_error(exc: ConfigError) -> DriverError:
+    return DriverError(str(exc))

@@ -1,0 +1,358 @@
+"""One driver process: config, ``driver.*`` variables, socket, poll loop, signals.
+
+How this works
+--------------
+:func:`run` follows NUT's drivers/main.c: read ups.conf (plus ``-x``), let
+the driver open its device (``init_ups``), run the kill-power path for
+``-k``, publish ``driver.name``/``driver.version``/``driver.version.internal``
+and the ``driver.parameter.*``/``driver.flag.*`` values, let the driver
+publish its data (``init_info`` + one ``update_info``), then write the PID
+file, open the socket, publish ``driver.parameter.pollinterval`` and
+``.synchronous`` and mirror ``ups.mfr/model/serial`` into ``device.*``.
+From then on it polls every ``pollinterval`` (earlier if the driver asks)
+while the socket server answers upsd.
+
+SIGTERM, SIGINT and SIGQUIT end the loop; the socket file and PID file are
+removed.  SIGHUP re-reads ups.conf and hands the new settings to the
+driver.  ``-B`` forks before the event loop starts; the parent exits only
+when the child's socket is listening (or with the child's error), which
+is what upsdrvctl waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from pnut.config.parser import ConfigError, confpath
+from pnut.config.ups_conf import UpsConf, load_ups_conf
+from pnut.driver.base import Driver, DriverConfig, DriverError, load_driver
+from pnut.driver.conf import Setup, build_config, format_interval
+from pnut.driver.dstate import DriverState
+from pnut.driver.pidfile import alive, pid_path, remove_pid, signal_driver, write_pid
+from pnut.driver.sockserver import DriverSocketServer, SocketError
+from pnut.protocol.limits import NUT_VERSION
+
+log = logging.getLogger("pnut.driver")
+
+#: Seconds a duplicate instance gets to exit after our SIGTERM (NUT: 3 x 5 s).
+DUPLICATE_WAIT = 10.0
+
+
+def socket_path(statepath: Path, progname: str, upsname: str) -> Path:
+    return statepath / f"{progname}-{upsname}"
+
+
+def drop_privileges(user: str | None) -> None:
+    """Become ``user`` when started as root (``-u``/``user =``); no-op otherwise."""
+    if not user or os.geteuid() != 0 or user == "root":
+        return
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise DriverError(f"user {user!r} does not exist") from None
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+
+
+class DriverProcess:
+    """The lifecycle around one :class:`Driver` instance."""
+
+    def __init__(self, cls: type[Driver], setup: Setup, *, confdir: Path,
+                 conf: UpsConf | None, xargs: list[str], cli_interval: str | None) -> None:
+        self.cls = cls
+        self.setup = setup
+        self.config: DriverConfig = setup.config
+        self.confdir = confdir
+        self.conf = conf
+        self.xargs = xargs
+        self.cli_interval = cli_interval
+        self.dstate = DriverState()
+        self.dstate.ignore_lb = "ignorelb" in self.config.flags
+        self.driver = cls(self.config, self.dstate)
+        self.server: DriverSocketServer | None = None
+        self.pidfile = pid_path(self.config.statepath, self.config.progname, self.config.upsname)
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._reload = False
+
+    # -- start-up --------------------------------------------------------------
+    def _publish_setup(self) -> None:
+        ds = self.dstate
+        ds.set_info("device.type", "ups")
+        for name, value in self.setup.published:
+            ds.set_info(name, value)
+        for name, value in self.setup.defaults.items():
+            ds.set_info(name, value)
+        for name, value in self.setup.overrides.items():
+            ds.set_immutable(name, value)
+
+    async def init(self) -> None:
+        self._publish_setup()
+        await self.driver.init_ups()
+
+    async def kill_power(self) -> None:
+        log.info("Initiating UPS shutdown")
+        await self.driver.shutdown()
+
+    async def start_data(self) -> None:
+        ds = self.dstate
+        ds.set_info("driver.version", NUT_VERSION)
+        ds.set_info("driver.version.internal", self.cls.version)
+        ds.set_info("driver.name", self.config.progname)
+        await self.driver.init_info()
+        await self.driver.update_info()
+        if self.dstate.ignore_lb:
+            has = [v for v in ("battery.charge", "battery.runtime")
+                   if ds.value(v) is not None and ds.value(v + ".low") is not None]
+            if not has:
+                raise DriverError(
+                    "the 'ignorelb' flag is set, but neither battery.charge + battery.charge.low "
+                    "nor battery.runtime + battery.runtime.low are available"
+                )
+
+    async def _take_over_pidfile(self) -> None:
+        """NUT ends a previous instance of the same driver+UPS before starting."""
+        pid = signal_driver(self.pidfile, self.config.progname)
+        if pid is None:
+            return
+        log.warning("Duplicate driver instance detected (PID %d)! Terminating the other one", pid)
+        deadline = time.monotonic() + DUPLICATE_WAIT
+        while alive(pid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if alive(pid):
+            raise DriverError(f"previous instance (PID {pid}) did not exit")
+
+    async def open_socket(self) -> None:
+        await self._take_over_pidfile()
+        write_pid(self.pidfile)
+        path = socket_path(self.config.statepath, self.config.progname, self.config.upsname)
+        self.server = DriverSocketServer(path, self.dstate, self.driver)
+        await self.server.start()
+        self.publish_final()
+
+    def publish_final(self) -> None:
+        ds = self.dstate
+        ds.set_info("driver.parameter.pollinterval", format_interval(self.config.pollinterval))
+        ds.set_info("driver.parameter.synchronous", self.setup.synchronous)
+        for leaf in ("mfr", "model", "serial"):
+            value = ds.value(f"ups.{leaf}")
+            if value is not None:
+                ds.set_info(f"device.{leaf}", value)
+
+    # -- running ---------------------------------------------------------------
+    def install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            loop.add_signal_handler(sig, self.request_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+    def request_stop(self, sig: int = 0) -> None:
+        if sig:
+            log.info("Signal %d: exiting", sig)
+        self._stop.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload = True
+        self._wake.set()
+
+    async def _do_reload(self) -> None:
+        self._reload = False
+        try:
+            conf = load_ups_conf(self.confdir)
+            setup = build_config(
+                progname=self.config.progname, upsname=self.config.upsname, conf=conf,
+                vartab=self.cls.vartab, xargs=self.xargs, confdir=self.confdir,
+                statepath=self.config.statepath, cli_interval=self.cli_interval,
+            )
+        except (ConfigError, DriverError) as exc:
+            log.error("reload refused: %s", exc)
+            return
+        for name, value in setup.published:
+            self.dstate.set_info(name, value)
+        self.config = setup.config
+        self.dstate.set_info("driver.parameter.pollinterval",
+                             format_interval(self.config.pollinterval))
+        assert self.server is not None
+        async with self.server.lock:
+            await self.driver.reload(setup.config)
+        log.info("configuration reloaded")
+
+    async def _poll(self) -> None:
+        assert self.server is not None
+        async with self.server.lock:
+            try:
+                await self.driver.update_info()
+            except Exception:
+                log.exception("update failed")
+
+    async def loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            if self._reload:
+                await self._do_reload()
+            await self._poll()
+            deadline = started + self.config.pollinterval
+            wake = self.driver.wake_at()
+            if wake is not None:
+                deadline = min(deadline, wake)
+            self._wake.clear()
+            timeout = max(0.0, deadline - time.monotonic())
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            await asyncio.sleep(0)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+        with contextlib.suppress(Exception):
+            await self.driver.cleanup()
+        remove_pid(self.pidfile)
+
+
+async def _serve(proc: DriverProcess, ready: int | None, kill_power: bool,
+                 dump_after: int | None, user: str | None) -> int:
+    try:
+        await proc.init()
+        if kill_power:
+            await proc.kill_power()
+            return 0
+        await proc.start_data()
+        if dump_after is not None:
+            proc.publish_final()
+            for _ in range(max(0, dump_after - 1)):
+                await proc.driver.update_info()
+            for var in proc.dstate.tree.variables():
+                print(f"{var.name}: {var.value}")
+            return 0
+        drop_privileges(user)
+        await proc.open_socket()
+    except (DriverError, SocketError) as exc:
+        log.error("%s", exc)
+        await proc.close()
+        return 1
+    proc.install_signals()
+    if ready is not None:
+        _signal_ready(ready)
+    log.info("%s driver for [%s] listening on %s", proc.config.progname, proc.config.upsname,
+             proc.server.path if proc.server else "?")
+    try:
+        await proc.loop()
+    finally:
+        await proc.close()
+    return 0
+
+
+def _signal_ready(fd: int) -> None:
+    """Tell the waiting parent (``-B``) that we are up, then leave the terminal."""
+    with contextlib.suppress(OSError):
+        os.write(fd, b"ok")
+        os.close(fd)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    for fd_out in (1, 2):
+        try:
+            keep = os.path.isfile(os.readlink(f"/proc/self/fd/{fd_out}"))
+        except OSError:
+            keep = False
+        if not keep:
+            os.dup2(devnull, fd_out)
+    os.close(devnull)
+    if not os.path.isfile(os.readlink("/proc/self/fd/2")) and os.path.exists("/dev/log"):
+        from logging.handlers import SysLogHandler
+
+        handler = SysLogHandler(address="/dev/log")
+        handler.setFormatter(logging.Formatter("pnut-driver[%(process)d]: %(message)s"))
+        logging.getLogger().addHandler(handler)
+
+
+def _background() -> int | None:
+    """Fork; the parent waits for the child's "ok" and exits.  Returns the pipe fd in the child."""
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(wfd)
+        data = b""
+        with contextlib.suppress(OSError):
+            while chunk := os.read(rfd, 16):
+                data += chunk
+        os.close(rfd)
+        if data.startswith(b"ok"):
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.waitstatus_to_exitcode(status) or 1)
+    os.close(rfd)
+    os.setsid()
+    return wfd
+
+
+def run(driver_name: str, *, upsname: str | None, confdir: str | None, statepath: str | None,
+        xargs: list[str], kill_power: bool = False, background: bool = False,
+        interval: str | None = None, user: str | None = None,
+        dump_after: int | None = None, from_conf: bool = True) -> int:
+    """Run one driver to completion; the exit status of the process."""
+    try:
+        cls = load_driver(driver_name)
+        cdir = confpath(confdir)
+        conf = load_ups_conf(cdir) if from_conf else None
+        spath = (conf or UpsConf("ups.conf")).statepath(statepath)
+        if not upsname:
+            raise DriverError("specifying '-a <ups>' (or '-s <ups>') is mandatory")
+        setup = build_config(
+            progname=driver_name, upsname=upsname, conf=conf, vartab=cls.vartab, xargs=xargs,
+            confdir=cdir, statepath=spath, cli_interval=interval, cli_user=user,
+        )
+    except (ConfigError, DriverError) as exc:
+        log.error("%s", exc)
+        return 1
+    if setup.debug_min and logging.getLogger().level > logging.DEBUG:
+        logging.getLogger().setLevel(logging.DEBUG)
+    ready = _background() if background and not kill_power and dump_after is None else None
+
+    async def main() -> int:
+        proc = DriverProcess(cls, setup, confdir=cdir, conf=conf, xargs=xargs,
+                             cli_interval=interval)
+        return await _serve(proc, ready, kill_power, dump_after, setup.user)
+
+    return asyncio.run(main())
+
+
+def control(driver_name: str, upsname: str, command: str, *, confdir: str | None,
+            statepath: str | None) -> int:
+    """``-c reload|exit``: signal the running instance found by its PID file."""
+    sig = {"reload": signal.SIGHUP, "exit": signal.SIGTERM}.get(command)
+    if sig is None:
+        log.error("-c %s: supported commands are reload and exit", command)
+        return 1
+    try:
+        conf = load_ups_conf(confpath(confdir))
+    except ConfigError:
+        conf = UpsConf("ups.conf")
+    spath = conf.statepath(statepath)
+    pid = signal_driver(pid_path(spath, driver_name, upsname), driver_name, sig)
+    if pid is None:
+        log.error("no running %s driver for [%s] (no live PID file in %s)", driver_name, upsname,
+                  pid_path(spath, driver_name, upsname).parent)
+        return 1
+    print(f"sent signal {int(sig)} ({command}) to {driver_name} [{upsname}], PID {pid}")
+    return 0
+
+
+def setup_logging(debug: int, quiet: int = 0) -> None:
+    level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
+    logging.basicConfig(
+        level=level, stream=sys.stderr,
+        format="%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S",
+    )
