@@ -1,0 +1,152 @@
+"""upsmon.conf: every directive, and every bad line refused with file:line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pnut.config.parser import ConfigError
+from pnut.config.upsmon_conf import load_upsmon_conf, parse_upsmon_conf
+from pnut.monitor.events import STOCK_MESSAGES, NotifyFlag, NotifyType, format_message
+
+GOOD = """\
+MONITOR ups1@10.0.0.1:3494 2 admin "pw with space" primary
+MONITOR ups2 1 mon pw slave
+MONITOR ups3@[::1] 0 mon pw MASTER
+MINSUPPLIES 2
+SHUTDOWNCMD "/sbin/shutdown -h +0"
+SHUTDOWNEXIT no
+NOTIFYCMD /usr/sbin/upssched
+NOTIFYMSG onbatt "On battery: %s"
+NOTIFYFLAG ONBATT SYSLOG+WALL+EXEC
+NOTIFYFLAG cal IGNORE
+POLLFREQ 3
+POLLFREQALERT 1
+POLLFAIL_LOG_THROTTLE_MAX 10
+HOSTSYNC 20
+DEADTIME 25
+POWERDOWNFLAG /etc/killpower
+RBWARNTIME 600
+NOCOMMWARNTIME 60
+FINALDELAY 0
+OFFDURATION 10
+RUN_AS_USER nutmon
+CERTPATH /etc/nut/certs
+CERTIDENT "my cert" "db pw"
+CERTHOST 10.0.0.1 "upsd cert" 1 0
+CERTVERIFY 1
+FORCESSL 0
+debug_min 2
+"""
+
+
+def test_every_directive() -> None:
+    conf = parse_upsmon_conf(GOOD)
+    m1, m2, m3 = conf.monitors
+    assert (m1.system, m1.upsname, m1.host, m1.port, m1.power_value, m1.username, m1.password,
+            m1.primary, m1.lineno) == ("ups1@10.0.0.1:3494", "ups1", "10.0.0.1", 3494, 2, "admin",
+                                       "pw with space", True, 1)
+    assert (m2.host, m2.port, m2.primary) == ("localhost", 3493, False)
+    assert (m3.host, m3.primary, m3.power_value) == ("::1", True, 0)
+    assert conf.minsupplies == 2 and conf.total_power == 3
+    assert conf.shutdowncmd == "/sbin/shutdown -h +0" and conf.shutdownexit == -1
+    assert conf.notifycmd == "/usr/sbin/upssched"
+    assert conf.messages[NotifyType.ONBATT] == "On battery: %s"
+    assert conf.messages[NotifyType.ONLINE] == STOCK_MESSAGES[NotifyType.ONLINE]
+    assert conf.flags[NotifyType.ONBATT] == NotifyFlag.SYSLOG | NotifyFlag.WALL | NotifyFlag.EXEC
+    assert conf.flags[NotifyType.CAL] == NotifyFlag.IGNORE
+    assert conf.flags[NotifyType.ONLINE] == NotifyFlag.SYSLOG | NotifyFlag.WALL
+    assert (conf.pollfreq, conf.pollfreqalert, conf.hostsync, conf.deadtime) == (3, 1, 20, 25)
+    assert conf.powerdownflag == "/etc/killpower"
+    assert (conf.rbwarntime, conf.nocommwarntime, conf.finaldelay) == (600, 60, 0)
+    assert conf.pollfail_log_throttle_max == 10 and conf.offduration == 10
+    assert conf.run_as_user == "nutmon" and conf.certpath == "/etc/nut/certs"
+    assert conf.certident == ("my cert", "db pw")
+    assert [(h.host, h.certname, h.verify, h.force_ssl) for h in conf.certhosts] == [
+        ("10.0.0.1", "upsd cert", True, False)]
+    assert conf.certverify is True and conf.forcessl is False and conf.debug_min == 2
+    # Later-NUT directives are accepted but flagged as having no effect.
+    assert any("OFFDURATION" in w for w in conf.warnings)
+
+
+def test_defaults_are_nut_2_8_0() -> None:
+    conf = parse_upsmon_conf("MONITOR u@h 1 u p secondary\n")
+    assert (conf.minsupplies, conf.pollfreq, conf.pollfreqalert, conf.hostsync, conf.deadtime,
+            conf.finaldelay, conf.rbwarntime, conf.nocommwarntime, conf.shutdownexit) == (
+        1, 5, 5, 15, 15, 5, 43200, 300, 0)
+    assert conf.flags[NotifyType.CAL] == NotifyFlag.SYSLOG
+    assert all(conf.flags[t] == NotifyFlag.SYSLOG | NotifyFlag.WALL
+               for t in NotifyType if t is not NotifyType.CAL)
+    assert conf.powerdownflag is None and conf.notifycmd is None
+    assert any("no SHUTDOWNCMD" in w for w in conf.warnings)
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("MONITOR u@h 1 u p primay", "expected primary or secondary"),
+    ("MONITOR u@h -1 u p primary", "below the minimum 0"),
+    ("MONITOR u@h one u p primary", "expected a whole number"),
+    ("MONITOR u@h 1 pw primary", "old-style MONITOR"),
+    ("MONITOR u@h 1 u p primary extra", "takes 4 or 5 argument"),
+    ("MONITOR @h 1 u p primary", "missing UPS name"),
+    ("MONITOR u@h:99999 1 u p primary", "port"),
+    ("MONITOR u@[::1 1 u p primary", "closing bracket"),
+    ("MONITOR ups@h 1 u p primary", "duplicate UPS"),
+    ("POLLFREQ 0", "below the minimum 1"),
+    ("POLLFREQ 5s", "expected a whole number"),
+    ("MINSUPPLIES", "takes 1 argument"),
+    ("NOTIFYFLAG ONBATT SYSLOG+WAL", "unknown notify flag"),
+    ("NOTIFYFLAG ONBAT SYSLOG", "unknown notify event"),
+    ("NOTIFYMSG NOSUCH text", "unknown notify event"),
+    ("pollfreq 5", "directives are upper-case"),
+    ("SHUTDOWNCOMMAND x", "unknown directive"),
+    ("FORCESSL maybe", "expected a boolean"),
+    ('SHUTDOWNCMD "unterminated # x"', "unescaped #"),
+])
+def test_bad_line_names_file_and_line(tmp_path: Path, line: str, problem: str) -> None:
+    path = tmp_path / "upsmon.conf"
+    path.write_text(f"# header\nMONITOR ups@h 1 u p primary\n{line}\n")
+    with pytest.raises(ConfigError) as info:
+        load_upsmon_conf(path)
+    assert info.value.path == str(path) and info.value.lineno == 3
+    assert problem in info.value.problem
+    assert str(info.value).startswith(f"{path}:3: ")
+
+
+def test_zero_monitor_lines_refused() -> None:
+    with pytest.raises(ConfigError, match="no MONITOR line"):
+        parse_upsmon_conf("MINSUPPLIES 1\nSHUTDOWNCMD x\n")
+    with pytest.raises(ConfigError, match="no MONITOR line"):
+        parse_upsmon_conf("MINSUPPLIES 0\n")
+
+
+def test_insufficient_power_refused() -> None:
+    with pytest.raises(ConfigError, match="sum of power values 1 < MINSUPPLIES 2"):
+        parse_upsmon_conf("MONITOR u 1 u p primary\nMINSUPPLIES 2\n")
+
+
+def test_check_flag_mode_needs_no_monitor() -> None:
+    conf = parse_upsmon_conf("POWERDOWNFLAG /x\n", require_monitor=False)
+    assert conf.powerdownflag == "/x"
+
+
+def test_later_nut_event_names_are_accepted_with_a_warning() -> None:
+    conf = parse_upsmon_conf("MONITOR u 1 u p primary\nNOTIFYFLAG OFF SYSLOG+EXEC\n"
+                             "NOTIFYMSG BYPASS \"x %s\"\n")
+    assert sum("never raised" in w for w in conf.warnings) == 2
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_upsmon_conf(confdir=str(tmp_path))
+
+
+@pytest.mark.parametrize(("template", "out"), [
+    ("UPS %s on battery", "UPS u@h on battery"),
+    ("no name", "no name"),
+    ("100%% sure: %s", "100% sure: u@h"),
+    ("%s and %s", "u@h and "),
+    ("odd %d %", "odd %d %"),
+])
+def test_format_message(template: str, out: str) -> None:
+    assert format_message(template, "u@h") == out
