@@ -59,8 +59,14 @@ def run_main(func: object, argv: list[str]) -> int:
     return int(code) if isinstance(code, int) else 0
 
 
-def getopt(prog: str, argv: list[str], spec: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """POSIX getopt with glibc's messages; raises :class:`Usage` on a bad option."""
+def getopt(
+    prog: str, argv: list[str], spec: str, on_error: str = "usage"
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """POSIX getopt with glibc's messages.
+
+    A bad option raises :class:`Usage`, or with ``on_error="ignore"`` is
+    reported and skipped (upslog's way).
+    """
     opts: list[tuple[str, str]] = []
     i = 0
     while i < len(argv):
@@ -76,14 +82,19 @@ def getopt(prog: str, argv: list[str], spec: str) -> tuple[list[tuple[str, str]]
             pos = spec.find(ch)
             if pos < 0 or ch == ":":
                 sys.stderr.write(f"{prog}: invalid option -- '{ch}'\n")
-                raise Usage
+                if on_error != "ignore":
+                    raise Usage
+                j += 1
+                continue
             if spec[pos + 1 : pos + 2] == ":":
                 value = arg[j + 1 :]
                 if not value:
                     i += 1
                     if i >= len(argv):
                         sys.stderr.write(f"{prog}: option requires an argument -- '{ch}'\n")
-                        raise Usage
+                        if on_error != "ignore":
+                            raise Usage
+                        break
                     value = argv[i]
                 opts.append((ch, value))
                 break
