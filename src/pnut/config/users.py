@@ -7,6 +7,9 @@ the instant commands it may run (``ALL`` for every one).  Values may be
 given as ``key = a b c`` (several per line), repeated lines, the compressed
 ``key=value`` form, and ``upsmon primary`` without ``=``, as NUT accepts.
 
+A password is NUT's plain text or an argon2id hash from ``pnut passwd``
+(see :mod:`pnut.config.passwords`).
+
 NUT has no separate "logged-in" state: every privileged command checks the
 name and password the connection sent against this table, so a reload
 takes effect on the next command.  A user without a password can do
@@ -15,12 +18,12 @@ nothing, and a wrong password fails even when the name is right.
 
 from __future__ import annotations
 
-import hmac
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pnut.config.parser import ConfLine, read_conf, section_name, sections
+from pnut.config.passwords import check_hash_syntax, verify
 
 #: upsmon roles and the actions they grant.
 UPSMON_ROLES: dict[str, frozenset[str]] = {
@@ -57,7 +60,7 @@ class Users:
         user = self.users.get(name)
         if user is None or user.password is None:
             return None
-        if not hmac.compare_digest(user.password.encode(), password.encode()):
+        if not verify(user.password, password):
             return None
         return user
 
@@ -91,6 +94,9 @@ def _apply(user: User, line: ConfLine, key: str, values: list[str], warnings: li
             raise line.error("password takes one value (quote it if it has spaces)")
         if user.password is not None:
             raise line.error(f"user [{user.name}] has two passwords")
+        problem = check_hash_syntax(values[0])
+        if problem is not None:
+            raise line.error(f"user [{user.name}]: {problem}")
         user.password = values[0]
     elif low == "actions":
         user.actions.update(v.lower() for v in values)
