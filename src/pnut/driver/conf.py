@@ -159,7 +159,8 @@ def build_config(
         elif key == "debug_min":
             setup.debug_min = int(value) if value.isdigit() else setup.debug_min
         elif low in SILENT_KEYS:
-            continue
+            config.values[low] = value
+            config.origins[low] = where
         elif low.startswith("override."):
             setup.overrides[key[9:]] = value
         elif low.startswith("default."):

@@ -1,0 +1,217 @@
+"""upsdrvctl: start, stop and shut down the drivers of ups.conf.
+
+How this works
+--------------
+Each UPS section names a driver.  pnut's built-in drivers (sim, dummy-ups)
+are run as ``python -m pnut driver NAME -a UPS -B``; any other name runs
+NUT's C driver of that name from ``driverpath`` (ups.conf global, default
+/lib/nut) as ``NAME -a UPS``.  Either way the started process goes to the
+background once its socket listens and the foreground process exits 0 — so
+``start`` waits for that exit (at most ``maxstartdelay`` seconds), retries
+``maxretry`` times ``retrydelay`` seconds apart, and checks the socket is
+there.  ``stop`` signals the PID in ``<driver>-<ups>.pid`` and waits for it
+to go; ``shutdown`` runs each driver with ``-k`` in ``sdorder`` order
+(0 first, -1 never).  ``-t`` prints what would be run and runs nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pnut.config.ups_conf import UpsConf, UpsSection
+from pnut.driver.base import BUILTIN_DRIVERS
+from pnut.driver.pidfile import alive, pid_path, read_pid, signal_driver
+
+DEFAULT_DRIVERPATH = "/lib/nut"
+DEFAULT_MAXSTARTDELAY = 45
+DEFAULT_MAXRETRY = 1
+DEFAULT_RETRYDELAY = 5
+#: Seconds ``stop`` waits for a driver to exit after SIGTERM.
+STOP_WAIT = 15.0
+
+
+@dataclass
+class Options:
+    testing: bool = False
+    user: str | None = None
+    debug: int = 0
+    pass_debug: bool = False
+    chroot: str | None = None
+    confdir: str | None = None
+    statepath: str | None = None
+
+
+@dataclass
+class Controller:
+    conf: UpsConf
+    statepath: Path
+    opts: Options = field(default_factory=Options)
+
+    def say(self, text: str) -> None:
+        print(text, flush=True)
+
+    def warn(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    # -- settings -------------------------------------------------------------------
+    def _setting(self, ups: UpsSection, key: str, default: int) -> int:
+        raw = ups.settings.get(key, self.conf.globals.get(key))
+        if raw is None:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            self.warn(f"{self.conf.path}: [{ups.name}] {key}: not a number: {raw!r}; "
+                      f"using {default}")
+            return default
+
+    def argv(self, ups: UpsSection, *extra: str) -> list[str] | None:
+        driver = ups.driver or ""
+        debug = ["-D"] * self.opts.debug if self.opts.pass_debug else []
+        if driver in BUILTIN_DRIVERS:
+            cmd = [sys.executable, "-m", "pnut", "driver", driver, "-a", ups.name]
+            if self.opts.confdir:
+                cmd += ["--confdir", self.opts.confdir]
+            if self.opts.statepath:
+                cmd += ["--statepath", self.opts.statepath]
+        else:
+            path = Path(self.conf.globals.get("driverpath", DEFAULT_DRIVERPATH)) / driver
+            if "/" in driver or not path.exists():
+                self.warn(f"Can't start {path}: no such driver")
+                return None
+            cmd = [str(path), "-a", ups.name]
+            if self.opts.chroot:
+                cmd += ["-r", self.opts.chroot]
+        if self.opts.user:
+            cmd += ["-u", self.opts.user]
+        return [*cmd, *debug, *extra]
+
+    def select(self, name: str | None) -> list[UpsSection] | None:
+        if name is None:
+            return [u for u in self.conf.upses if u.driver]
+        ups = self.conf.get(name)
+        if ups is None:
+            self.warn(f"UPS {name} not found in ups.conf")
+            return None
+        return [ups]
+
+    # -- start ------------------------------------------------------------------------
+    def start(self, name: str | None) -> int:
+        upses = self.select(name)
+        if upses is None:
+            return 1
+        failed = 0
+        nowait = "nowait" in self.conf.global_flags or bool(self.conf.globals.get("nowait"))
+        for ups in upses:
+            if not self._start_one(ups, nowait):
+                failed += 1
+        return 1 if failed else 0
+
+    def _start_one(self, ups: UpsSection, nowait: bool) -> bool:
+        argv = self.argv(ups, "-B") if (ups.driver or "") in BUILTIN_DRIVERS else self.argv(ups)
+        if argv is None:
+            return False
+        if self.opts.testing:
+            self.say(f"exec: {' '.join(argv)}")
+            return True
+        delay = self._setting(ups, "maxstartdelay", DEFAULT_MAXSTARTDELAY)
+        retries = max(1, self._setting(ups, "maxretry", DEFAULT_MAXRETRY))
+        pause = max(0, self._setting(ups, "retrydelay", DEFAULT_RETRYDELAY))
+        sock = self.statepath / f"{ups.driver}-{ups.name}"
+        for attempt in range(retries):
+            if attempt:
+                time.sleep(pause)
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+            except OSError as exc:
+                self.warn(f"Can't start {argv[0]}: {exc.strerror or exc}")
+                continue
+            if nowait:
+                return True
+            try:
+                code = proc.wait(timeout=delay)
+            except subprocess.TimeoutExpired:
+                self.warn(f"Startup timer elapsed for UPS {ups.name} ({delay} s)")
+                continue
+            if code == 0 and self._wait_socket(sock, 5.0):
+                return True
+            self.warn(f"Driver failed to start for UPS {ups.name} (exit status {code})")
+        self.warn(f"Startup failed for UPS {ups.name}")
+        return False
+
+    @staticmethod
+    def _wait_socket(path: Path, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.exists():
+                return True
+            time.sleep(0.05)
+        return path.exists()
+
+    # -- stop ----------------------------------------------------------------------------
+    def stop(self, name: str | None) -> int:
+        upses = self.select(name)
+        if upses is None:
+            return 1
+        failed = 0
+        for ups in upses:
+            driver = ups.driver or ""
+            pidfile = pid_path(self.statepath, driver, ups.name)
+            if self.opts.testing:
+                self.say(f"stop: {driver} [{ups.name}] (PID file {pidfile})")
+                continue
+            pid = read_pid(pidfile)
+            if pid is None:
+                self.warn(f"Can't open {pidfile}: no PID file (driver not running?)")
+                failed += 1
+                continue
+            if signal_driver(pidfile, driver, signal.SIGTERM) is None:
+                self.warn(f"Stopping {ups.name} failed: PID {pid} is not a running {driver}")
+                failed += 1
+                continue
+            deadline = time.monotonic() + STOP_WAIT
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if alive(pid):
+                self.warn(f"Driver for UPS {ups.name} (PID {pid}) did not exit")
+                failed += 1
+        return 1 if failed else 0
+
+    # -- shutdown --------------------------------------------------------------------------
+    def shutdown(self, name: str | None) -> int:
+        upses = self.select(name)
+        if upses is None:
+            return 1
+        order = sorted({self._setting(u, "sdorder", 0) for u in upses} - {-1})
+        failed = 0
+        for level in order:
+            if level < 0:
+                continue
+            for ups in upses:
+                if self._setting(ups, "sdorder", 0) != level:
+                    continue
+                argv = self.argv(ups, "-k")
+                if argv is None:
+                    failed += 1
+                    continue
+                if self.opts.testing:
+                    self.say(f"exec: {' '.join(argv)}")
+                    continue
+                delay = self._setting(ups, "maxstartdelay", DEFAULT_MAXSTARTDELAY)
+                try:
+                    code = subprocess.run(argv, stdin=subprocess.DEVNULL, timeout=delay).returncode
+                except subprocess.TimeoutExpired:
+                    self.warn(f"Shutdown timer elapsed for UPS {ups.name}")
+                    code = -1
+                except OSError as exc:
+                    self.warn(f"Can't start {argv[0]}: {exc.strerror or exc}")
+                    code = -1
+                if code != 0:
+                    self.warn(f"Shutdown failed for UPS {ups.name}")
+                    failed += 1
+        return 1 if failed else 0
