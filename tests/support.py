@@ -106,6 +106,8 @@ class Ups:
     desc: str | None = None
     suffix: str = ".dev"
     extra: dict[str, str] = field(default_factory=dict)
+    #: ups.conf ``driver``; anything but dummy-ups exists only as a pnut driver.
+    driver: str = "dummy-ups"
 
 
 class Stack:
@@ -132,7 +134,7 @@ class Stack:
         for ups in upses:
             dev = self.dir / f"{ups.name}{ups.suffix}"
             dev.write_text(ups.dev)
-            conf.append(f"[{ups.name}]\n  driver = dummy-ups\n  port = {dev.name}\n")
+            conf.append(f"[{ups.name}]\n  driver = {ups.driver}\n  port = {dev.name}\n")
             if ups.desc is not None:
                 conf.append(f'  desc = "{ups.desc}"\n')
             conf.extend(f"  {k} = {v}\n" for k, v in ups.extra.items())
@@ -172,11 +174,12 @@ class Stack:
 
     def start_driver(self, ups: Ups, impl: str = "nut") -> subprocess.Popen[bytes]:
         if impl == "nut":
-            argv = [str(NUT_LIBDIR / "dummy-ups"), "-a", ups.name, "-F", "-u", "root"]
+            argv = [str(NUT_LIBDIR / ups.driver), "-a", ups.name, "-F", "-u", "root"]
         else:
-            argv = [*PNUT, "driver", "dummy-ups", "-a", ups.name, "--confdir", str(self.dir)]
+            argv = [*PNUT, "driver", ups.driver, "-a", ups.name, "--confdir", str(self.dir)]
         proc = self.spawn(argv, f"driver-{ups.name}-{impl}")
-        wait_for(lambda: (self.state / f"dummy-ups-{ups.name}").exists() or proc.poll() is not None)
+        sock = self.state / f"{ups.driver}-{ups.name}"
+        wait_for(lambda: sock.exists() or proc.poll() is not None)
         if proc.poll() is not None:
             raise RuntimeError(f"driver exited: {self.log_text()}")
         return proc
