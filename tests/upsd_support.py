@@ -13,9 +13,12 @@ is the one given (neither is recorded).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
+import threading
 import time
+from pathlib import Path
 
 from support import Stack, wait_for
 
@@ -173,3 +176,86 @@ def rss_kb(pid: int) -> int:
 
 def settle(seconds: float = 0.2) -> None:
     time.sleep(seconds)
+
+
+class FakeDriver:
+    """A scripted driver: a real Unix socket speaking the driver protocol.
+
+    It answers DUMPALL with ``dump`` (a list of lines), PING with PONG,
+    records every line upsd sends, and can push lines (broadcasts, garbage)
+    to every connected upsd.
+    """
+
+    def __init__(self, path: Path, dump: list[str], answer_ping: bool = True) -> None:
+        self.path = path
+        self.dump = dump
+        self.answer_ping = answer_ping
+        self.received: list[str] = []
+        self.conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen(8)
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self.server.settimeout(0.2)
+        while not self._stop:
+            try:
+                conn, _ = self.server.accept()
+            except (TimeoutError, OSError):
+                continue
+            with self._lock:
+                self.conns.append(conn)
+            threading.Thread(target=self._client, args=(conn,), daemon=True).start()
+
+    def _client(self, conn: socket.socket) -> None:
+        buf = b""
+        conn.settimeout(0.2)
+        while not self._stop:
+            try:
+                chunk = conn.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                line = raw.decode("latin-1")
+                with self._lock:
+                    self.received.append(line)
+                if line == "DUMPALL":
+                    self._send(conn, "".join(f"{x}\n" for x in self.dump).encode())
+                elif line == "PING" and self.answer_ping:
+                    self._send(conn, b"PONG\n")
+
+    def _send(self, conn: socket.socket, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            conn.sendall(data)
+
+    def push(self, data: str | bytes) -> None:
+        raw = data.encode("latin-1") if isinstance(data, str) else data
+        with self._lock:
+            conns = list(self.conns)
+        for conn in conns:
+            self._send(conn, raw)
+
+    def lines(self, prefix: str) -> list[str]:
+        with self._lock:
+            return [x for x in self.received if x.startswith(prefix)]
+
+    def close(self) -> None:
+        self._stop = True
+        with self._lock:
+            for conn in self.conns:
+                with contextlib.suppress(OSError):
+                    conn.close()
+        self.server.close()
+        self._thread.join(2)
+        with contextlib.suppress(OSError):
+            self.path.unlink()
