@@ -10,7 +10,8 @@ OL
 See docs/client.md for the whole API.
 """
 
-from pnut.client.aio import AsyncClient
+from typing import TYPE_CHECKING
+
 from pnut.client.core import ClientConnection
 from pnut.client.errors import (
     AccessDenied,
@@ -45,6 +46,19 @@ from pnut.client.models import (
 )
 from pnut.client.sync import Client
 from pnut.protocol.upsname import UpsName, UpsNameError, parse_hostport, parse_upsname
+
+if TYPE_CHECKING:
+    from pnut.client.aio import AsyncClient
+
+
+def __getattr__(name: str) -> object:
+    # AsyncClient pulls in asyncio; the command-line clients never need it.
+    if name == "AsyncClient":
+        from pnut.client.aio import AsyncClient
+
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AccessDenied",

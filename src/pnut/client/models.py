@@ -94,9 +94,10 @@ class TrackingStatus(StrEnum):
     SUCCESS = "SUCCESS"
     #: The driver reported a failure (``ERR FAILED``).
     FAILED = "FAILED"
-    #: The driver did not know the command or variable (``ERR UNKNOWN``).
+    #: The driver did not handle the command or variable, or the id is
+    #: unknown or expired (``ERR UNKNOWN``).
     UNKNOWN = "UNKNOWN"
-    #: The id is unknown or expired (``ERR INVALID-ARGUMENT``).
+    #: The driver refused the value or parameter (``ERR INVALID-ARGUMENT``).
     INVALID_ARGUMENT = "INVALID-ARGUMENT"
 
     @property

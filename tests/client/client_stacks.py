@@ -1,0 +1,84 @@
+"""Servers for the client tests: one NUT stack and one pnut stack per session.
+
+The fixtures live in conftest.py; this module holds what test modules import.
+
+Both run the same UPSes and users, so every client test can run against
+NUT's C upsd + dummy-ups and against pnut's, and the CLI tests can compare
+pnut's tools with Debian's on the same server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from support import FIXTURES, Stack, Ups, have_nut
+
+USERS = """\
+[admin]
+  password = adminpw
+  actions = SET FSD
+  instcmds = ALL
+  upsmon primary
+
+[spaced]
+  password = "s3cret pw"
+  actions = SET
+  instcmds = ALL
+
+[monuser]
+  password = mon
+  upsmon secondary
+
+[setonly]
+  password = setpw
+  actions = SET
+"""
+
+#: dummy's model has the characters a value must survive: quote, backslash.
+DUMMY_DEV = """\
+ups.status: OB LB
+battery.charge: 43
+battery.runtime: 720
+ups.model: "Quote \\" back\\\\slash"
+"""
+
+FSD_DEV = "ups.status: OL\nbattery.charge: 100\n"
+
+IMPLS = ["nut", "pnut"] if have_nut() else ["pnut"]
+
+
+def upses() -> list[Ups]:
+    apc = (FIXTURES / "APC__Smart-UPS_750__usbhid-ups__2.8.0__01.dev").read_text()
+    return [
+        Ups("apc", apc, desc="Main UPS"),
+        Ups("dummy", DUMMY_DEV),
+        Ups("fsdups", FSD_DEV, desc="FSD target"),
+    ]
+
+
+def get_stack(stacks: dict[str, Stack], impl: str) -> Stack:
+    if impl not in stacks:
+        st = Stack(upses(), users=USERS)
+        try:
+            st.start(upsd=impl, driver=impl)
+        except BaseException:
+            st.close()
+            raise
+        stacks[impl] = st
+    return stacks[impl]
+
+
+@dataclass
+class Server:
+    """One running stack and which upsd it runs."""
+
+    impl: str
+    stack: Stack
+
+    @property
+    def port(self) -> int:
+        return self.stack.port
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
