@@ -1,0 +1,239 @@
+"""upssched: config, the timer table, and the real CLI + daemon under load."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from pnut.config.parser import ConfigError
+from pnut.config.upssched_conf import load_upssched_conf
+from pnut.monitor.upssched import Cancel, Start, Timers, format_request, parse_request
+from pnut.protocol.tokens import split_line
+from support import PNUT, wait_for
+
+# -- config -------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "upssched.conf"
+    path.write_text(f"CMDSCRIPT {tmp_path}/cmd.sh\nPIPEFN {tmp_path}/pipe\n"
+                    f"LOCKFN {tmp_path}/lock\n{body}")
+    return path
+
+
+def test_rules_match_in_file_order(tmp_path: Path) -> None:
+    conf = load_upssched_conf(_write(tmp_path, (
+        "AT ONBATT * START-TIMER a 30\n"
+        "AT onbatt ups1@h EXECUTE b\n"
+        "AT ONBATT ups2@h EXECUTE c\n"
+        "AT ONLINE * CANCEL-TIMER a back\n"
+        "AT OFF * EXECUTE later-nut-event\n")))
+    assert [(r.command, r.args) for r in conf.matching("ONBATT", "ups1@h")] == [
+        ("START-TIMER", ("a", "30")), ("EXECUTE", ("b",))]
+    assert [r.args for r in conf.matching("online", "x")] == [("a", "back")]
+    assert conf.matching("LOWBATT", "ups1@h") == []
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    ("AT ONBATT * START-TIMER a", "takes 2 argument"),
+    ("AT ONBATT * START-TIMER a soon", "expected a whole number"),
+    ("AT ONBATT * START-TIMER a -1", "below the minimum"),
+    ("AT ONBATT * CANCEL-TIMER a b c", "takes 1 or 2 argument"),
+    ("AT ONBATT * STOP-TIMER a", "unknown AT command"),
+    ("AT ONBATT * START-TIMER-SHARED a 5", "NUT 2.8.5"),
+    ("AT NOSUCH * EXECUTE a", "unknown notify type"),
+    ("AT ONBATT *", "AT needs"),
+    ("PIPEFN", "one non-empty argument"),
+    ("TIMER x", "unknown directive"),
+])
+def test_bad_lines(tmp_path: Path, body: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_upssched_conf(_write(tmp_path, f"{body}\n"))
+    assert info.value.lineno == 4 and problem in info.value.problem
+
+
+def test_at_before_paths_refused(tmp_path: Path) -> None:
+    path = tmp_path / "upssched.conf"
+    path.write_text(f"CMDSCRIPT /bin/true\nAT ONBATT * EXECUTE x\nPIPEFN {tmp_path}/p\n")
+    with pytest.raises(ConfigError, match=r":2: PIPEFN must be set before any AT line"):
+        load_upssched_conf(path)
+
+
+# -- timers and protocol ------------------------------------------------------------
+
+
+def test_timers_duplicates_cancel_oldest_and_due_order() -> None:
+    t = Timers()
+    t.start("a", 10, now=0)
+    t.start("b", 5, now=0)
+    t.start("a", 20, now=0)
+    assert len(t) == 3 and t.next_deadline() == 5
+    assert t.cancel("a")  # the one due at 10
+    assert t.due(19) == ["b"]
+    assert t.due(20) == ["a"]
+    assert not t.cancel("a") and len(t) == 0 and t.next_deadline() is None
+
+
+@pytest.mark.parametrize("req", [Start("on batt", 30), Cancel('we"ird#', "cmd x"), Cancel("a")])
+def test_request_round_trip(req: Start | Cancel) -> None:
+    assert parse_request(tuple(split_line(format_request(req)))) == req
+
+
+@pytest.mark.parametrize("line", ["START a", "START a b", "STOP a", "CANCEL", "START a 1 2"])
+def test_bad_requests(line: str) -> None:
+    assert parse_request(tuple(split_line(line))) is None
+
+
+# -- the real thing -------------------------------------------------------------------
+
+
+class Sched:
+    """A private upssched.conf whose CMDSCRIPT records its argument and the
+    PID of the upssched process (daemon or client) that ran it."""
+
+    def __init__(self, tmp_path: Path, rules: str) -> None:
+        self.dir = tmp_path
+        self.out = tmp_path / "out"
+        script = tmp_path / "cmd.sh"
+        script.write_text(
+            "#!/bin/sh\n"
+            "p=$PPID\n"
+            "while [ \"$p\" -gt 1 ] && ! tr '\\0' ' ' < /proc/$p/cmdline | grep -q upssched; do\n"
+            "  p=$(cut -d' ' -f4 /proc/$p/stat)\n"
+            "done\n"
+            f'echo "$1 $p" >> {self.out}\n')
+        script.chmod(0o755)
+        _write(tmp_path, rules)
+        self.pipe = tmp_path / "pipe"
+
+    def run(self, event: str, ups: str = "ups@localhost") -> subprocess.CompletedProcess[str]:
+        env = dict(os.environ, NUT_CONFPATH=str(self.dir), NOTIFYTYPE=event, UPSNAME=ups)
+        return subprocess.run([*PNUT, "upssched", f"UPS {ups}: {event}"], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    def fired(self) -> list[tuple[str, int]]:
+        if not self.out.exists():
+            return []
+        return [(a, int(p)) for a, p in (ln.split() for ln in self.out.read_text().splitlines())]
+
+    def daemon_pid(self) -> int:
+        fired = self.fired()
+        assert fired, "no command has run yet"
+        return fired[-1][1]
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_timer_started_by_onbatt_cancelled_by_online(tmp_path: Path) -> None:
+    s = Sched(tmp_path, "AT ONBATT * START-TIMER onbatt 3\n"
+                        "AT ONLINE * CANCEL-TIMER onbatt\n"
+                        "AT LOWBATT * START-TIMER marker 0\n"
+                        "AT COMMBAD * CANCEL-TIMER nothing-running ran-instead\n"
+                        "AT COMMOK * EXECUTE direct\n")
+    try:
+        assert s.run("ONBATT").returncode == 0
+        assert s.pipe.exists()  # a daemon listens now
+        assert s.run("ONLINE").returncode == 0  # within the 3 s
+        assert s.run("COMMBAD").returncode == 0  # nothing to cancel: runs its command
+        assert s.run("COMMOK").returncode == 0  # EXECUTE: at once, by the client
+        wait_for(lambda: len(s.fired()) == 2, timeout=10)
+        # Timers fire through the daemon, EXECUTE from the client itself.
+        by_arg = dict(s.fired())
+        daemon = by_arg["ran-instead"]
+        assert by_arg["direct"] != daemon
+        time.sleep(3.5)  # past the cancelled timer's deadline
+        assert s.run("LOWBATT").returncode == 0  # a 0 s timer marks "later"
+        wait_for(lambda: len(s.fired()) == 3, timeout=10)
+        assert sorted(a for a, _ in s.fired()[:2]) == ["direct", "ran-instead"]
+        assert s.fired()[2][0] == "marker"
+        assert s.fired()[-1][1] == daemon  # the same daemon all along
+    finally:
+        for _, pid in s.fired():
+            _kill(pid)
+
+
+def test_started_timer_fires_once(tmp_path: Path) -> None:
+    s = Sched(tmp_path, "AT ONBATT * START-TIMER onbatt 1\n")
+    try:
+        start = time.monotonic()
+        assert s.run("ONBATT").returncode == 0
+        wait_for(lambda: s.fired(), timeout=10)
+        assert time.monotonic() - start >= 1.0
+        time.sleep(1.5)
+        assert [a for a, _ in s.fired()] == ["onbatt"]
+    finally:
+        for _, pid in s.fired():
+            _kill(pid)
+
+
+def test_burst_of_50_starts_then_50_cancels_one_daemon(tmp_path: Path) -> None:
+    """50 concurrent invocations start exactly one daemon and lose nothing.
+
+    50 STARTs of one name, then 50 concurrent CANCELs: every CANCEL must
+    find a timer (else it would run ``extra``), and afterwards no timer is
+    left, so the daemon exits after its idle time; then a new event starts
+    a fresh daemon.
+    """
+    s = Sched(tmp_path, "AT ONBATT * START-TIMER t 120\n"
+                        "AT ONLINE * CANCEL-TIMER t extra\n"
+                        "AT LOWBATT * START-TIMER marker 0\n")
+    pids: set[int] = set()
+    try:
+        with ThreadPoolExecutor(50) as pool:
+            starts = list(pool.map(lambda i: s.run("ONBATT", f"ups{i}"), range(50)))
+        assert [r.returncode for r in starts] == [0] * 50, [r.stderr for r in starts][:3]
+        with ThreadPoolExecutor(50) as pool:
+            cancels = list(pool.map(lambda i: s.run("ONLINE", f"ups{i}"), range(50)))
+        assert [r.returncode for r in cancels] == [0] * 50
+        assert s.run("LOWBATT").returncode == 0
+        wait_for(lambda: s.fired(), timeout=10)
+        pids = {pid for _, pid in s.fired()}
+        assert [a for a, _ in s.fired()] == ["marker"]  # no CANCEL missed its timer
+        daemon = s.daemon_pid()
+        # No timer left: the daemon goes away after its idle time (NUT: 15 s).
+        wait_for(lambda: not s.pipe.exists(), timeout=25, interval=0.2)
+        wait_for(lambda: not Path(f"/proc/{daemon}").exists(), timeout=5)
+        assert s.run("LOWBATT").returncode == 0
+        wait_for(lambda: len(s.fired()) == 2, timeout=10)
+        pids |= {pid for _, pid in s.fired()}
+        assert s.fired()[1][1] != daemon
+    finally:
+        for pid in pids:
+            _kill(pid)
+
+
+def test_stale_socket_of_a_killed_daemon_is_recovered(tmp_path: Path) -> None:
+    s = Sched(tmp_path, "AT ONBATT * START-TIMER marker 0\n")
+    pids: list[int] = []
+    try:
+        assert s.run("ONBATT").returncode == 0
+        wait_for(lambda: s.fired(), timeout=10)
+        pids.append(s.daemon_pid())
+        os.kill(pids[0], signal.SIGKILL)
+        wait_for(lambda: not Path(f"/proc/{pids[0]}").exists(), timeout=5)
+        assert s.pipe.exists()  # left behind
+        assert s.run("ONBATT").returncode == 0
+        wait_for(lambda: len(s.fired()) == 2, timeout=10)
+        pids.append(s.daemon_pid())
+        assert pids[1] != pids[0]
+    finally:
+        for pid in pids:
+            _kill(pid)
+
+
+def test_without_environment_refuses(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("UPSNAME", "NOTIFYTYPE")}
+    r = subprocess.run([sys.executable, "-m", "pnut", "upssched"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "UPSNAME and NOTIFYTYPE must be set" in r.stderr
