@@ -161,13 +161,16 @@ class Stack:
         return env
 
     # -- processes -----------------------------------------------------------
-    def spawn(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, argv: list[str], name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start a process owned by the stack; ``env`` overrides variables."""
         log = self.dir / f"{name}.log"
         self.logs.append(log)
         with open(log, "ab") as fh:
             proc = subprocess.Popen(
-                argv, env=self.env, cwd=self.dir, stdout=fh, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                argv, env={**self.env, **(env or {})}, cwd=self.dir, stdout=fh,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )
         self.procs.append(proc)
         return proc
