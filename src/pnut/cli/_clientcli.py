@@ -56,6 +56,16 @@ def run_main(func: object, argv: list[str]) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the final flush
         return 1
+    except ClientError as exc:  # a failure no branch above expected
+        sys.stdout.flush()
+        sys.stderr.write(f"Error: {exc.nut_text}\n")
+        return 1
+    except Exception as exc:
+        if os.environ.get("PNUT_DEBUG"):
+            raise
+        sys.stdout.flush()
+        sys.stderr.write(f"Error: {type(exc).__name__}: {exc} (PNUT_DEBUG=1 shows where)\n")
+        return 1
     return int(code) if isinstance(code, int) else 0
 
 

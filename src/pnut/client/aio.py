@@ -89,7 +89,7 @@ class AsyncClient:
             raise NutTimeoutError(
                 Failure.CONNECT, self.host, self.port, "Connection timed out"
             ) from None
-        except OSError as exc:
+        except (OSError, UnicodeError, ValueError) as exc:
             raise connect_error(exc, self.host, self.port) from None
         self._reader, self._writer = reader, writer
         self._conn = ClientConnection()

@@ -41,8 +41,10 @@ class SessionPlan:
 _NO_HOST = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
 
-def connect_error(exc: OSError, host: str, port: int) -> NutConnectionError:
+def connect_error(exc: Exception, host: str, port: int) -> NutConnectionError:
     """Classify a failed connect the way NUT's upsclient does."""
+    if not isinstance(exc, OSError):  # a name the resolver cannot even encode
+        return NutConnectionError(Failure.NO_SUCH_HOST, host, port, str(exc))
     if isinstance(exc, socket.gaierror):
         if exc.errno in _NO_HOST:
             return NutConnectionError(Failure.NO_SUCH_HOST, host, port, exc.strerror or "")

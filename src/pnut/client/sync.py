@@ -81,7 +81,7 @@ class Client:
         self.close()
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        except OSError as exc:
+        except (OSError, UnicodeError, ValueError) as exc:
             raise connect_error(exc, self.host, self.port) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
