@@ -16,7 +16,9 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from pnut.config.parser import ConfigError, confpath
 from pnut.protocol.limits import NUT_VERSION
@@ -95,7 +97,7 @@ def main(argv: list[str]) -> int:
         if args.pidfile or args.F >= 2:
             pidfile = Path(args.pidfile) if args.pidfile else _pid_dir(
                 args.statepath, str(daemon.config.statepath)) / PIDFILE
-        asyncio.run(_serve(daemon, pidfile))
+        _run(_serve(daemon, pidfile))
     except (ConfigError, StartupError) as exc:
         sys.stderr.write(f"upsd: {exc}\n")
         return 1
@@ -106,6 +108,20 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(OSError):
                 pidfile.unlink()
     return 0
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed (about twice the requests per CPU
+    second), else on asyncio's own loop; PNUT_NO_UVLOOP=1 forces the latter."""
+    if not os.environ.get("PNUT_NO_UVLOOP"):
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
 
 
 async def _serve(daemon: object, pidfile: Path | None) -> None:

@@ -33,6 +33,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from pnut.config.parser import ConfigError
 from pnut.config.ups_conf import UpsConf, load_ups_conf
@@ -133,7 +134,7 @@ class ClientProtocol(asyncio.Protocol):
         self.last_heard = _monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         daemon = self.daemon
         if len(daemon.clients) >= daemon.maxconn:
             daemon.refused += 1

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import cast
 
 from pnut.protocol.limits import STATUS_WAIT
 from pnut.protocol.tokens import Tokenizer
@@ -49,8 +50,8 @@ class _DriverProtocol(asyncio.Protocol):
         self.link = link
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.link._connected(transport)
+        # uvloop's transports are not asyncio.Transport subclasses.
+        self.link._connected(cast(asyncio.Transport, transport))
 
     def data_received(self, data: bytes) -> None:
         self.link._received(data)
