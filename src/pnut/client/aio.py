@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
+import socket
 import ssl
 import time
 from types import TracebackType
@@ -84,7 +87,7 @@ class AsyncClient:
         await self.close()
         try:
             async with asyncio.timeout(self.timeout):
-                reader, writer = await asyncio.open_connection(self.host, self.port)
+                reader, writer = await self._open_first()
         except TimeoutError:
             raise NutTimeoutError(
                 Failure.CONNECT, self.host, self.port, "Connection timed out"
@@ -93,6 +96,27 @@ class AsyncClient:
             raise connect_error(exc, self.host, self.port) from None
         self._reader, self._writer = reader, writer
         self._conn = ClientConnection()
+
+    async def _open_first(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Try each address of the host in turn, like NUT; raise the last error."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        last: OSError = OSError(errno.EHOSTUNREACH, os.strerror(errno.EHOSTUNREACH))
+        for family, _, proto, _, addr in infos:
+            sock = socket.socket(family, socket.SOCK_STREAM, proto)
+            try:
+                sock.setblocking(False)
+                await loop.sock_connect(sock, addr)
+            except OSError as exc:
+                sock.close()
+                last = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return await asyncio.open_connection(sock=sock)
+        raise last
 
     @property
     def connected(self) -> bool:

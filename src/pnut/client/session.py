@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import ssl
 from dataclasses import dataclass
@@ -51,5 +52,6 @@ def connect_error(exc: Exception, host: str, port: int) -> NutConnectionError:
         return NutConnectionError(Failure.UNKNOWN, host, port, exc.strerror or str(exc))
     if isinstance(exc, TimeoutError) or exc.errno == errno.ETIMEDOUT:
         return NutTimeoutError(Failure.CONNECT, host, port, "Connection timed out")
-    reason = exc.strerror or str(exc)
+    # asyncio words it "Connect call failed (...)": use the C library's text
+    reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
     return NutConnectionError(Failure.CONNECT, host, port, reason)
