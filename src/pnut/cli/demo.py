@@ -11,6 +11,13 @@ log lines.  Because they are separate processes talking over the real
 driver socket and TCP, what the demo shows is exactly how a deployment
 behaves.  Ctrl-C or SIGTERM stops the children (by PID) and removes the
 directory.
+
+The whole story of RFC 9271 Appendix B plays out: after upsmon has run
+SHUTDOWNCMD and exited, the demo treats the protected machine as halted
+(its upsd and upsmon stop; the UPS, i.e. the driver, keeps running), lets
+mains power return after ``--restore-after`` seconds by sending
+``test.failure.stop`` straight to the driver socket, and then "boots" the
+machine again: upsd and upsmon restart and find the UPS on line.
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ def write_config(confdir: Path, host: str, port: int, password: str, secondary_p
             "  port = simulated\n"
             '  desc = "pnut simulated UPS"\n'
             f"  drain_rate = {drain_rate}\n"
+            "  default.ups.delay.start = 5\n"
         ),
         "upsd.conf": f"LISTEN {host} {port}\nSTATEPATH {state}\n",
         "upsd.users": (
@@ -132,17 +140,30 @@ class Children:
     def first_exited(self) -> str | None:
         return next((name for name, p in self.procs if p.returncode is not None), None)
 
+    def forget_exited(self) -> None:
+        self.procs = [(n, p) for n, p in self.procs if p.returncode is None]
+
+    async def stop_named(self, name: str) -> None:
+        for n, proc in list(self.procs):
+            if n == name:
+                await self._end(proc)
+                self.procs.remove((n, proc))
+
+    @staticmethod
+    async def _end(proc: asyncio.subprocess.Process) -> None:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+
     async def stop(self) -> None:
         for _name, proc in reversed(self.procs):
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(proc.wait(), 5)
-                except TimeoutError:
-                    with contextlib.suppress(ProcessLookupError):
-                        proc.kill()
-                    await proc.wait()
+            await self._end(proc)
         for task in self.pumps:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 2)
@@ -178,6 +199,46 @@ async def _wait_port(
     return False
 
 
+async def _driver_command(socket_path: Path, line: str) -> None:
+    """Send one line to the driver socket, as upsd would."""
+    _, writer = await asyncio.open_unix_connection(str(socket_path))
+    writer.write(line.encode())
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+async def _boot(kids: Children, args: argparse.Namespace, confdir: Path) -> bool:
+    """Start upsd and upsmon, as the protected machine does at boot."""
+    upsd = await kids.start("upsd", "upsd", "--confdir", str(confdir))
+    if not await _wait_port(args.listen, args.port, upsd, 15):
+        print("pnut demo: upsd did not start (see its log above)", file=sys.stderr)
+        return False
+    if not args.no_upsmon:
+        await kids.start("upsmon", "upsmon", "-F", "--confdir", str(confdir))
+    return True
+
+
+async def _halt_and_restore(kids: Children, args: argparse.Namespace, confdir: Path,
+                            stop: asyncio.Event) -> bool:
+    """The machine powered off; mains returns later; the machine boots again."""
+    print(
+        "\n[demo] upsmon ran SHUTDOWNCMD and exited: the protected machine is now halted.\n"
+        "[demo] Its upsd stops with it; the UPS itself (the driver) keeps running.\n"
+        f"[demo] Mains power will return in {args.restore_after:g} s.\n",
+        flush=True,
+    )
+    await kids.stop_named("upsd")
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), args.restore_after)
+    if stop.is_set():
+        return True
+    print("[demo] Mains power is back (test.failure.stop); the machine boots.", flush=True)
+    await _driver_command(confdir / "state" / f"sim-{UPS}", "INSTCMD test.failure.stop\n")
+    await asyncio.sleep(1.0)
+    return await _boot(kids, args, confdir)
+
+
 async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
     password = secrets.token_urlsafe(12)
     write_config(confdir, args.listen, args.port, password, secrets.token_urlsafe(12),
@@ -193,12 +254,8 @@ async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
             print("pnut demo: the simulated driver did not start (see its log above)",
                   file=sys.stderr)
             return 1
-        upsd = await kids.start("upsd", "upsd", "--confdir", str(confdir))
-        if not await _wait_port(args.listen, args.port, upsd, 15):
-            print("pnut demo: upsd did not start (see its log above)", file=sys.stderr)
+        if not await _boot(kids, args, confdir):
             return 1
-        if not args.no_upsmon:
-            await kids.start("upsmon", "upsmon", "-F", "--confdir", str(confdir))
         target = f"{UPS}@{_hostport(args.listen, args.port)}"
         print(
             f"\npnut demo is running: UPS '{UPS}' served on {args.listen} port {args.port}.\n"
@@ -214,7 +271,11 @@ async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
             dead = kids.first_exited()
-            if dead is not None:
+            if dead == "upsmon" and (confdir / "killpower").exists():
+                kids.forget_exited()
+                if not await _halt_and_restore(kids, args, confdir, stop):
+                    return 1
+            elif dead is not None:
                 print(f"pnut demo: {dead} exited unexpectedly; stopping", file=sys.stderr)
                 return 1
         print("\npnut demo: stopping", flush=True)
@@ -230,6 +291,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default 3493)")
     ap.add_argument("--drain-rate", type=float, default=1.0, metavar="PCT_PER_S",
                     help="battery drain while on battery, percent per second (default 1)")
+    ap.add_argument("--restore-after", type=float, default=15.0, metavar="SECONDS",
+                    help="after the shutdown, mains power returns this much later (default 15)")
     ap.add_argument("--no-upsmon", action="store_true", help="run only the driver and upsd")
     args = ap.parse_args(argv)
     problem = _port_problem(args.listen, args.port)
