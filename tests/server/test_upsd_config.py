@@ -1,0 +1,119 @@
+"""upsd.conf and upsd.users readers: every directive, every form, every error."""
+
+from __future__ import annotations
+
+import pytest
+
+from pnut.config.parser import ConfigError, parse_text
+from pnut.config.passwords import hash_password
+from pnut.config.upsd_conf import parse_upsd_conf
+from pnut.config.users import parse_users
+
+
+def upsd(text: str):  # type: ignore[no-untyped-def]
+    return parse_upsd_conf(parse_text(text.encode(), "upsd.conf"), "upsd.conf")
+
+
+def users(text: str):  # type: ignore[no-untyped-def]
+    return parse_users(parse_text(text.encode(), "upsd.users"), "upsd.users")
+
+
+def test_upsd_conf_defaults() -> None:
+    conf = upsd("")
+    assert conf.addresses() == [("127.0.0.1", 3493), ("::1", 3493)]
+    assert (conf.maxage, conf.trackingdelay, conf.maxconn) == (15, 3600, None)
+    assert conf.statepath is None and conf.datapath is None
+    assert not conf.allow_no_device
+
+
+def test_upsd_conf_every_directive() -> None:
+    conf = upsd(
+        "LISTEN 127.0.0.1 3500\nLISTEN ::1\nLISTEN * 3600\nLISTEN 127.0.0.1 3500\n"
+        "MAXAGE 30\nMAXCONN 64\nSTATEPATH /tmp/st\nDATAPATH /tmp/data\nTRACKINGDELAY 10\n"
+        "ALLOW_NO_DEVICE yes\nALLOW_NOT_ALL_LISTENERS 1\ndebug_min 3\nCERTFILE /c.pem\n"
+        "CERTPATH /db\nCERTIDENT \"my cert\" pw\nCERTREQUEST REQUIRE\nDISABLE_WEAK_SSL on\n"
+        "ACCEPT all\nREJECT none\nACL all 0.0.0.0/0\n"
+    )
+    assert conf.addresses() == [("127.0.0.1", 3500), ("::1", 3493), ("0.0.0.0", 3600),
+                                ("::", 3600)]
+    assert (conf.maxage, conf.maxconn, conf.trackingdelay, conf.debug_min) == (30, 64, 10, 3)
+    assert (conf.statepath, conf.datapath) == ("/tmp/st", "/tmp/data")
+    assert conf.allow_no_device and conf.allow_not_all_listeners and conf.disable_weak_ssl
+    assert (conf.certfile, conf.certpath, conf.certident, conf.certrequest) == (
+        "/c.pem", "/db", ("my cert", "pw"), 2)
+    assert len(conf.warnings) == 3 and all("no longer supported" in w for w in conf.warnings)
+    assert conf.warnings[0].startswith("upsd.conf:18: ACCEPT")
+
+
+@pytest.mark.parametrize(("text", "line", "problem"), [
+    ("MAXAGE abc\n", 1, "expected a whole number, got 'abc'"),
+    ("\nMAXAGE 0\n", 2, "below the minimum 1"),
+    ("MAXCONN\n", 1, "MAXCONN needs a number of connections"),
+    ("LISTEN 127.0.0.1 99999\n", 1, "port 99999 is out of range"),
+    ("LISTEN 127.0.0.1 http\n", 1, "expected a whole number, got 'http'"),
+    ("LISTEN a 1 2\n", 1, "LISTEN takes an address and optionally a port"),
+    ("ALLOW_NO_DEVICE perhaps\n", 1, "expected a boolean"),
+    ("CERTIDENT onlyname\n", 1, "CERTIDENT needs a certificate name and a password"),
+    ("CERTREQUEST 7\n", 1, "CERTREQUEST must be 0, 1 or 2"),
+    ("# ok\nMAXAEG 5\n", 2, "unknown directive 'MAXAEG'"),
+    ("maxage 5\n", 1, "unknown directive 'maxage'"),  # keywords are upper case, as in NUT
+    ('LISTEN "127.0.0.1#\n', 1, "Unbalanced word due to unescaped # in quotes"),
+])
+def test_upsd_conf_errors_name_file_and_line(text: str, line: int, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        upsd(text)
+    assert info.value.lineno == line
+    assert problem in info.value.problem
+    assert str(info.value).startswith(f"upsd.conf:{line}: ")
+
+
+def test_users_every_form() -> None:
+    u = users(
+        "[admin]\n  password = \"s3cret pw\"\n  actions = SET\n  actions = fsd\n"
+        "  instcmds = ALL\n  upsmon primary\n"
+        "[mon]\n  password=mon\n  upsmon = slave\n"
+        "[multi]\n  password = x\n  actions = set FSD\n  instcmds = load.off Beeper.On\n"
+        "  allowfrom = localhost\n"
+        "[nopass]\n  actions = SET\n"
+    )
+    assert u.check_action("admin", "s3cret pw", "SET")
+    assert u.check_action("admin", "s3cret pw", "fsd")
+    assert u.check_action("admin", "s3cret pw", "login")
+    assert u.check_action("admin", "s3cret pw", "MASTER")
+    assert u.check_instcmd("admin", "s3cret pw", "anything.at.all")
+    assert not u.check_action("admin", "s3cret PW", "SET")  # passwords are case-sensitive
+    assert not u.check_action("Admin", "s3cret pw", "SET")  # so are user names
+    assert u.check_action("mon", "mon", "login") and not u.check_action("mon", "mon", "fsd")
+    assert u.check_action("multi", "x", "fsd") and u.check_action("multi", "x", "set")
+    assert u.check_instcmd("multi", "x", "LOAD.OFF") and u.check_instcmd("multi", "x", "beeper.on")
+    assert not u.check_instcmd("multi", "x", "load.on")
+    assert not u.check_action("multi", "x", "login")
+    assert not u.check_action("nopass", "", "set")  # no password: nothing allowed
+    assert not u.check_action(None, None, "set")
+    assert any("allowfrom is no longer used" in w for w in u.warnings)
+    assert any("[nopass] has no password" in w for w in u.warnings)
+    assert "s3cret" not in repr(u.users["admin"])
+
+
+def test_users_hashed_password() -> None:
+    stored = hash_password("hunter2")
+    u = users(f'[h]\n  password = "{stored}"\n  actions = SET\n')
+    assert u.check_action("h", "hunter2", "set")
+    assert not u.check_action("h", "hunter3", "set")
+    assert not u.check_action("h", stored, "set")
+
+
+@pytest.mark.parametrize(("text", "line", "problem"), [
+    ("password = x\n", 1, "setting outside a [user] section"),
+    ("[a]\n  password = x\n  password = y\n", 3, "user [a] has two passwords"),
+    ("[a]\n  upsmon boss\n", 2, "unknown upsmon role 'boss'"),
+    ("[a]\n  colour = blue\n", 2, "unknown user setting 'colour'"),
+    ("[a]\n  password x\n", 2, "expected 'key = value'"),
+    ("[a]\n[a]\n", 2, "user [a] is defined twice"),
+    ('[a]\n  password = "$argon2id$broken"\n', 2, "malformed argon2 hash"),
+])
+def test_users_errors_name_file_and_line(text: str, line: int, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        users(text)
+    assert info.value.lineno == line
+    assert problem in info.value.problem

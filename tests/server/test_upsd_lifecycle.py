@@ -1,0 +1,204 @@
+"""pnut upsd's life: start-up errors, SIGHUP reloads, -c commands, drivers
+that die and come back."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import requires_nut
+from support import PNUT, Stack, Ups, run, wait_for
+from upsd_support import USERS, Conn, ready, wait_reply
+
+pytestmark = requires_nut
+
+
+def start_fails(st: Stack) -> subprocess.CompletedProcess[str]:
+    """Run pnut upsd on the stack's config; it must exit by itself."""
+    return run([*PNUT, "upsd", "--confdir", str(st.dir)], env=st.env, timeout=30)
+
+
+@pytest.mark.parametrize(("name", "text", "where"), [
+    ("upsd.conf", "MAXAGE 15\nMAXAGE fifteen\n", "upsd.conf:3: expected a whole number"),
+    ("upsd.conf", "LISTEN 127.0.0.1 3493 extra\n", "upsd.conf:2: LISTEN takes"),
+    ("upsd.users", "[admin]\n  password = a\n  upsmon chief\n", "upsd.users:3: unknown upsmon"),
+    ("ups.conf", "[u]\n  driver = dummy-ups\n  port = u.dev\n  what ever\n",
+     "ups.conf:4: expected 'key = value'"),
+    ("ups.conf", "[u]\n  driver = dummy-ups\n  port = \"u.dev#\n", "ups.conf:3: Unbalanced"),
+    ("ups.conf", "# nothing\n", "at least one UPS must be defined"),
+    ("ups.conf", "[u]\n  port = u.dev\n", "at least one UPS must be defined"),
+])
+def test_config_errors_are_one_line_naming_the_file(name: str, text: str, where: str) -> None:
+    st = Stack([Ups("u", "ups.status: OL\n")], users=USERS)
+    try:
+        if name == "upsd.conf":
+            text = f"LISTEN 127.0.0.1 {st.port}\n{text}"  # so the line numbers shift by one
+        st.write(name, text)
+        done = start_fails(st)
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"upsd: {st.dir}/")
+        assert where in last
+    finally:
+        st.close()
+
+
+def test_missing_upsd_conf() -> None:
+    st = Stack([Ups("u", "ups.status: OL\n")], users=USERS)
+    try:
+        (st.dir / "upsd.conf").unlink()
+        done = start_fails(st)
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines()[-1] == (
+            f"upsd: {st.dir}/upsd.conf: cannot read: No such file or directory")
+    finally:
+        st.close()
+
+
+def test_allow_no_device() -> None:
+    st = Stack([], users=USERS, upsd_conf="ALLOW_NO_DEVICE true\n")
+    try:
+        st.write("ups.conf", "")
+        st.start_upsd("pnut")
+        assert st.talk(["LIST UPS"]) == ["BEGIN LIST UPS", "END LIST UPS"]
+        assert st.talk(["GET VAR x ups.status"]) == ["ERR UNKNOWN-UPS"]
+    finally:
+        st.close()
+
+
+def test_port_in_use_is_one_clear_line() -> None:
+    st = Stack([Ups("u", "ups.status: OL\n")], users=USERS)
+    blocker = socket.socket()
+    try:
+        blocker.bind(("127.0.0.1", st.port))
+        blocker.listen(1)
+        done = start_fails(st)
+        assert done.returncode == 1
+        last = done.stderr.strip().splitlines()[-1]
+        assert last == (
+            f"upsd: cannot listen on 127.0.0.1 port {st.port}: address already in use - is "
+            "another upsd running? Stop it, or choose another port with "
+            "'LISTEN <address> <port>' in upsd.conf")
+    finally:
+        blocker.close()
+        st.close()
+
+
+def test_sighup_reload_keeps_connections_and_applies_changes() -> None:
+    st = Stack([Ups("one", "ups.status: OL\n", desc="first"), Ups("two", "ups.status: OB\n")],
+               users=USERS)
+    try:
+        st.start(upsd="pnut")
+        upsd = st.procs[-1]
+        with Conn(st.port) as conn:
+            for line in ["USERNAME monuser", "PASSWORD mon", "LOGIN two"]:
+                assert conn.ask(line) == ["OK"]
+            # Change a description, drop UPS "two", add "three", add a user.
+            st.write("ups.conf",
+                     "[three]\n  driver = dummy-ups\n  port = one.dev\n"
+                     "[one]\n  driver = dummy-ups\n  port = one.dev\n  desc = \"renamed\"\n")
+            st.write("upsd.users", USERS + "[newbie]\n  password = nb\n  upsmon secondary\n")
+            upsd.send_signal(signal.SIGHUP)
+            wait_for(lambda: "Configuration reloaded" in st.log_text(), timeout=10)
+            # Logged into a deleted UPS: kicked, as NUT does.
+            assert conn.readline() is None
+        with Conn(st.port) as conn:
+            assert conn.ask("LIST UPS") == [
+                "BEGIN LIST UPS", 'UPS three "Description unavailable"', 'UPS one "renamed"',
+                "END LIST UPS"]
+            assert conn.ask("GET VAR one ups.status") == ['VAR one ups.status "OL"']
+            assert conn.ask("GET VAR two ups.status") == ["ERR UNKNOWN-UPS"]
+            assert conn.ask("GET VAR three ups.status") == ["ERR DRIVER-NOT-CONNECTED"]
+            for line in ["USERNAME newbie", "PASSWORD nb", "LOGIN one"]:
+                assert conn.ask(line) == ["OK"]
+            # A bad edit: logged with file and line, old configuration kept.
+            st.write("upsd.users", USERS + "[broken]\n  password = x\n  upsmon maybe\n")
+            upsd.send_signal(signal.SIGHUP)
+            wait_for(lambda: "Reload failed" in st.log_text(), timeout=10)
+            assert f"{st.dir}/upsd.users:{USERS.count(chr(10)) + 3}: unknown upsmon role" \
+                in st.log_text()
+            assert conn.ask("GET NUMLOGINS one") == ["NUMLOGINS one 1"]
+            assert conn.ask("LIST UPS")[2] == 'UPS one "renamed"'
+        assert upsd.poll() is None
+    finally:
+        st.close()
+
+
+def test_c_reload_and_stop_use_the_pid_file() -> None:
+    st = Stack([Ups("u", "ups.status: OL\n", desc="before")], users=USERS)
+    try:
+        st.start_driver(st.upses[0])
+        proc = st.spawn([*PNUT, "upsd", "-FF", "--confdir", str(st.dir)], "upsd-pnut")
+        wait_for(lambda: (st.state / "upsd.pid").exists(), timeout=15)
+        assert (st.state / "upsd.pid").read_text().strip() == str(proc.pid)
+        ready(st, "u")
+        st.write("ups.conf", "[u]\n  driver = dummy-ups\n  port = u.dev\n  desc = after\n")
+        done = run([*PNUT, "upsd", "-c", "reload"], env=st.env)
+        assert done.returncode == 0, done.stderr
+        wait_reply(st.port, "GET UPSDESC u", 'UPSDESC u "after"', timeout=10)
+        done = run([*PNUT, "upsd", "-c", "stop"], env=st.env)
+        assert done.returncode == 0, done.stderr
+        assert proc.wait(10) == 0
+        assert not (st.state / "upsd.pid").exists()
+        done = run([*PNUT, "upsd", "-c", "stop"], env=st.env)
+        assert done.returncode == 1
+        assert "cannot read pid file" in done.stderr
+    finally:
+        st.close()
+
+
+def test_driver_killed_and_restarted_under_a_connected_client() -> None:
+    st = Stack([Ups("u", "ups.status: OL\nups.load: 12\n")], users=USERS,
+               upsd_conf="MAXAGE 3\n")
+    try:
+        st.start(upsd="pnut")
+        driver = st.procs[0]
+        with Conn(st.port) as conn:
+            for line in ["USERNAME monuser", "PASSWORD mon", "LOGIN u"]:
+                assert conn.ask(line) == ["OK"]
+            assert conn.ask("GET VAR u ups.load") == ['VAR u ups.load "12"']
+            # Frozen driver: stale after MAXAGE, fresh again when it resumes.
+            driver.send_signal(signal.SIGSTOP)
+            wait_for(lambda: conn.ask("GET VAR u ups.load") == ["ERR DATA-STALE"], timeout=15)
+            assert conn.ask("LIST VAR u") == ["ERR DATA-STALE"]
+            assert conn.ask("GET UPSDESC u") == ['UPSDESC u "Unavailable"']
+            driver.send_signal(signal.SIGCONT)
+            wait_for(lambda: conn.ask("GET VAR u ups.load") == ['VAR u ups.load "12"'],
+                     timeout=15)
+            # Dead driver: DRIVER-NOT-CONNECTED, state flushed.
+            st.stop(driver)
+            wait_for(lambda: conn.ask("GET VAR u ups.load") == ["ERR DRIVER-NOT-CONNECTED"],
+                     timeout=10)
+            assert conn.ask("LIST CMD u") == ["ERR DRIVER-NOT-CONNECTED"]
+            assert conn.ask("GET NUMLOGINS u") == ["ERR DRIVER-NOT-CONNECTED"]
+            # Restarted with other data: upsd reconnects and shows only the new data.
+            (st.dir / "u.dev").write_text("ups.status: OB\n")
+            st.start_driver(st.upses[0])
+            wait_for(lambda: conn.ask("GET VAR u ups.status") == ['VAR u ups.status "OB"'],
+                     timeout=15)
+            assert conn.ask("GET VAR u ups.load") == ["ERR VAR-NOT-SUPPORTED"]
+            assert conn.ask("GET NUMLOGINS u") == ["NUMLOGINS u 1"]
+        log = st.log_text()
+        assert "Data for UPS [u] is stale - check driver" in log
+        assert "UPS [u] data is no longer stale" in log
+        assert log.count("Connected to UPS [u]: dummy-ups-u") == 2
+    finally:
+        st.close()
+
+
+def test_upsd_started_before_its_driver_waits_for_it() -> None:
+    st = Stack([Ups("u", "ups.status: OL\n")], users=USERS)
+    try:
+        st.start_upsd("pnut", wait_ups=False)
+        assert st.talk(["GET VAR u ups.status"]) == ["ERR DRIVER-NOT-CONNECTED"]
+        time.sleep(0.5)
+        st.start_driver(st.upses[0])
+        wait_reply(st.port, "GET VAR u ups.status", 'VAR u ups.status "OL"', timeout=15)
+        assert "Can't connect to UPS [u] (dummy-ups-u)" in st.log_text()
+    finally:
+        st.close()
