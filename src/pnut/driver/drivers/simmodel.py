@@ -97,7 +97,8 @@ class SimModel:
 
     @property
     def low_battery(self) -> bool:
-        return self.charge <= self.charge_low or self.runtime <= self.runtime_low
+        seconds_left = self.charge / self.drain_per_second
+        return self.charge <= self.charge_low or seconds_left <= self.runtime_low
 
     def status_words(self) -> list[str]:
         words = ["OL" if self.mains else "OB"]
