@@ -1,0 +1,85 @@
+"""`pnut demo` end to end: the README's first command, as a user runs it."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pnut.client import Client
+from support import free_port, wait_for
+
+
+def start_demo(tmp_path: Path, port: int, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+    log = tmp_path / "demo.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pnut", "demo", "--port", str(port), *extra],
+            stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    return proc, log
+
+
+def test_demo_plays_the_whole_shutdown_story(tmp_path: Path) -> None:
+    port = free_port()
+    proc, log = start_demo(tmp_path, port, "--drain-rate", "25", "--restore-after", "2")
+    try:
+        text = lambda: log.read_text(errors="replace")  # noqa: E731
+        wait_for(lambda: "pnut demo is running" in text(), timeout=30)
+        assert f"upsc sim@127.0.0.1:{port}" in text()
+        password = re.search(r"-p (\S+) sim@", text()).group(1)  # type: ignore[union-attr]
+        confdir = Path(re.search(r"config in (\S+) ", text()).group(1))  # type: ignore[union-attr]
+
+        with Client("127.0.0.1", port) as c:
+            assert c.get_var("sim", "ups.status").split()[0] == "OL"
+            types = [c.get_type("sim", v) for v in c.list_rw("sim")]
+            assert any(t.kind == "STRING" and t.max_length for t in types)
+            assert any(t.enum for t in types) and any(t.range for t in types)
+            assert any(t.kind == "NUMBER" and not t.enum and not t.range for t in types)
+            c.authenticate("admin", password)
+            c.instcmd("sim", "test.failure.start")
+
+        story = [
+            "[demo] notify: ONBATT",
+            "[demo] notify: LOWBATT",
+            "set FSD on UPS [sim]",
+            "SHUTDOWNCMD: this is where the machine would power off",
+            "the protected machine is now halted",
+            "Mains power is back",
+        ]
+        wait_for(lambda: story[-1] in text(), timeout=60)
+        positions = [text().index(step) for step in story]
+        assert positions == sorted(positions), text()
+
+        def back_on_line() -> bool:
+            with Client("127.0.0.1", port) as c:
+                words = c.get_var("sim", "ups.status").split()
+            return "OL" in words and "FSD" not in words and "OB" not in words
+
+        wait_for(back_on_line, timeout=30)
+        wait_for(lambda: text().count("logged into UPS [sim]") >= 2, timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        assert not confdir.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_demo_port_taken_gives_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        started = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "pnut", "demo", "--port", str(port)],
+                             capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"--port {port + 1}" in lines[0] and "in use" in lines[0]
+    assert "Traceback" not in out.stderr and time.monotonic() - started < 20
