@@ -335,3 +335,92 @@ def test_idle_clients_are_dropped() -> None:
 
 def _upsd_pid(st: Stack) -> int:
     return next(p.pid for p in st.procs if "upsd" in " ".join(map(str, p.args)))
+
+
+# -- what a driver may throw at upsd --------------------------------------------
+
+
+def test_driver_garbage_never_hurts_upsd() -> None:
+    st = Stack([Ups("g", "", desc="garbage driver")], users=USERS, upsd_conf="MAXAGE 30\n")
+    fake = FakeDriver(st.state / "dummy-ups-g", ['SETINFO ups.status "OL"', "DATAOK", "DUMPDONE"])
+    try:
+        st.start_upsd("pnut", wait_ups=False)
+        ready(st, "g")
+        with Conn(st.port) as conn:
+            fake.push(b"\x00\xff\xfe garbage \x01\n")
+            fake.push("NOSUCHCOMMAND a b c\n")
+            fake.push("SETINFO\nSETINFO only.name\nADDRANGE ups.status low high\n")
+            fake.push("SETAUX ups.status many\nDELENUM nosuch x\nADDENUM nosuch.var x\n")
+            fake.push("SETFLAGS nosuch RW\nTRACKING\nTRACKING unknown-id 0\nPONG extra\n")
+            fake.push('SETINFO bad.quote "abc#def"\n')  # parse error
+            fake.push("SETINFO " + "v" * 300_000 + " x\n")  # a huge line
+            fake.push('SETINFO ups.load "17"\nADDCMD beeper.on\n')
+            wait_for(lambda: conn.ask("GET VAR g ups.load") == ['VAR g ups.load "17"'])
+            assert conn.ask("GET VAR g bad.quote") == ["ERR VAR-NOT-SUPPORTED"]
+            assert conn.ask("LIST CMD g") == ["BEGIN LIST CMD g", "CMD g beeper.on",
+                                              "END LIST CMD g"]
+            # DATASTALE/DATAOK act at once.
+            fake.push("DATASTALE\n")
+            wait_for(lambda: conn.ask("GET VAR g ups.load") == ["ERR DATA-STALE"])
+            assert conn.ask("GET UPSDESC g") == ['UPSDESC g "garbage driver"']
+            fake.push("DATAOK\n")
+            wait_for(lambda: conn.ask("GET VAR g ups.load") == ['VAR g ups.load "17"'])
+        log = st.log_text()
+        assert "Parse error on sock" in log
+        assert "Traceback" not in log
+        assert "Data for UPS [g] is stale - check driver" in log
+        assert "UPS [g] data is no longer stale" in log
+    finally:
+        st.close()
+        fake.close()
+
+
+def test_status_is_wait_until_the_dump_is_done() -> None:
+    st = Stack([Ups("w", "", desc="slow dump")], users=USERS)
+    fake = FakeDriver(st.state / "dummy-ups-w", [])  # answers DUMPALL with nothing yet
+    try:
+        st.start_upsd("pnut", wait_ups=False)
+        wait_reply(st.port, "GET VAR w ups.status", 'VAR w ups.status "WAIT"')
+        assert st.talk(["LIST VAR w"]) == [
+            "BEGIN LIST VAR w", 'VAR w ups.status "WAIT"', "END LIST VAR w"]
+        fake.push('SETINFO ups.status "OB LB"\nSETINFO battery.charge "5"\nDATAOK\nDUMPDONE\n')
+        wait_reply(st.port, "GET VAR w ups.status", 'VAR w ups.status "OB LB"')
+        # PING after MAXAGE/3 of silence (default MAXAGE 15: after 5 s).
+        wait_for(lambda: fake.lines("PING"), timeout=15)
+    finally:
+        st.close()
+        fake.close()
+
+
+def test_fsd_survives_driver_reconnect() -> None:
+    st = Stack([Ups("f", "ups.status: OL\n")], users=USERS)
+    try:
+        st.start(upsd="pnut")
+        assert run_transcript(st.port, [*ADMIN, "FSD f"])[-1].endswith("OK FSD-SET")
+        assert st.talk(["GET VAR f ups.status"]) == ['VAR f ups.status "FSD OL"']
+        st.stop(st.procs[0])
+        wait_reply(st.port, "GET VAR f ups.status", "ERR DRIVER-NOT-CONNECTED")
+        st.start_driver(st.upses[0])
+        wait_reply(st.port, "GET VAR f ups.status", 'VAR f ups.status "FSD OL"', timeout=15)
+    finally:
+        st.close()
+
+
+def test_thousand_idle_connections_stay_small() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
+    st = Stack([Ups("u", "ups.status: OL\n")], users=USERS)
+    socks: list[socket.socket] = []
+    try:
+        st.start(upsd="pnut")
+        pid = _upsd_pid(st)
+        for _ in range(1000):
+            socks.append(socket.create_connection(("127.0.0.1", st.port)))
+        with Conn(st.port) as conn:
+            assert conn.ask("NETVER") == ["1.3"]
+        assert rss_kb(pid) < 80_000
+    finally:
+        for s in socks:
+            s.close()
+        st.close()
