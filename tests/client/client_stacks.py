@@ -53,6 +53,9 @@ def upses() -> list[Ups]:
         Ups("apc", apc, desc="Main UPS"),
         Ups("dummy", DUMMY_DEV),
         Ups("fsdups", FSD_DEV, desc="FSD target"),
+        # pnut's simulated UPS has ENUM and RANGE variables, which dummy-ups
+        # cannot declare; it runs under both upsds (same driver socket protocol).
+        Ups("sim", "", desc="Simulated", driver="sim"),
     ]
 
 
@@ -60,7 +63,9 @@ def get_stack(stacks: dict[str, Stack], impl: str) -> Stack:
     if impl not in stacks:
         st = Stack(upses(), users=USERS)
         try:
-            st.start(upsd=impl, driver=impl)
+            for ups in st.upses:
+                st.start_driver(ups, impl if ups.driver == "dummy-ups" else "pnut")
+            st.start_upsd(impl)
         except BaseException:
             st.close()
             raise

@@ -76,8 +76,18 @@ CASES: list[tuple[str, str]] = [
     ("upsrw", "-s ups.delay.shutdown=30 -u setonly -p setpw nosuch@{a}"),
     ("upsrw", "-s nodot=1 -u admin -p adminpw apc@{a}"),
     ("upsrw", "-s ups.mfr=0123456789012345678901234567890123456789 -u admin -p adminpw apc@{a}"),
-    ("upsrw", "-s ups.delay.shutdown -u admin -p adminpw apc@{a}"),
+    # empty stdin: an empty value, which dummy-ups takes as "delete the variable"
+    ("upsrw", "-s battery.charge -u admin -p adminpw fsdups@{a}"),
     ("upsrw", "-s x.y=1 -l apc@{a}"),
+    ("upsrw", "sim@{a}"),  # ENUM and RANGE variables (pnut's sim driver)
+    ("upsrw", "-s input.sensitivity=extreme -u admin -p adminpw sim@{a}"),
+    ("upsrw", "-s input.transfer.low=100 -u admin -p adminpw sim@{a}"),
+    ("upsrw", "-s ups.id=waytoolongid -u admin -p adminpw sim@{a}"),
+    ("upsrw", "-s input.sensitivity=low -u admin -p adminpw -w sim@{a}"),
+    ("upsrw", "sim@{a}"),  # now with "low" selected
+    ("upsrw", "-s input.sensitivity=medium -u admin -p adminpw sim@{a}"),
+    ("upscmd", "-l sim@{a}"),
+    ("upsc", "sim@{a} input.sensitivity"),
     ("upsrw", ""),
     ("upsrw", "-x"),
     ("upsrw", "-V"),

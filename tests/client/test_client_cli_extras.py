@@ -102,6 +102,7 @@ def test_upsc_json(server: Server) -> None:
         {"name": "apc", "description": "Main UPS"},
         {"name": "dummy", "description": "Description unavailable"},
         {"name": "fsdups", "description": "FSD target"},
+        {"name": "sim", "description": "Simulated"},
     ]}
     assert load(pnut("upsc", "--json", "-c", f"dummy@{a}")) == {"ups": "dummy", "clients": []}
     one_error_line(pnut("upsc", "--json", f"nosuch@{a}"), "Error: Unknown UPS")
@@ -128,3 +129,11 @@ def test_upsrw_json(server: Server) -> None:
     }
     assert by_name["battery.charge"]["type"] == "NUMBER"
     assert by_name["battery.charge"]["max_length"] is None
+    sim = load(pnut("upsrw", "--json", f"sim@{server.addr}"))
+    assert isinstance(sim, dict)
+    by_name = {v["name"]: v for v in sim["variables"]}
+    sens = by_name["input.sensitivity"]
+    assert (sens["type"], sens["max_length"], sens["enum"], sens["ranges"]) == (
+        "STRING", 6, ["high", "medium", "low"], None)
+    assert by_name["input.transfer.high"]["ranges"] == [
+        {"low": "253", "high": "265"}, {"low": "266", "high": "290"}]

@@ -25,6 +25,7 @@ from pnut.client import (
     ClientEntry,
     CmdNotSupported,
     InvalidArgument,
+    InvalidValue,
     NutConnectionError,
     NutTimeoutError,
     ProtocolError,
@@ -71,6 +72,7 @@ def test_list_ups_and_descriptions(server: Server) -> None:
             UpsEntry("apc", "Main UPS"),
             UpsEntry("dummy", "Description unavailable"),
             UpsEntry("fsdups", "FSD target"),
+            UpsEntry("sim", "Simulated"),
         ]
         assert c.get_upsdesc("apc") == "Main UPS"
         assert c.get_upsdesc("dummy") == "Unavailable"
@@ -116,6 +118,27 @@ def test_types_descriptions_and_commands(server: Server) -> None:
         # dummy-ups declares no enums or ranges: the lists are empty, not errors
         assert c.list_enum("apc", "battery.type") == []
         assert c.list_range("apc", "battery.charge") == []
+
+
+def test_enums_and_ranges(server: Server) -> None:
+    with Client("127.0.0.1", server.port) as c:
+        wire = talk(server.port, ["LIST ENUM sim input.sensitivity"])
+        enum = c.list_enum("sim", "input.sensitivity")
+        assert [split_line(line)[3] for line in wire[1:-1]] == enum == ["high", "medium", "low"]
+        ranges = c.list_range("sim", "input.transfer.high")
+        assert ranges == [Range("253", "265"), Range("266", "290")]
+        info = c.describe_var("sim", "input.sensitivity")
+        assert info.type.enum and info.type.kind == "STRING" and info.type.max_length == 6
+        assert info.enum == ("high", "medium", "low") and info.value in info.enum
+        info = c.describe_var("sim", "input.transfer.low")
+        assert info.type.range and info.type.kind == "NUMBER"
+        assert info.ranges == (Range("160", "180"),)
+        assert any(r.contains(info.value) for r in info.ranges)
+        c.authenticate("admin", "adminpw")
+        with pytest.raises(InvalidValue):
+            c.set_var("sim", "input.sensitivity", "normal")
+        with pytest.raises(InvalidValue):
+            c.set_var("sim", "input.transfer.low", "100")
 
 
 def test_read_errors_are_typed(server: Server) -> None:

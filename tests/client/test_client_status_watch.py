@@ -35,7 +35,7 @@ def test_status_report(server: Server) -> None:
     proc = pnut("status", server.addr)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0] == f"{server.addr}: 3 UPS"
+    assert lines[0] == f"{server.addr}: 4 UPS"
     dummy = lines.index("dummy")
     assert lines[dummy + 1] == "  on battery, low battery, 43% charge, 12 min left"
     apc = lines.index("apc - Main UPS")
