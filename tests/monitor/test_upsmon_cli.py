@@ -1,0 +1,243 @@
+"""``pnut upsmon`` as a process: refusing bad config, -K, -c, reload, hostile servers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support import PNUT, free_port, wait_for
+
+
+class Mon:
+    """A private config dir for one upsmon; NOTIFYCMD logs ``TYPE UPSNAME``."""
+
+    def __init__(self, home: Path, port: int, extra: str = "", role: str = "primary") -> None:
+        self.home = home
+        self.notes = home / "notes"
+        self.flag = home / "killpower"
+        self.shutdown = home / "shutdown"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.conf = home / "upsmon.conf"
+        self.write(f"MONITOR ups@127.0.0.1:{port} 1 admin adminpw {role}\n" + extra)
+
+    def write(self, monitors: str) -> None:
+        notify = self.home / "notify.sh"
+        notify.write_text(f'#!/bin/sh\necho "$NOTIFYTYPE $UPSNAME" >> {self.notes}\n')
+        notify.chmod(0o755)
+        events = " ".join(f"NOTIFYFLAG {e} SYSLOG+EXEC\n" for e in
+                          ("COMMOK", "COMMBAD", "NOCOMM", "ONLINE", "ONBATT", "SHUTDOWN"))
+        self.conf.write_text(
+            f"{monitors}SHUTDOWNCMD \"touch {self.shutdown}\"\nNOTIFYCMD {notify}\n"
+            f"POWERDOWNFLAG {self.flag}\nPOLLFREQ 1\nPOLLFREQALERT 1\nFINALDELAY 0\n"
+            f"HOSTSYNC 1\nNOCOMMWARNTIME 2\n{events}")
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, NUT_CONFPATH=str(self.home), NUT_ALTPIDPATH=str(self.home))
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*PNUT, "upsmon", *args], env=self.env, capture_output=True,
+                              text=True, timeout=30)
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        self.log = open(self.home / "log", "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([*PNUT, "upsmon", "-F", *args], env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        return self.proc
+
+    def notes_list(self) -> list[str]:
+        return self.notes.read_text().splitlines() if self.notes.exists() else []
+
+    def log_text(self) -> str:
+        path = self.home / "log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc is not None:
+            self.log.close()
+
+
+@pytest.fixture
+def mon(tmp_path: Path) -> Iterator[Mon]:
+    m = Mon(tmp_path, free_port())  # nothing listens there
+    yield m
+    m.stop()
+
+
+def test_bad_line_refuses_to_start_naming_file_and_line(mon: Mon) -> None:
+    mon.conf.write_text(mon.conf.read_text() + "POLLFREQ often\n")
+    r = mon.run("-F", "-p")
+    assert r.returncode == 1
+    line = len(mon.conf.read_text().splitlines())
+    assert f"{mon.conf}:{line}: expected a whole number, got 'often'" in r.stderr
+    assert "refusing to start" in r.stderr
+
+
+def test_zero_monitor_lines_refuse_to_start(mon: Mon) -> None:
+    mon.write("")
+    r = mon.run("-F", "-p")
+    assert r.returncode == 1 and "no MONITOR line" in r.stderr
+
+
+def test_check_flag(mon: Mon) -> None:
+    assert mon.run("-K").returncode == 1  # absent
+    mon.flag.write_bytes(b"upsmon-shutdown-file")
+    assert mon.run("-K").returncode == 0
+    mon.flag.write_bytes(b"something else\n")
+    r = mon.run("-K")
+    assert r.returncode == 1 and "magic string" in r.stderr
+
+
+def test_startup_removes_own_stale_flag_but_never_a_foreign_file(mon: Mon) -> None:
+    mon.flag.write_bytes(b"upsmon-shutdown-file")
+    mon.start("-p")
+    wait_for(lambda: not mon.flag.exists(), timeout=15)
+    mon.stop()
+    mon.flag.write_bytes(b"precious data")
+    mon.start("-p")
+    wait_for(lambda: "does not contain the upsmon magic string" in mon.log_text(), timeout=15)
+    assert mon.flag.read_bytes() == b"precious data"
+
+
+def test_unreachable_upsd_commbad_then_nocomm_then_stop(mon: Mon, tmp_path: Path) -> None:
+    mon.start("-p")
+    wait_for(lambda: "NOCOMM ups@127.0.0.1" in " ".join(mon.notes_list()), timeout=15)
+    assert mon.notes_list()[0].startswith("COMMBAD ")
+    assert (mon.home / "upsmon.pid").read_text().strip() == str(mon.proc.pid)  # type: ignore[union-attr]
+    # A second instance is refused while the first runs.
+    r = mon.run("-F", "-p")
+    assert r.returncode == 1 and "already running" in r.stderr
+    assert mon.run("-c", "stop").returncode == 0
+    assert mon.proc.wait(10) == 0  # type: ignore[union-attr]
+    assert not (mon.home / "upsmon.pid").exists()
+    assert not mon.shutdown.exists()
+
+
+def test_user_fsd_shuts_down(mon: Mon) -> None:
+    mon.start("-p")
+    wait_for(lambda: (mon.home / "upsmon.pid").exists() and mon.notes_list(), timeout=15)
+    assert mon.run("-c", "fsd").returncode == 0
+    assert mon.proc.wait(15) == 0  # type: ignore[union-attr]
+    assert mon.shutdown.exists()
+    assert mon.flag.read_bytes() == b"upsmon-shutdown-file"
+    assert "SHUTDOWN " in mon.notes_list()
+
+
+def test_split_mode_parent_runs_shutdown_and_stop_ends_both(mon: Mon) -> None:
+    mon.conf.write_text(mon.conf.read_text() + "RUN_AS_USER root\n")
+    parent = mon.start()  # no -p: privileged parent + monitoring child
+    wait_for(lambda: (mon.home / "upsmon.pid").exists(), timeout=15)
+    child = int((mon.home / "upsmon.pid").read_text())
+    assert child != parent.pid
+    assert Path(f"/proc/{child}/status").read_text().count(f"PPid:\t{parent.pid}") == 1
+    assert mon.run("-c", "stop").returncode == 0
+    assert parent.wait(10) == 0
+    assert not Path(f"/proc/{child}").exists()
+    # SIGTERM to the parent (what a service manager sends) ends the child too.
+    parent = mon.start()
+    wait_for(lambda: int((mon.home / "upsmon.pid").read_text() or 0) != child, timeout=15)
+    child = int((mon.home / "upsmon.pid").read_text())
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(10) == 0
+    wait_for(lambda: not Path(f"/proc/{child}").exists(), timeout=5)
+    # And FSD: the child asks, the parent writes the flag and runs SHUTDOWNCMD.
+    parent = mon.start()
+    wait_for(lambda: int((mon.home / "upsmon.pid").read_text() or 0) != child, timeout=15)
+    assert mon.run("-c", "fsd").returncode == 0
+    assert parent.wait(15) == 0
+    assert mon.shutdown.exists() and mon.flag.read_bytes() == b"upsmon-shutdown-file"
+
+
+def test_reload_adds_a_ups_and_survives_a_broken_file(mon: Mon, tmp_path: Path) -> None:
+    port = free_port()
+    first = mon.conf.read_text()
+    mon.start("-p")
+    wait_for(lambda: mon.notes_list(), timeout=15)
+    mon.conf.write_text(first + f"MONITOR other@127.0.0.1:{port} 1 admin adminpw primary\n")
+    assert mon.run("-c", "reload").returncode == 0
+    wait_for(lambda: f"COMMBAD other@127.0.0.1:{port}" in mon.notes_list(), timeout=15)
+    mon.conf.write_text(first + "MONITOR broken\n")
+    assert mon.run("-c", "reload").returncode == 0
+    wait_for(lambda: "Reload failed" in mon.log_text(), timeout=15)
+    assert mon.proc.poll() is None  # type: ignore[union-attr]
+
+
+# -- a hostile server -------------------------------------------------------------------
+
+
+class Hostile:
+    """A TCP server on 127.0.0.1 answering upsmon with whatever ``mode`` says."""
+
+    def __init__(self) -> None:
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.port = self.srv.getsockname()[1]
+        self.mode = "garbage"
+        self.served = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn: socket.socket) -> None:
+        self.served += 1
+        with conn:
+            try:
+                conn.settimeout(5)
+                f = conn.makefile("rb")
+                while line := f.readline(4096):
+                    if self.mode == "close":
+                        return
+                    if self.mode == "garbage":
+                        conn.sendall(b'\xff\x00"unterminated # \\\nVAR x\n')
+                    elif self.mode == "huge":
+                        conn.sendall(b"X" * 200_000)
+                    elif self.mode == "good":
+                        word = line.split()[0] if line.split() else b""
+                        conn.sendall(b'VAR ups ups.status "OL"\n' if word == b"GET" else b"OK\n")
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.srv.close()
+
+
+def test_hostile_server_never_crashes_upsmon(tmp_path: Path) -> None:
+    server = Hostile()
+    m = Mon(tmp_path, server.port)
+    try:
+        m.start("-p")
+        for mode in ("garbage", "huge", "close"):
+            server.mode = mode
+            seen = server.served
+            wait_for(lambda s=seen: server.served >= s + 2, timeout=15)
+        server.mode = "good"
+        wait_for(lambda: f"COMMOK ups@127.0.0.1:{server.port}" in m.notes_list(), timeout=15)
+        assert m.proc.poll() is None  # type: ignore[union-attr]
+        assert m.notes_list()[0].startswith("COMMBAD")
+        assert "Traceback" not in m.log_text()
+        assert not m.shutdown.exists()
+    finally:
+        m.stop()
+        server.close()
