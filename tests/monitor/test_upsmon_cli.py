@@ -241,3 +241,20 @@ def test_hostile_server_never_crashes_upsmon(tmp_path: Path) -> None:
     finally:
         m.stop()
         server.close()
+
+
+def test_wrong_password_is_reported_but_the_ups_is_still_watched(tmp_path: Path) -> None:
+    from support import Ups, stack
+
+    with stack([Ups("ups", "ups.status: OL\n", extra={"pollinterval": "1"})],
+               upsd="pnut", driver="pnut") as st:
+        m = Mon(tmp_path, st.port, role="secondary")  # "admin adminpw": wrong password
+        try:
+            m.start("-p")
+            wait_for(lambda: "login failed" in m.log_text(), timeout=15)
+            assert st.talk(["GET NUMLOGINS ups"]) == ["NUMLOGINS ups 0"]
+            st.talk(['USERNAME admin', 'PASSWORD "s3cret pw"', 'SET VAR ups ups.status "OB"'])
+            wait_for(lambda: f"ONBATT ups@127.0.0.1:{st.port}" in m.notes_list(), timeout=15)
+            assert m.proc.poll() is None  # type: ignore[union-attr]
+        finally:
+            m.stop()

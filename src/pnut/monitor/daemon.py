@@ -88,9 +88,9 @@ class UpsLink:
     async def connect(self) -> bool:
         """Connect and log in; False if the TCP connection failed.
 
-        An authentication failure is logged and leaves the connection up (NUT
-        then polls without being logged in); the next cycle tries again on a
-        fresh connection.
+        An authentication failure is logged and leaves the connection up for
+        polling (as NUT); unlike NUT, the next cycle tries again on a fresh
+        connection, so a fixed upsd.users is picked up.
         """
         await self.close(logout=False)
         mon = self.mon
@@ -235,12 +235,11 @@ class Upsmon:
 
     async def _poll(self, link: UpsLink) -> None:
         system = link.mon.system
-        if not link.connected or not link.authed:
-            if not await link.connect():
-                self._act(self.machine.poll_failed(system, time.monotonic()))
-                return
-            if not link.authed:
-                return  # as NUT: no poll in the cycle whose login failed
+        # Reconnect when down, and also while the login keeps failing (the
+        # status is still polled: GET VAR needs no login).
+        if (not link.connected or not link.authed) and not await link.connect():
+            self._act(self.machine.poll_failed(system, time.monotonic()))
+            return
         try:
             status = await link.status()
         except ServerError as exc:
