@@ -178,3 +178,20 @@ def test_background_mode_returns_once_ready(ddir: DriverDir) -> None:
     # A background start that fails reports the failure in its exit status.
     ddir.write("m.dev", "ups.status OL\n")
     assert ddir.run("driver", "dummy-ups", "-a", "m", "-B").returncode == 1
+
+
+def test_loop_mode_picks_up_edits_at_the_next_pass(ddir: DriverDir) -> None:
+    ddir.write("ups.conf", "[s]\n driver = dummy-ups\n port = s.seq\n pollinterval = 0.2\n")
+    seq = ddir.write("s.seq", "battery.charge: 90\n")
+    ddir.start("dummy-ups", "s")
+    with ddir.conn("dummy-ups", "s") as c:
+        c.send("NOBROADCAST")
+        assert c.value("battery.charge") == "90"
+        seq.write_text("battery.charge: 70\n")
+        os.utime(seq, ns=(time.time_ns(), time.time_ns() + 2_000_000_000))
+        wait_for(lambda: c.value("battery.charge") == "70", timeout=5)
+        seq.write_text("battery.charge 60\n")  # broken: the previous version keeps playing
+        os.utime(seq, ns=(time.time_ns(), time.time_ns() + 4_000_000_000))
+        time.sleep(1)
+        assert c.value("battery.charge") == "70"
+    assert "s.seq:1: expected '<variable>: <value>'" in ddir.log_text()

@@ -11,8 +11,9 @@ File modes read the whole file up front (:mod:`.devfile` refuses a bad line
 with ``file:line``) and then walk it with a :class:`~.devfile.Sequence`:
 
 * ``dummy-loop`` — apply lines up to the next ``TIMER``, pause that long,
-  go on; at the end of the file start again from the top (values SET by a
-  client are overwritten on the next pass, as in NUT);
+  go on; at the end of the file start again from the top, with the file's
+  new contents if it changed (values SET by a client are overwritten on the
+  next pass, as in NUT);
 * ``dummy-once`` — the same walk once; afterwards the file is read again
   only when its modification time or size changes (SET values persist).
 
@@ -235,6 +236,8 @@ class DummyUps(Driver):
     def _run_file(self) -> None:
         if self.finished:
             return
+        if self.mode == MODE_LOOP and self.seq.at_top and self.seq.passes:
+            self._reread_if_changed()
         if self.uses_alarms and self.seq.at_top:
             self.dstate.alarm_init()
         steps, pass_done = self.seq.advance(self.clock())
@@ -257,6 +260,19 @@ class DummyUps(Driver):
             self.dstate.status_commit()
         if pass_done and self.mode == MODE_ONCE:
             self.finished = True
+
+    def _reread_if_changed(self) -> None:
+        """NUT opens the file again for every pass of a loop: edits take effect."""
+        stamp = _file_stamp(self.path)
+        if stamp is None or stamp == self.stamp:
+            return
+        try:
+            steps = self._load()
+        except DriverError as exc:
+            log.error("%s (playing the previous version)", exc)
+            self.stamp = stamp
+            return
+        self.seq.restart(steps)
 
     def wake_at(self) -> float | None:
         if self.repeater is not None or self.finished:
