@@ -47,6 +47,8 @@ CASES: list[tuple[str, str]] = [
     ("upsc", "-h"),
     ("upsc", "-x"),
     ("upsc", "-V"),
+    ("upsc", "-V -x"),  # NUT acts on -h/-V before reading further options
+    ("upsc", "--help"),
     ("upscmd", "-l apc@{a}"),
     ("upscmd", "-l nosuch@{a}"),
     ("upscmd", "-l apc@{dead}"),
@@ -94,6 +96,8 @@ CASES: list[tuple[str, str]] = [
     ("upslog", ""),
     ("upslog", "-h"),
     ("upslog", "-V"),
+    ("upslog", "--help"),  # upslog reports the bad option and goes on
+    ("upslog", "-x -V"),
     ("upslog", "-s apc@{a}"),
     ("upslog", "-l -"),
     ("upslog", "a b"),

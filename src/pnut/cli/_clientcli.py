@@ -70,12 +70,14 @@ def run_main(func: object, argv: list[str]) -> int:
 
 
 def getopt(
-    prog: str, argv: list[str], spec: str, on_error: str = "usage"
+    prog: str, argv: list[str], spec: str, on_error: str = "usage", stop: str = "hV"
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """POSIX getopt with glibc's messages.
 
     A bad option raises :class:`Usage`, or with ``on_error="ignore"`` is
-    reported and skipped (upslog's way).
+    reported and skipped (upslog's way).  Parsing ends at an option in
+    ``stop``, because NUT acts on those (help, version) the moment getopt
+    returns them, before it looks at the rest.
     """
     opts: list[tuple[str, str]] = []
     i = 0
@@ -109,6 +111,8 @@ def getopt(
                 opts.append((ch, value))
                 break
             opts.append((ch, ""))
+            if ch in stop:
+                return opts, []
             j += 1
         i += 1
     return opts, argv[i:]
