@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
 import pwd
@@ -33,6 +34,8 @@ PROG = "upsmon"
 DEFAULT_PIDPATH = "/run/nut"
 #: Account the monitoring child runs as when RUN_AS_USER is not set.
 DEFAULT_USER = "nut"
+#: Imported before dropping privileges (asyncio's resolver thread pool, IDNA).
+_LAZY_MODULES = ("concurrent.futures.thread", "encodings.idna")
 SIGNALS = {"fsd": signal.SIGUSR1, "stop": signal.SIGTERM, "reload": signal.SIGHUP}
 
 
@@ -170,18 +173,27 @@ def main(argv: list[str]) -> int:
         parent_fd = _split(conf, log, args.user or conf.run_as_user or DEFAULT_USER)
     else:
         log.info("Running as one process (no privileged parent)")
+        _write_pidfile(log)
+    options = Options(parent_fd=parent_fd, config_path=path)
+    try:
+        return asyncio.run(Upsmon(conf, log, options).run())
+    finally:
+        _remove_pidfile(os.getpid())
+
+
+def _write_pidfile(log: logging.Logger) -> None:
     pidfile = pidfile_path()
     try:
         pidfile.write_text(f"{os.getpid()}\n")
     except OSError as exc:
         log.warning("cannot write PID file %s: %s", pidfile, exc.strerror)
-    options = Options(parent_fd=parent_fd, config_path=path)
-    try:
-        return asyncio.run(Upsmon(conf, log, options).run())
-    finally:
-        with contextlib.suppress(OSError):
-            if _read_pid(pidfile) == os.getpid():
-                pidfile.unlink()
+
+
+def _remove_pidfile(pid: int) -> None:
+    pidfile = pidfile_path()
+    with contextlib.suppress(OSError):
+        if _read_pid(pidfile) == pid:
+            pidfile.unlink()
 
 
 # -- process model ----------------------------------------------------------------
@@ -211,11 +223,16 @@ def _split(conf: UpsmonConf, log: logging.Logger, user: str) -> int:
     except KeyError:
         print(f"{PROG}: user {user!r} not found (RUN_AS_USER / -u)", file=sys.stderr)
         sys.exit(1)
+    # Modules imported on first use must be loaded while still root: the
+    # interpreter's files need not be readable by the unprivileged user.
+    for name in _LAZY_MODULES:
+        importlib.import_module(name)
     read_fd, write_fd = os.pipe()
     child = os.fork()
     if child == 0:
         os.close(read_fd)
         os.set_inheritable(write_fd, False)
+        _write_pidfile(log)  # while still allowed to
         if account.pw_uid != os.geteuid():
             os.setgroups([])
             os.setgid(account.pw_gid)
@@ -240,11 +257,13 @@ def _run_parent(fd: int, child: int, conf: UpsmonConf, log: logging.Logger) -> i
     if data == PIPE_SHUTDOWN:
         asyncio.run(run_shutdown(conf, log))
         _reap(child, timeout=10.0)
+        _remove_pidfile(child)
         return 0
     if data:
         log.error("upsmon parent: got bogus pipe command %r", data)
         return 1
     status = _reap(child, timeout=10.0)
+    _remove_pidfile(child)
     log.info("upsmon parent: exiting (child exited)")
     return status
 

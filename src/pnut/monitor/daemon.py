@@ -234,6 +234,14 @@ class Upsmon:
         await asyncio.gather(*(self._poll(link) for link in self.links.values()))
 
     async def _poll(self, link: UpsLink) -> None:
+        try:
+            await self._poll_once(link)
+        except Exception:  # a bug or a broken environment must not stop monitoring
+            self.log.exception("Poll UPS [%s] failed unexpectedly", link.mon.system)
+            await link.close(logout=False)
+            self._act(self.machine.poll_failed(link.mon.system, time.monotonic(), dropped=True))
+
+    async def _poll_once(self, link: UpsLink) -> None:
         system = link.mon.system
         # Reconnect when down, and also while the login keeps failing (the
         # status is still polled: GET VAR needs no login).
