@@ -15,7 +15,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from support import PNUT, wait_for
 
@@ -195,3 +198,17 @@ def _is_pnut_driver(pid: int) -> bool:
     except OSError:
         return False
     return b"pnut" in cmdline and b"driver" in cmdline and state != "Z"
+
+
+@pytest.fixture
+def ddir() -> Iterator[DriverDir]:
+    """A fresh DriverDir, closed (its processes ended by PID) after the test.
+
+    Test modules import this fixture by name: a conftest.py in this folder
+    would shadow tests/conftest.py for modules that ``import conftest``.
+    """
+    d = DriverDir()
+    try:
+        yield d
+    finally:
+        d.close()

@@ -1,4 +1,5 @@
 """pnut's dummy-ups on its own: files, modes, TIMER, re-reading, bad input, CLI flags."""
+# ruff: noqa: F811 - test parameters named after the imported ddir fixture
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from drvutil import DriverDir
+from drvutil import DriverDir, ddir  # noqa: F401 - the fixture
 
 from support import FIXTURES, wait_for
 

@@ -1,11 +1,12 @@
 """The simulated UPS as a real process: the power-failure story and every RW type."""
+# ruff: noqa: F811 - test parameters named after the imported ddir fixture
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from drvutil import DriverDir, SockConn
+from drvutil import DriverDir, SockConn, ddir  # noqa: F401 - the fixture
 
 CONF = """\
 [sim]

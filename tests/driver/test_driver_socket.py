@@ -1,4 +1,5 @@
 """The driver socket served by a real ``pnut driver dummy-ups`` process."""
+# ruff: noqa: F811 - test parameters named after the imported ddir fixture
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import socket
 import time
 
 import pytest
-from drvutil import DriverDir, SockConn
+from drvutil import DriverDir, SockConn, ddir  # noqa: F401 - the fixture
 
 from support import wait_for
 

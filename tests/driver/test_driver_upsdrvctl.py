@@ -1,8 +1,9 @@
 """``pnut upsdrvctl``: start, stop, shutdown with NUT's arguments, on real processes."""
+# ruff: noqa: F811 - test parameters named after the imported ddir fixture
 
 from __future__ import annotations
 
-from drvutil import DriverDir
+from drvutil import DriverDir, ddir  # noqa: F401 - the fixture
 
 CONF = """\
 [a]
