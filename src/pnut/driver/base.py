@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from pnut.config.parser import ConfigError
 from pnut.driver.dstate import DriverState
 from pnut.driver.sockproto import Stat
 
@@ -161,7 +160,3 @@ def load_driver(name: str) -> type[Driver]:
     module_name, _, cls_name = target.partition(":")
     cls: type[Driver] = getattr(importlib.import_module(module_name), cls_name)
     return cls
-
-
-def config_error(exc: ConfigError) -> DriverError:
-    return DriverError(str(exc))

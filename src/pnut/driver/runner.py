@@ -68,12 +68,11 @@ class DriverProcess:
     """The lifecycle around one :class:`Driver` instance."""
 
     def __init__(self, cls: type[Driver], setup: Setup, *, confdir: Path,
-                 conf: UpsConf | None, xargs: list[str], cli_interval: str | None) -> None:
+                 xargs: list[str], cli_interval: str | None) -> None:
         self.cls = cls
         self.setup = setup
         self.config: DriverConfig = setup.config
         self.confdir = confdir
-        self.conf = conf
         self.xargs = xargs
         self.cli_interval = cli_interval
         self.dstate = DriverState()
@@ -322,8 +321,7 @@ def run(driver_name: str, *, upsname: str | None, confdir: str | None, statepath
     ready = _background() if background and not kill_power and dump_after is None else None
 
     async def main() -> int:
-        proc = DriverProcess(cls, setup, confdir=cdir, conf=conf, xargs=xargs,
-                             cli_interval=interval)
+        proc = DriverProcess(cls, setup, confdir=cdir, xargs=xargs, cli_interval=interval)
         return await _serve(proc, ready, kill_power, dump_after, setup.user)
 
     return asyncio.run(main())
