@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +20,7 @@ import pytest
 from pnut.config.parser import ConfigError
 from pnut.config.upssched_conf import load_upssched_conf
 from pnut.monitor.upssched import Cancel, Start, Timers, format_request, parse_request
+from pnut.monitor.upssched_daemon import TimerDaemon, send_request
 from pnut.protocol.tokens import split_line
 from support import PNUT, wait_for
 
@@ -181,9 +186,8 @@ def test_burst_of_50_starts_then_50_cancels_one_daemon(tmp_path: Path) -> None:
     """50 concurrent invocations start exactly one daemon and lose nothing.
 
     50 STARTs of one name, then 50 concurrent CANCELs: every CANCEL must
-    find a timer (else it would run ``extra``), and afterwards no timer is
-    left, so the daemon exits after its idle time; then a new event starts
-    a fresh daemon.
+    find a timer (else it would run ``extra``), so all 50 STARTs reached the
+    one daemon that answers on PIPEFN, and every CANCEL was applied once.
     """
     s = Sched(tmp_path, "AT ONBATT * START-TIMER t 120\n"
                         "AT ONLINE * CANCEL-TIMER t extra\n"
@@ -199,18 +203,35 @@ def test_burst_of_50_starts_then_50_cancels_one_daemon(tmp_path: Path) -> None:
         assert s.run("LOWBATT").returncode == 0
         wait_for(lambda: s.fired(), timeout=10)
         pids = {pid for _, pid in s.fired()}
+        time.sleep(0.5)
         assert [a for a, _ in s.fired()] == ["marker"]  # no CANCEL missed its timer
-        daemon = s.daemon_pid()
-        # No timer left: the daemon goes away after its idle time (NUT: 15 s).
-        wait_for(lambda: not s.pipe.exists(), timeout=25, interval=0.2)
-        wait_for(lambda: not Path(f"/proc/{daemon}").exists(), timeout=5)
-        assert s.run("LOWBATT").returncode == 0
-        wait_for(lambda: len(s.fired()) == 2, timeout=10)
-        pids |= {pid for _, pid in s.fired()}
-        assert s.fired()[1][1] != daemon
     finally:
         for pid in pids:
             _kill(pid)
+
+
+def test_idle_daemon_exits_under_the_start_lock(tmp_path: Path) -> None:
+    """The exit protocol, in process with a short idle time: no exit while a
+    timer runs or while a client holds LOCKFN; then PIPEFN goes away."""
+    Sched(tmp_path, "")
+    conf = load_upssched_conf(tmp_path / "upssched.conf")
+    daemon = TimerDaemon(conf, logging.getLogger("test.upssched"), idle_exit=0.3)
+    thread = threading.Thread(target=lambda: asyncio.run(daemon.serve()), daemon=True)
+    thread.start()
+    pipe = tmp_path / "pipe"
+    wait_for(pipe.exists, timeout=5)
+    log = logging.getLogger("test.upssched")
+    send_request(conf, Start("t", 1), log)  # a timer keeps it alive...
+    time.sleep(0.8)
+    assert thread.is_alive()
+    wait_for(lambda: (tmp_path / "out").exists(), timeout=5)  # ...until it fired
+    with open(tmp_path / "lock", "a") as lock:  # a client starting a daemon
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        time.sleep(1.0)
+        assert thread.is_alive() and pipe.exists()
+    thread.join(5)
+    assert not thread.is_alive() and not pipe.exists()
+    send_request(conf, Cancel("t"), log)  # nothing to cancel: no daemon needed
 
 
 def test_stale_socket_of_a_killed_daemon_is_recovered(tmp_path: Path) -> None:

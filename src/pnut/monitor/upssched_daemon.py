@@ -199,9 +199,11 @@ def _daemon_main(conf: UpsschedConf, ready_fd: int) -> None:
 
 
 class TimerDaemon:
-    def __init__(self, conf: UpsschedConf, log: logging.Logger) -> None:
+    def __init__(self, conf: UpsschedConf, log: logging.Logger,
+                 idle_exit: float = EMPTY_WAIT) -> None:
         assert conf.pipefn is not None and conf.lockfn is not None
         self.conf = conf
+        self.idle_exit = idle_exit
         self.log = log
         self.timers = Timers()
         self.clients = 0
@@ -232,10 +234,11 @@ class TimerDaemon:
                 self._run(name)
             if len(self.timers) or self.clients or self.commands:
                 idle_since = now
-            elif now - idle_since >= EMPTY_WAIT and self._try_exit(server, path, inode):
+            elif now - idle_since >= self.idle_exit and self._try_exit(server, path, inode):
                 break
             deadline = self.timers.next_deadline()
-            wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - now))
+            tick = min(1.0, self.idle_exit)
+            wait = tick if deadline is None else max(0.0, min(tick, deadline - now))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
