@@ -175,17 +175,25 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def start_driver(self, ups: Ups, impl: str = "nut") -> subprocess.Popen[bytes]:
+    def start_driver(
+        self, ups: Ups, impl: str = "nut", wait: bool = True
+    ) -> subprocess.Popen[bytes]:
+        """Start a driver; ``wait=False`` returns at once (see :meth:`wait_driver`)."""
         if impl == "nut":
             argv = [str(NUT_LIBDIR / ups.driver), "-a", ups.name, "-F", "-u", "root"]
         else:
             argv = [*PNUT, "driver", ups.driver, "-a", ups.name, "--confdir", str(self.dir)]
         proc = self.spawn(argv, f"driver-{ups.name}-{impl}")
+        if wait:
+            self.wait_driver(ups, proc)
+        return proc
+
+    def wait_driver(self, ups: Ups, proc: subprocess.Popen[bytes]) -> None:
+        """Wait until a driver started with ``wait=False`` has its socket."""
         sock = self.state / f"{ups.driver}-{ups.name}"
         wait_for(lambda: sock.exists() or proc.poll() is not None)
         if proc.poll() is not None:
             raise RuntimeError(f"driver exited: {self.log_text()}")
-        return proc
 
     def start_upsd(
         self, impl: str = "nut", wait_ups: bool = True, prefix: list[str] | None = None
