@@ -22,15 +22,18 @@ EATON = (FIXTURES / "Eaton__5PX_2000__usbhid-ups__2.7.4__01.dev").read_text()
 def stacks() -> Iterator[dict[str, Stack]]:
     out: dict[str, Stack] = {}
     try:
+        started = []
         for impl in ("nut", "pnut"):
             st = Stack([Ups("eaton", EATON, desc="Eaton 5PX"),
                         Ups("spare", "ups.status: OL\nups.mfr: Spare\n")], users=USERS)
             out[impl] = st
-            for ups in st.upses:
-                st.start_driver(ups, "nut")
+            started += [(st, ups, st.start_driver(ups, "nut", wait=False)) for ups in st.upses]
+        for st, ups, proc in started:
+            st.wait_driver(ups, proc)
+        for impl, st in out.items():
             st.start_upsd(impl, wait_ups=False)
-            for ups in st.upses:
-                ready(st, ups.name)
+        for st, ups, _ in started:
+            ready(st, ups.name)
         yield out
     finally:
         for st in out.values():

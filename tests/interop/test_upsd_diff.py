@@ -68,19 +68,23 @@ class Pair:
 def pair() -> Iterator[Pair]:
     result = Pair()
     try:
-        for impl in ("nut", "pnut"):
+        started = []
+        for impl in ("nut", "pnut"):  # every driver at once: each takes a second
             st = Stack(_upses(), users=USERS, upsd_conf=f"MAXAGE {MAXAGE}\n")
             result.stacks[impl] = st
             for ups in st.upses:
                 if ups.name == "ghost":
                     continue
-                proc = st.start_driver(ups, "nut")
+                proc = st.start_driver(ups, "nut", wait=False)
+                started.append((st, ups, proc))
                 if ups.name == "stale":
                     result.stale_drivers[impl] = proc.pid
+        for st, ups, proc in started:
+            st.wait_driver(ups, proc)
+        for impl, st in result.stacks.items():
             st.start_upsd(impl, wait_ups=False)
-            for ups in st.upses:
-                if ups.name != "ghost":
-                    ready(st, ups.name)
+        for st, ups, _ in started:
+            ready(st, ups.name)
         yield result
     finally:
         for st in result.stacks.values():

@@ -323,7 +323,7 @@ def test_idle_clients_are_dropped() -> None:
         del os.environ["PNUT_UPSD_IDLE_TIMEOUT"]
     try:
         with Conn(st.port) as idle, Conn(st.port) as busy:
-            deadline = time.monotonic() + 6
+            deadline = time.monotonic() + 4  # timeout 2 s + one housekeeping tick
             while time.monotonic() < deadline:
                 assert busy.ask("VER")[0].startswith("Network UPS Tools")
                 time.sleep(0.5)
@@ -376,7 +376,7 @@ def test_driver_garbage_never_hurts_upsd() -> None:
 
 
 def test_status_is_wait_until_the_dump_is_done() -> None:
-    st = Stack([Ups("w", "", desc="slow dump")], users=USERS)
+    st = Stack([Ups("w", "", desc="slow dump")], users=USERS, upsd_conf="MAXAGE 3\n")
     fake = FakeDriver(st.state / "dummy-ups-w", [])  # answers DUMPALL with nothing yet
     try:
         st.start_upsd("pnut", wait_ups=False)
@@ -385,8 +385,10 @@ def test_status_is_wait_until_the_dump_is_done() -> None:
             "BEGIN LIST VAR w", 'VAR w ups.status "WAIT"', "END LIST VAR w"]
         fake.push('SETINFO ups.status "OB LB"\nSETINFO battery.charge "5"\nDATAOK\nDUMPDONE\n')
         wait_reply(st.port, "GET VAR w ups.status", 'VAR w ups.status "OB LB"')
-        # PING after MAXAGE/3 of silence (default MAXAGE 15: after 5 s).
-        wait_for(lambda: fake.lines("PING"), timeout=15)
+        # PING after MAXAGE/3 of silence (here after 1 s); the PONG keeps it fresh.
+        wait_for(lambda: len(fake.lines("PING")) >= 2, timeout=15)
+        time.sleep(1.5)
+        assert st.talk(["GET VAR w battery.charge"]) == ['VAR w battery.charge "5"']
     finally:
         st.close()
         fake.close()

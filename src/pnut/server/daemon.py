@@ -58,8 +58,9 @@ TICK = 1.0
 #: environment variable lets tests exercise the timeout without waiting.
 IDLE_TIMEOUT = float(os.environ.get("PNUT_UPSD_IDLE_TIMEOUT") or CLIENT_IDLE_TIMEOUT)
 _monotonic = time.monotonic
-#: listen() backlog (NUT uses 16; a larger queue rides out connect bursts).
-LISTEN_BACKLOG = 128
+#: listen() backlog (NUT uses 16; a deep queue rides out connect bursts that
+#: would otherwise cost clients a 1-second SYN retry).
+LISTEN_BACKLOG = 1024
 
 
 class StartupError(Exception):
