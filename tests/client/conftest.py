@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from client_stacks import IMPLS, Server, get_stack
 
+from client.client_stacks import IMPLS, Server, get_stack
 from support import Stack
 
 _stacks: dict[str, Stack] = {}

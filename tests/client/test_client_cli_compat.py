@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from client_stacks import Server
 
+from client.client_stacks import Server
 from support import NUT_BINDIR, free_port, have_nut
 
 pytestmark = pytest.mark.skipif(not have_nut(), reason="needs Debian's nut-client")

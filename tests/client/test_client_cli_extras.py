@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from client_stacks import Server
 
+from client.client_stacks import Server
 from pnut.client import Client
 from support import free_port
 

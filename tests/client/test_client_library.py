@@ -15,8 +15,8 @@ import threading
 import traceback
 
 import pytest
-from client_stacks import Server
 
+from client.client_stacks import Server
 from pnut.client import (
     AccessDenied,
     AsyncClient,

@@ -6,8 +6,7 @@ import os
 import subprocess
 import sys
 
-from client_stacks import Server
-
+from client.client_stacks import Server
 from pnut.cli._summary import format_runtime, severity, spell_status, summarize
 from support import free_port
 

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from client_stacks import Server
 
+from client.client_stacks import Server
 from pnut.client import AsyncClient, Client, FeatureNotAvailable, NutConnectionError
 from pnut.tls.certs import init_pki, make_ca
 from pnut.tls.contexts import client_context, server_context

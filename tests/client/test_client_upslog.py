@@ -9,8 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from client_stacks import Server
-
+from client.client_stacks import Server
 from pnut.cli.upslog import DEFAULT_FORMAT, Piece, compile_format
 from support import free_port, wait_for
 
