@@ -14,6 +14,8 @@ an ``ERR`` reply raises :class:`ServerError` and leaves the connection open.
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import socket
 import ssl
 import time
@@ -80,12 +82,29 @@ class Client:
         """Open the TCP connection (every address of the host in turn)."""
         self.close()
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            sock = self._open_first()
         except (OSError, UnicodeError, ValueError) as exc:
             raise connect_error(exc, self.host, self.port) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         self._conn = ClientConnection()
+
+    def _open_first(self) -> socket.socket:
+        """Try each address in turn within the timeout; raise the last error, as NUT."""
+        deadline = time.monotonic() + self.timeout
+        infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        last: OSError = OSError(errno.EHOSTUNREACH, os.strerror(errno.EHOSTUNREACH))
+        for family, kind, proto, _, addr in infos:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(self._remaining(deadline))
+                sock.connect(addr)
+            except OSError as exc:  # TimeoutError included
+                sock.close()
+                last = exc
+                continue
+            return sock
+        raise last
 
     @property
     def connected(self) -> bool:
