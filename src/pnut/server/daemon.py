@@ -30,6 +30,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ from pnut.server.descriptions import Descriptions
 from pnut.server.driverlink import DriverLink
 from pnut.server.session import Context, Session
 from pnut.server.store import UpsEntry
+from pnut.tls.contexts import server_context
 
 log = logging.getLogger("pnut.upsd")
 
@@ -58,6 +60,8 @@ TICK = 1.0
 #: environment variable lets tests exercise the timeout without waiting.
 IDLE_TIMEOUT = float(os.environ.get("PNUT_UPSD_IDLE_TIMEOUT") or CLIENT_IDLE_TIMEOUT)
 _monotonic = time.monotonic
+#: Seconds a client has to finish the TLS handshake after STARTTLS.
+TLS_HANDSHAKE_TIMEOUT = 10.0
 #: listen() backlog (NUT uses 16; a deep queue rides out connect bursts that
 #: would otherwise cost clients a 1-second SYN retry).
 LISTEN_BACKLOG = 1024
@@ -81,6 +85,24 @@ class Config:
     users: Users
     statepath: Path
     descriptions: Descriptions
+    #: Server TLS context when CERTFILE is set (STARTTLS is refused without).
+    tls: ssl.SSLContext | None = None
+
+
+def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
+    if conf.certfile is None:
+        if conf.certpath is not None or conf.certident is not None:
+            log.warning("%s: CERTPATH/CERTIDENT are settings of NUT's NSS builds; pnut needs "
+                        "CERTFILE (one PEM file with certificate chain and key) - "
+                        "STARTTLS stays off", conf.path)
+        return None
+    try:
+        return server_context(conf.certfile, allow_tls12=not conf.disable_weak_ssl)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(conf.path, None,
+                          f"CERTFILE {conf.certfile}: cannot load certificate and key: "
+                          f"{reason}") from None
 
 
 def load_config(confdir: Path, statepath: str | None = None) -> Config:
@@ -108,6 +130,7 @@ def load_config(confdir: Path, statepath: str | None = None) -> Config:
         users=users,
         statepath=ups_conf.statepath(statepath or upsd.statepath),
         descriptions=Descriptions.load(upsd.datapath),
+        tls=_tls_context(upsd),
     )
 
 
@@ -235,6 +258,7 @@ class Upsd:
         self.maxconn = 0
         self.refused = 0
         self._stop: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._tick_handle: asyncio.TimerHandle | None = None
         self._check_devices(self.config)
 
@@ -257,6 +281,7 @@ class Upsd:
         ctx.users = config.users
         ctx.descriptions = config.descriptions
         ctx.tracker.delay = float(config.upsd.trackingdelay)
+        ctx.tls_ready = config.tls is not None
         self.maxconn = config.upsd.maxconn or _open_files_limit()
         wanted = {u.name.lower(): u for u in config.upses}
         for key in [e.name.lower() for e in ctx.store]:
@@ -352,8 +377,33 @@ class Upsd:
                                + (f" ({failures[0]})" if failures else ""))
 
     def start_tls(self, client: ClientProtocol) -> None:
-        """Hook for the TLS layer: upgrade ``client`` after ``OK STARTTLS``."""
-        client._drop("STARTTLS is not available")
+        """Upgrade ``client`` to TLS once ``OK STARTTLS`` is on its way."""
+        context = self.config.tls
+        transport = client.transport
+        if context is None or transport is None:
+            client._drop("STARTTLS without a certificate")
+            return
+        task = asyncio.get_running_loop().create_task(self._handshake(client, transport, context))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handshake(self, client: ClientProtocol, transport: asyncio.Transport,
+                         context: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            tls = await loop.start_tls(transport, client, context, server_side=True,
+                                       ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
+        except (TimeoutError, OSError, ssl.SSLError, ConnectionError) as exc:
+            addr = client.session.addr if client.session else "?"
+            log.info("TLS handshake with %s failed: %s", addr, exc)
+            transport.abort()
+            return
+        if tls is None or client.session is None:
+            transport.abort()
+            return
+        client.transport = tls
+        client.session.tls = True
+        log.debug("TLS established with %s", client.session.addr)
 
     # -- housekeeping ---------------------------------------------------------------
     def _tick(self) -> None:

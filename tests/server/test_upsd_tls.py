@@ -1,0 +1,91 @@
+"""STARTTLS on pnut upsd with a CERTFILE: real handshakes, both sides real."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import requires_nut
+from pnut.client import Client
+from pnut.tls.certs import init_pki
+from pnut.tls.contexts import client_context
+from support import PNUT, Stack, Ups, run
+from upsd_support import USERS, Conn
+
+pytestmark = requires_nut
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("pki")
+    init_pki(where, ["127.0.0.1", "localhost"])
+    return where
+
+
+@pytest.fixture(scope="module")
+def tls_stack(pki: Path) -> Iterator[Stack]:
+    st = Stack([Ups("u", "ups.status: OL\nups.load: 3\n")], users=USERS,
+               upsd_conf=f"CERTFILE {pki / 'server.pem'}\n")
+    try:
+        st.start(upsd="pnut")
+        yield st
+    finally:
+        st.close()
+
+
+def test_starttls_then_protocol_over_tls(pki: Path, tls_stack: Stack) -> None:
+    raw = socket.create_connection(("127.0.0.1", tls_stack.port), timeout=5)
+    try:
+        raw.sendall(b"STARTTLS\n")
+        assert raw.recv(100) == b"OK STARTTLS\n"
+        tls = client_context(pki / "ca.pem").wrap_socket(raw, server_hostname="127.0.0.1")
+        reader = tls.makefile("rb")
+
+        def ask(line: str) -> str:
+            tls.sendall(line.encode() + b"\n")
+            return reader.readline().decode().rstrip("\n")
+
+        assert ask("GET VAR u ups.load") == 'VAR u ups.load "3"'
+        assert ask("STARTTLS") == "ERR ALREADY-SSL-MODE"
+        for line in ("USERNAME monuser", "PASSWORD mon", "LOGIN u"):
+            assert ask(line) == "OK"
+        assert ask("LOGOUT") == "OK Goodbye"
+    finally:
+        raw.close()
+    assert "User monuser@127.0.0.1 logged into UPS [u] (SSL)" in tls_stack.log_text()
+
+
+def test_pnut_client_library_upgrades(pki: Path, tls_stack: Stack) -> None:
+    with Client("127.0.0.1", tls_stack.port, timeout=10) as c:
+        c.starttls(client_context(pki / "ca.pem"), server_hostname="127.0.0.1")
+        assert c.tls
+        assert c.ver().startswith("Network UPS Tools upsd")
+
+
+def test_failed_handshake_drops_only_that_client(tls_stack: Stack) -> None:
+    with Conn(tls_stack.port) as bad, Conn(tls_stack.port) as good:
+        assert bad.ask("STARTTLS") == ["OK STARTTLS"]
+        bad.send(b"this is not a TLS client hello\n" * 10)
+        assert bad.readline() is None  # dropped
+        assert good.ask("GET VAR u ups.status") == ['VAR u ups.status "OL"']
+        plain = socket.create_connection(("127.0.0.1", tls_stack.port), timeout=5)
+        with plain, pytest.raises(ssl.SSLError):  # no STARTTLS first: a plain-text answer
+            ssl.create_default_context().wrap_socket(plain, server_hostname="127.0.0.1")
+        assert good.ask("NETVER") == ["1.3"]
+    assert "TLS handshake with 127.0.0.1 failed" in tls_stack.log_text()
+
+
+def test_unloadable_certfile_is_a_config_error(tmp_path: Path) -> None:
+    st = Stack([Ups("u", "ups.status: OL\n")], users=USERS)
+    try:
+        st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\nCERTFILE {tmp_path}/missing.pem\n")
+        done = run([*PNUT, "upsd", "--confdir", str(st.dir)], env=st.env)
+        assert done.returncode == 1
+        assert done.stderr.strip().splitlines()[-1].startswith(
+            f"upsd: {st.dir}/upsd.conf: CERTFILE {tmp_path}/missing.pem: cannot load")
+    finally:
+        st.close()
