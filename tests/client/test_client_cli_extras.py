@@ -57,6 +57,13 @@ def test_value_that_cannot_be_sent_is_refused_cleanly(server: Server) -> None:
 # -- passwords ------------------------------------------------------------------------------
 
 
+def test_unsendable_password_is_not_echoed(server: Server) -> None:
+    proc = pnut("upscmd", "-u", "admin", "-p", "s\u00e9cret", f"apc@{server.addr}", "load.off")
+    assert proc.returncode == 1
+    assert "s\u00e9cret" not in proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and "password contains" in proc.stderr
+
+
 @pytest.mark.parametrize("var", ["PNUT_PASSWORD", "NUT_PASSWORD"])
 def test_password_from_environment(server: Server, var: str) -> None:
     proc = pnut("upscmd", "-u", "admin", f"apc@{server.addr}", "load.off",

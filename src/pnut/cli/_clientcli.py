@@ -60,6 +60,10 @@ def run_main(func: object, argv: list[str]) -> int:
         sys.stdout.flush()
         sys.stderr.write(f"Error: {exc.nut_text}\n")
         return 1
+    except ValueError as exc:  # text the protocol cannot carry (client-side check)
+        sys.stdout.flush()
+        sys.stderr.write(f"Error: {exc}\n")
+        return 1
     except Exception as exc:
         if os.environ.get("PNUT_DEBUG"):
             raise

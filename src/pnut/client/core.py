@@ -92,7 +92,8 @@ def check_word(word: str, what: str = "argument") -> str:
     """
     for ch in word:
         if not " " <= ch <= "~":
-            raise ValueError(f"{what} {word!r} contains a character outside printable ASCII")
+            shown = "" if what == "password" else f" {word!r}"  # never echo a secret
+            raise ValueError(f"{what}{shown} contains a character outside printable ASCII")
     return word
 
 
