@@ -5,6 +5,7 @@ PyNUTClient.  Each client runs against NUT's C upsd and against pnut's
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -106,12 +107,15 @@ def test_upsrw(stacks: dict[str, Stack], args: tuple[str, ...]) -> None:
         # The driver applies a SET a moment later (NUT's upsd sometimes
         # shows it only after a second): wait until both servers show it.
         for st in stacks.values():
-            wait_for(lambda s=st: client(s, "upsc", f"spare@127.0.0.1:{s.port}", "ups.mfr")[1]
-                     == "Changed\n", timeout=10)
+            wait_for(partial(_shows, st, "spare", "ups.mfr", "Changed"), timeout=10)
+
+
+def _shows(st: Stack, ups: str, var: str, value: str) -> bool:
+    return client(st, "upsc", f"{ups}@127.0.0.1:{st.port}", var)[1] == value + "\n"
 
 
 def pynut(stacks: dict[str, Stack], impl: str, call: str, *args: Any, **login: str) -> Any:
-    from PyNUTClient import PyNUT
+    from PyNUTClient import PyNUT  # type: ignore[import-untyped]
 
     try:
         c = PyNUT.PyNUTClient(host="127.0.0.1", port=stacks[impl].port, timeout=5, **login)

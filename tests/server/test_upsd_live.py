@@ -14,6 +14,7 @@ import resource
 import socket
 import time
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
@@ -82,7 +83,7 @@ ADMIN = ["USERNAME admin", 'PASSWORD "s3cret pw"']
 
 # -- the command table ----------------------------------------------------------
 
-TABLE: list[tuple[str, str]] = [
+TABLE: list[tuple[str, str | None]] = [
     ("GET TYPE fake ups.mfr", "TYPE fake ups.mfr RW STRING:8"),
     ("GET TYPE fake ups.id", "TYPE fake ups.id NUMBER"),
     ("GET TYPE fake input.sensitivity", "TYPE fake input.sensitivity RW ENUM STRING:10"),
@@ -162,14 +163,15 @@ def test_tracking_results_from_driver(stack: tuple[Stack, FakeDriver]) -> None:
             assert reply.startswith("OK TRACKING ")
             ids.append(reply.split()[-1])
         for id_ in ids:
-            wait_for(lambda i=id_: f"INSTCMD beeper.off TRACKING {i}" in fake.received, timeout=5)
+            line = f"INSTCMD beeper.off TRACKING {id_}"
+            wait_for(partial(fake.received.__contains__, line), timeout=5)
             assert conn.ask(f"GET TRACKING {id_}") == ["PENDING"]
         for code, id_ in enumerate(ids):
             fake.push(f"TRACKING {id_} {code}\n")
         want = ["SUCCESS", "ERR UNKNOWN", "ERR INVALID-ARGUMENT", "ERR FAILED",
                 "ERR INVALID-ARGUMENT"]
         for id_, answer in zip(ids, want, strict=True):
-            wait_for(lambda i=id_, a=answer: conn.ask(f"GET TRACKING {i}") == [a], timeout=5)
+            wait_for(partial(_answers, conn, f"GET TRACKING {id_}", [answer]), timeout=5)
         # ids are case-insensitive, as in NUT
         assert conn.ask(f"GET TRACKING {ids[0].lower()}") == ["SUCCESS"]
 
@@ -334,7 +336,11 @@ def test_idle_clients_are_dropped() -> None:
 
 
 def _upsd_pid(st: Stack) -> int:
-    return next(p.pid for p in st.procs if "upsd" in " ".join(map(str, p.args)))
+    return next(p.pid for p in st.procs if "upsd" in str(p.args))
+
+
+def _answers(conn: Conn, line: str, want: list[str]) -> bool:
+    return conn.ask(line) == want
 
 
 # -- what a driver may throw at upsd --------------------------------------------
