@@ -282,11 +282,14 @@ class Upsmon:
         """forceshutdown: FSD + host sync when primary, then doshutdown."""
         primaries = [link for link in self.links.values() if link.mon.primary]
         if primaries:
-            self.log.info("Setting FSD on the UPSes we are primary for")
-            for link in primaries:
-                await link.set_fsd()
-            self.log.info("This system is a primary... waiting for secondaries to log out")
-            await self._sync_secondaries(primaries)
+            try:
+                self.log.info("Setting FSD on the UPSes we are primary for")
+                for link in primaries:
+                    await link.set_fsd()
+                self.log.info("This system is a primary... waiting for secondaries to log out")
+                await self._sync_secondaries(primaries)
+            except Exception:  # whatever went wrong, the machine must still go down
+                self.log.exception("Setting FSD / waiting for secondaries failed")
         await self._doshutdown()
 
     async def _sync_secondaries(self, primaries: list[UpsLink]) -> None:
