@@ -231,11 +231,15 @@ def _script(path: Path, text: str) -> None:
 
 
 class Link:
-    """A TCP relay to upsd that a test can cut (connections reset, port closed)."""
+    """A TCP relay to upsd that a test can cut (connections reset, port closed).
+
+    ``sent`` collects every line clients sent through it, in order.
+    """
 
     def __init__(self, target_port: int) -> None:
         self.target = target_port
         self.port = 0
+        self.sent: list[str] = []
         self._listener: socket.socket | None = None
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -280,12 +284,14 @@ class Link:
                     upstream.close()
                     return
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+            threading.Thread(target=_pump, args=(client, upstream, self.sent),
+                             daemon=True).start()
+            threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
 
 
-def _pump(src: socket.socket, dst: socket.socket) -> None:
+def _pump(src: socket.socket, dst: socket.socket, lines: list[str] | None = None) -> None:
     src.settimeout(None)
+    pending = b""
     while True:
         try:
             data = src.recv(65536)
@@ -294,6 +300,9 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
             dst.sendall(data)
         except OSError:
             break
+        if lines is not None:
+            *done, pending = (pending + data).split(b"\n")
+            lines.extend(line.decode("latin-1") for line in done)
     for s in (src, dst):
         with contextlib.suppress(OSError):
             s.shutdown(socket.SHUT_RDWR)

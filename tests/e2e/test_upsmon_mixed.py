@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from monitors import USERS, Cluster
+from monitors import USERS, Cluster, Link
 
 from conftest import requires_nut
 from support import Stack, Ups, wait_for
@@ -22,7 +22,8 @@ DEV = "ups.status: OL\nbattery.charge: 100\n"
 
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
-    st = Stack([Ups("ups", DEV, extra={"pollinterval": "1"})], users=USERS)
+    st = Stack([Ups(name, DEV, extra={"pollinterval": "1"}) for name in ("ups", "ups1", "ups2")],
+               users=USERS)
     try:
         st.start(upsd="pnut", driver="pnut")
         yield Cluster(st)
@@ -58,3 +59,38 @@ def test_nut_upsmon_primary_pnut_secondary(cluster: Cluster) -> None:
     finally:
         for n in (primary, secondary):
             c.stack.stop(n.proc)  # type: ignore[arg-type]
+
+
+def _squeeze(lines: list[str]) -> list[str]:
+    """Drop immediate repeats (the number of polls depends on timing)."""
+    return [ln for i, ln in enumerate(lines) if i == 0 or ln != lines[i - 1]]
+
+
+@requires_nut
+def test_wire_conversation_is_nuts(cluster: Cluster) -> None:
+    """What pnut's upsmon sends, from login to shutdown, next to NUT's own."""
+    c = cluster
+    links = {"ups1": Link(c.stack.port), "ups2": Link(c.stack.port)}
+    nodes = {
+        "ups1": c.node("nut", [f"ups1@127.0.0.1:{links['ups1'].port} 1 admin adminpw primary"],
+                       impl="nut", settings={"FINALDELAY": "0"}),
+        "ups2": c.node("pnut", [f"ups2@127.0.0.1:{links['ups2'].port} 1 admin adminpw primary"],
+                       settings={"FINALDELAY": "0"}),
+    }
+    try:
+        wait_for(lambda: c.numlogins("ups1") == 1 and c.numlogins("ups2") == 1, timeout=20)
+        for ups in ("ups1", "ups2"):
+            c.set_status(ups, "OB LB")
+        for node in nodes.values():
+            assert c.wait_exit(node, 20) == 0, c.dump()
+        common = ["USERNAME admin", "PASSWORD adminpw", "LOGIN {}", "PRIMARY {}",
+                  "GET VAR {} ups.status", "FSD {}", "GET NUMLOGINS {}"]
+        # NUT's Debian build tries STARTTLS first, and leaves without LOGOUT
+        # after SHUTDOWNCMD; pnut (no TLS yet) logs out before SHUTDOWNCMD.
+        assert _squeeze(links["ups1"].sent) == ["STARTTLS", *(x.format("ups1") for x in common)]
+        assert _squeeze(links["ups2"].sent) == [*(x.format("ups2") for x in common), "LOGOUT"]
+    finally:
+        for link in links.values():
+            link.cut()
+        for node in nodes.values():
+            c.stack.stop(node.proc)  # type: ignore[arg-type]
