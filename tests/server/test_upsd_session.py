@@ -45,7 +45,7 @@ def make(clock: Clock | None = None) -> tuple[Context, UpsEntry, list[str]]:
 
 def session(ctx: Context, addr: str = "10.0.0.1") -> Session:
     s = Session(ctx, addr)
-    ctx.sessions.insert(0, s)
+    ctx.sessions[s] = None
     return s
 
 
@@ -64,7 +64,7 @@ def test_list_client_newest_first_and_numlogins_follow_close() -> None:
         "BEGIN LIST CLIENT ups1\nCLIENT Ups1 ::1\nCLIENT Ups1 10.0.0.1\nEND LIST CLIENT ups1\n"]
     assert entry.numlogins == 2
     b.close()
-    ctx.sessions.remove(b)
+    del ctx.sessions[b]
     assert say(a, "GET NUMATTACH ups1", "GET NUMLOGINS UPS1") == [
         "NUMATTACH ups1 1\n", "NUMLOGINS UPS1 1\n"]
 

@@ -94,6 +94,8 @@ def main(argv: list[str]) -> int:
     pidfile: Path | None = None
     try:
         daemon = Upsd(confpath(args.confdir), args.statepath, families)
+        if (daemon.config.upsd.debug_min or 0) > 0:  # DEBUG_MIN: debugging from the config
+            logging.getLogger().setLevel(logging.DEBUG)
         if args.pidfile or args.F >= 2:
             pidfile = Path(args.pidfile) if args.pidfile else _pid_dir(
                 args.statepath, str(daemon.config.statepath)) / PIDFILE

@@ -171,11 +171,21 @@ class ClientProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         addr = str(peer[0]) if peer else "unknown"
         self.session = Session(daemon.ctx, addr)
-        daemon.ctx.sessions.insert(0, self.session)
+        daemon.ctx.sessions[self.session] = None
         daemon.clients.add(self)
         log.debug("Connect from %s", addr)
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._received(data)
+        except Exception as exc:  # a bug must cost one connection, not the daemon
+            addr = self.session.addr if self.session else "?"
+            log.error("internal error serving %s (connection dropped): %r", addr, exc)
+            log.debug("details", exc_info=True)
+            if self.transport is not None:
+                self.transport.abort()
+
+    def _received(self, data: bytes) -> None:
         session = self.session
         transport = self.transport
         if session is None or transport is None:
@@ -238,8 +248,7 @@ class ClientProtocol(asyncio.Protocol):
         self.session = None
         session.close()
         daemon = self.daemon
-        with contextlib.suppress(ValueError):
-            daemon.ctx.sessions.remove(session)
+        daemon.ctx.sessions.pop(session, None)
         daemon.clients.discard(self)
         log.debug("Disconnect from %s", session.addr)
 

@@ -58,8 +58,9 @@ class Context:
     users: Users = field(default_factory=Users)
     descriptions: Descriptions = field(default_factory=Descriptions)
     tracker: Tracker = field(default_factory=lambda: Tracker(3600.0))
-    #: Open sessions, newest first (NUT's LIST CLIENT order).
-    sessions: list[Session] = field(default_factory=list)
+    #: Open sessions in connection order (a dict: O(1) add and remove).
+    #: LIST CLIENT walks it backwards: NUT lists the newest client first.
+    sessions: dict[Session, None] = field(default_factory=dict)
     #: True once a certificate is configured (STARTTLS then proceeds).
     tls_ready: bool = False
 
@@ -326,7 +327,7 @@ class Session:
     def _list_client(self, req: rq.ListClient) -> str:
         entry = self._ups(req.ups)
         key = entry.name.lower()
-        body = [f"CLIENT {s.loginups} {s.addr}\n" for s in self.ctx.sessions
+        body = [f"CLIENT {s.loginups} {s.addr}\n" for s in reversed(self.ctx.sessions)
                 if s.loginups is not None and s.loginups.lower() == key]
         return f"BEGIN LIST CLIENT {req.ups}\n{''.join(body)}END LIST CLIENT {req.ups}\n"
 
