@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -258,3 +259,22 @@ def test_wrong_password_is_reported_but_the_ups_is_still_watched(tmp_path: Path)
             assert m.proc.poll() is None  # type: ignore[union-attr]
         finally:
             m.stop()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_shutdownexit_no_stays_up_idle_until_stopped(mon: Mon) -> None:
+    mon.conf.write_text(mon.conf.read_text() + "SHUTDOWNEXIT no\n")
+    proc = mon.start("-p")
+    wait_for(lambda: (mon.home / "upsmon.pid").exists() and mon.notes_list(), timeout=15)
+    assert mon.run("-c", "fsd").returncode == 0
+    wait_for(mon.shutdown.exists, timeout=15)
+    before = _cpu_seconds(proc.pid)
+    time.sleep(1.5)
+    assert proc.poll() is None
+    assert _cpu_seconds(proc.pid) - before < 0.3  # waiting, not spinning
+    assert mon.run("-c", "stop").returncode == 0
+    assert proc.wait(10) == 0

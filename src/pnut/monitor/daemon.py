@@ -182,7 +182,6 @@ class Upsmon:
         self._user_fsd = False
         self._reload = False
         self._last_noparent: float | None = None
-        self.exit_code = 0
 
     # -- requests from signals or an embedding program ----------------------
     def stop(self) -> None:
@@ -273,6 +272,8 @@ class Upsmon:
                                   action.reason, action.power, action.minsupplies)
 
     async def _sleep(self, seconds: float) -> None:
+        if self._stop or self._user_fsd or self._reload:
+            return  # a request came in while we were busy
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
@@ -337,6 +338,7 @@ class Upsmon:
     async def _sleep_until_stopped(self, seconds: float | None) -> None:
         deadline = None if seconds is None else time.monotonic() + seconds
         while not self._stop:
+            self._user_fsd = self._reload = False  # meaningless after the shutdown
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return

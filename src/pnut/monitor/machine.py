@@ -276,7 +276,7 @@ class Machine:
                 ups.lowbatt = True
             rule = critical_rule(ups, now, self.settings)
             if rule.critical:
-                out.append(Log("info", f"Critical UPS: {ups.system} ({rule.name})"))
+                out.append(Log("debug", f"Critical UPS: {ups.system} ({rule.name})"))
             else:
                 power += ups.power_value
         if power < self.settings.minsupplies:
