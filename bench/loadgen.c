@@ -11,6 +11,9 @@
  *         list    LIST VAR UPS,    answer = through "END LIST"
  *         connect connect, VER, LOGOUT, answer = "OK Goodbye", close, again
  *         idle    open CONNS connections, VER on each, print READY, hold
+ *         watch   connection i polls GET VAR UPS<i % NUPS> VAR and prints
+ *                 "SEEN <ups index> <value> <monotonic time>" whenever the
+ *                 value it sees changes (UPS is a name prefix; NUPS = argv[8])
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -27,10 +30,14 @@
 #include <time.h>
 #include <unistd.h>
 
-enum mode { GET, LIST, CONNECT, IDLE };
+enum mode { GET, LIST, CONNECT, IDLE, WATCH };
 
 struct conn {
 	int fd;
+	int ups;
+	char last[64];
+	char req[256];
+	size_t req_len;
 	double sent_at;
 	size_t have;
 	char buf[1 << 16];
@@ -68,9 +75,11 @@ static int open_conn(void)
 
 static int send_req(struct conn *c)
 {
+	const char *req = c->req_len ? c->req : request;
+	size_t len = c->req_len ? c->req_len : request_len;
 	c->have = 0;
 	c->sent_at = now();
-	if (write(c->fd, request, request_len) != (ssize_t)request_len)
+	if (write(c->fd, req, len) != (ssize_t)len)
 		return -1;
 	return 0;
 }
@@ -79,6 +88,7 @@ static int complete(struct conn *c)
 {
 	c->buf[c->have] = '\0';
 	switch (mode) {
+	case WATCH:
 	case GET:
 		return memchr(c->buf, '\n', c->have) != NULL;
 	case LIST:
@@ -133,6 +143,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[3], "connect")) {
 		mode = CONNECT;
 		snprintf(request, sizeof(request), "VER\nLOGOUT\n");
+	} else if (!strcmp(argv[3], "watch")) {
+		mode = WATCH;
+		request[0] = '\0';
 	} else if (!strcmp(argv[3], "idle")) {
 		mode = IDLE;
 		snprintf(request, sizeof(request), "VER\n");
@@ -145,8 +158,16 @@ int main(int argc, char **argv)
 	ep = epoll_create1(0);
 
 	struct conn *conns = calloc((size_t)nconn, sizeof(struct conn));
+	int nups = argc > 8 ? atoi(argv[8]) : 1;
+	if (nups < 1)
+		nups = 1;
 	int opened = 0;
 	for (int i = 0; i < nconn; i++) {
+		if (mode == WATCH) {
+			conns[i].ups = i % nups;
+			conns[i].req_len = (size_t)snprintf(conns[i].req, sizeof(conns[i].req),
+				"GET VAR %s%d %s\n", ups, conns[i].ups, var);
+		}
 		conns[i].fd = open_conn();
 		if (conns[i].fd < 0) {
 			errors++;
@@ -184,6 +205,18 @@ int main(int argc, char **argv)
 			double t = now();
 			record(t - c->sent_at);
 			done++;
+			if (mode == WATCH) {
+				/* VAR name var "value" -> value */
+				char *q = memchr(c->buf, '"', c->have);
+				char *e = q ? memchr(q + 1, '"', c->have - (size_t)(q + 1 - c->buf)) : NULL;
+				if (q && e && (size_t)(e - q - 1) < sizeof(c->last)) {
+					*e = '\0';
+					if (strcmp(c->last, q + 1) != 0) {
+						snprintf(c->last, sizeof(c->last), "%s", q + 1);
+						printf("SEEN %d %s %.6f\n", c->ups, c->last, t);
+					}
+				}
+			}
 			if (mode == IDLE) {
 				ready++;
 				continue;

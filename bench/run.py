@@ -9,6 +9,12 @@ machine measures the server and not the client.  Beside requests/s the
 table shows the server's own CPU time per request, read from
 /proc/PID/stat, which is the fairer number when the load generator is
 the bottleneck.  Results also go to bench/results/latest.json.
+
+A second table measures propagation: 16 UPSes served by a minimal driver
+(bench/benchdriver.py) that changes one variable every 20 ms, and 100
+clients polling GET VAR as fast as the server answers; the figure is the
+time from the driver writing SETINFO to each client first seeing the new
+value.
 """
 
 from __future__ import annotations
@@ -118,6 +124,60 @@ def measure(impl: str, loadgen: Path, seconds: float) -> Result:
     return res
 
 
+PROP_UPSES, PROP_CLIENTS, PROP_INTERVAL = 16, 100, 0.02
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+def propagation(impl: str, loadgen: Path, seconds: float) -> dict[str, float]:
+    """SETINFO-to-client latency with 16 UPSes and 100 polling clients."""
+    upses = [Ups(f"ups{i}", "", driver="bench") for i in range(PROP_UPSES)]
+    users = "[admin]\n  password = pw\n"
+    with Stack(upses, users=users) as st:
+        drv = st.spawn(pinned([sys.executable, str(HERE / "benchdriver.py"), str(st.state),
+                               str(PROP_UPSES), str(seconds + 30), str(PROP_INTERVAL)], LOAD_CPU),
+                       "benchdriver")
+        st.logs.pop()  # its stdout is the SENT log, read below
+        st.start_upsd(impl, prefix=pinned([], SERVER_CPU))
+        argv = pinned([str(loadgen), "127.0.0.1", str(st.port), "watch", str(PROP_CLIENTS),
+                       str(seconds), "ups", "bench.seq", str(PROP_UPSES)], LOAD_CPU)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60,
+                             check=True)
+        st.stop(drv)
+        sent: dict[tuple[str, str], float] = {}
+        for line in (st.dir / "benchdriver.log").read_text().splitlines():
+            parts = line.split()
+            if parts[:1] == ["SENT"]:
+                sent[(parts[1], parts[2])] = float(parts[3])
+    lat = []
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if parts[:1] == ["SEEN"] and (parts[1], parts[2]) in sent:
+            lat.append(float(parts[3]) - sent[(parts[1], parts[2])])
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    return {
+        "p50_ms": percentile(lat, 0.5) * 1e3,
+        "p99_ms": percentile(lat, 0.99) * 1e3,
+        "samples": float(len(lat)),
+        "polls_per_s": summary["requests"] / summary["seconds"],
+    }
+
+
+def propagation_table(rows: dict[str, dict[str, float]]) -> str:
+    lines = [f"{'SETINFO -> client sees it':<32} {'p50':>9} {'p99':>9} {'samples':>8}"
+             f" {'polls/s':>9}   (16 UPSes, 100 polling clients)"]
+    for impl, row in rows.items():
+        lines.append(f"{impl + ' upsd':<32} {row['p50_ms']:>7.2f}ms {row['p99_ms']:>7.2f}ms"
+                     f" {row['samples']:>8.0f} {row['polls_per_s']:>9.0f}")
+    if {"nut", "pnut"} <= rows.keys():
+        ratio = rows["pnut"]["p99_ms"] / rows["nut"]["p99_ms"]
+        lines.append(f"{'ratio p99 pnut / NUT':<32} {ratio:>9.2f}   (lower is better)")
+    return "\n".join(lines)
+
+
 def table(results: list[Result]) -> str:
     by = {r.impl: r for r in results}
     nut, pn = by.get("nut"), by.get("pnut")
@@ -160,11 +220,16 @@ def main() -> int:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
     loadgen = build_loadgen()
-    results = [measure(impl, loadgen, args.seconds) for impl in args.impl.split(",")]
-    report = table(results)
-    print(report)
+    impls = args.impl.split(",")
+    results = [measure(impl, loadgen, args.seconds) for impl in impls]
+    print(table(results), flush=True)
+    prop = {impl: propagation(impl, loadgen, args.seconds) for impl in impls}
+    print()
+    print(propagation_table(prop))
     out = HERE / "results" / "latest.json"
-    out.write_text(json.dumps({r.impl: r.rows for r in results}, indent=2))
+    data = {r.impl: r.rows for r in results}
+    data["propagation"] = prop
+    out.write_text(json.dumps(data, indent=2))
     return 0
 
 
