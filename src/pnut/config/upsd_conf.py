@@ -6,21 +6,47 @@ refuses the file with ``file:line: problem``, because a typo here silently
 changes how a power failure is handled.  The obsolete ACCEPT/REJECT/ACL
 lines are accepted with a warning, as NUT does.  TLS settings are stored
 for the TLS layer; nothing here opens a socket.
+
+pnut's own directives (docs/upsd.md): TLS_MIN_VERSION, REQUIRE_TLS,
+CLIENTCAFILE, and the limits MAXCONN_PER_ADDRESS, LIMIT_LOOPBACK,
+MAX_LOGIN_FAILURES, IDLE_TIMEOUT, LINE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT.
+:meth:`UpsdConf.check` applies the rules that span several lines (RFC 9271
+§6.2: a server reachable beyond this host requires TLS, so it needs a
+certificate).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pnut.config.parser import ConfLine, parse_bool, parse_int, read_conf
-from pnut.protocol.limits import DEFAULT_MAXAGE, DEFAULT_PORT, DEFAULT_TRACKINGDELAY
+from pnut.config.parser import ConfigError, ConfLine, parse_bool, parse_int, read_conf
+from pnut.protocol.limits import (
+    CLIENT_IDLE_TIMEOUT,
+    DEFAULT_MAXAGE,
+    DEFAULT_PORT,
+    DEFAULT_TRACKINGDELAY,
+)
 
 #: Where upsd listens when upsd.conf has no LISTEN line (NUT's default).
 DEFAULT_LISTEN: tuple[tuple[str, int], ...] = (("127.0.0.1", DEFAULT_PORT), ("::1", DEFAULT_PORT))
 #: The wildcard addresses ``LISTEN *`` stands for.
 WILDCARDS: tuple[str, ...] = ("0.0.0.0", "::")
+
+#: Connections one client address may hold (0: no limit).
+DEFAULT_MAXCONN_PER_ADDRESS = 256
+#: Failed logins one address may make per minute before it is refused unchecked.
+DEFAULT_MAX_LOGIN_FAILURES = 10
+#: Seconds a request line may take from its first byte to its newline.
+DEFAULT_LINE_TIMEOUT = 10.0
+#: Seconds a client has to finish the TLS handshake after ``OK STARTTLS``.
+DEFAULT_TLS_HANDSHAKE_TIMEOUT = 10.0
+#: CERTREQUEST values, NUT's names.
+CERTREQUEST_NAMES = {"NO": 0, "REQUEST": 1, "REQUIRE": 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +72,21 @@ class UpsdConf:
     certpath: str | None = None
     certident: tuple[str, str] | None = None
     certrequest: int = 0
+    certrequest_line: int = 0
     disable_weak_ssl: bool = False
+    #: Lowest TLS version offered: "1.3" (default) or "1.2".
+    tls_min_version: str = "1.3"
+    #: REQUIRE_TLS as written (None: decided by the LISTEN addresses).
+    require_tls: bool | None = None
+    require_tls_line: int = 0
+    #: CA file or directory that client certificates must chain to.
+    clientcafile: str | None = None
+    maxconn_per_address: int = DEFAULT_MAXCONN_PER_ADDRESS
+    limit_loopback: bool = False
+    max_login_failures: int = DEFAULT_MAX_LOGIN_FAILURES
+    idle_timeout: float = CLIENT_IDLE_TIMEOUT
+    line_timeout: float = DEFAULT_LINE_TIMEOUT
+    tls_handshake_timeout: float = DEFAULT_TLS_HANDSHAKE_TIMEOUT
     #: Messages to log once the daemon's logger is up (obsolete lines).
     warnings: list[str] = field(default_factory=list)
 
@@ -60,6 +100,54 @@ class UpsdConf:
             out.extend((h, item.port) for h in hosts if (h, item.port) not in out)
         return out
 
+    def remote_listen(self) -> Listen | None:
+        """The first LISTEN line reachable from other hosts, if any."""
+        return next((item for item in self.listen if not is_loopback_host(item.host)), None)
+
+    @property
+    def tls_required(self) -> bool:
+        """REQUIRE_TLS as it applies: explicit, else on when listening beyond loopback."""
+        if self.require_tls is not None:
+            return self.require_tls
+        return self.remote_listen() is not None
+
+    def check(self) -> None:
+        """Rules that span lines; raise ConfigError naming the line at fault."""
+        if self.tls_required and self.certfile is None:
+            if self.require_tls:
+                raise ConfigError(self.path, self.require_tls_line,
+                                  "REQUIRE_TLS needs CERTFILE (a PEM file with certificate "
+                                  "chain and key; 'pnut cert init' makes one)")
+            remote = self.remote_listen()
+            assert remote is not None
+            raise ConfigError(
+                self.path, remote.lineno,
+                f"LISTEN {remote.host} accepts clients from other hosts, so TLS is required "
+                "(RFC 9271 section 6.2): set CERTFILE (make one with 'pnut cert init'), "
+                "or accept clear text there with 'REQUIRE_TLS no'")
+        if self.certrequest and self.certfile is not None and self.clientcafile is None:
+            raise ConfigError(self.path, self.certrequest_line,
+                              "CERTREQUEST REQUEST/REQUIRE needs CLIENTCAFILE (the CA that "
+                              "signs client certificates)")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when ``host`` (a LISTEN address) is reachable only from this machine."""
+    if host == "*":
+        return False
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        pass
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(
+        ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos)
+
 
 def _port(line: ConfLine, word: str) -> int:
     port = parse_int(line, word, minimum=1)
@@ -68,8 +156,18 @@ def _port(line: ConfLine, word: str) -> int:
     return port
 
 
+def _seconds(line: ConfLine, word: str) -> float:
+    try:
+        value = float(word)
+    except ValueError:
+        raise line.error(f"expected a number of seconds, got {word!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise line.error(f"{line.words[0]} must be a positive number of seconds, got {word!r}")
+    return value
+
+
 def _certrequest(line: ConfLine, word: str) -> int:
-    names = {"NO": 0, "REQUEST": 1, "REQUIRE": 2}
+    names = CERTREQUEST_NAMES
     if word.upper() in names:
         return names[word.upper()]
     value = parse_int(line, word, minimum=0)
@@ -132,9 +230,34 @@ def parse_upsd_conf(lines: list[ConfLine], path: str = "upsd.conf") -> UpsdConf:
         elif key == "CERTREQUEST":
             _need(line, 1, "0, 1 or 2")
             conf.certrequest = _certrequest(line, args[0])
+            conf.certrequest_line = line.lineno
         elif key == "DISABLE_WEAK_SSL":
             _need(line, 1, "a boolean (yes/no)")
             conf.disable_weak_ssl = parse_bool(line, args[0])
+        elif key == "TLS_MIN_VERSION":
+            _need(line, 1, "1.2 or 1.3")
+            if args[0] not in ("1.2", "1.3"):
+                raise line.error(f"TLS_MIN_VERSION must be 1.2 or 1.3, got {args[0]!r}")
+            conf.tls_min_version = args[0]
+        elif key == "REQUIRE_TLS":
+            _need(line, 1, "a boolean (yes/no)")
+            conf.require_tls = parse_bool(line, args[0])
+            conf.require_tls_line = line.lineno
+        elif key == "CLIENTCAFILE":
+            _need(line, 1, "a CA file or directory")
+            conf.clientcafile = args[0]
+        elif key == "MAXCONN_PER_ADDRESS":
+            _need(line, 1, "a number of connections (0: no limit)")
+            conf.maxconn_per_address = parse_int(line, args[0], minimum=0)
+        elif key == "LIMIT_LOOPBACK":
+            _need(line, 1, "a boolean (yes/no)")
+            conf.limit_loopback = parse_bool(line, args[0])
+        elif key == "MAX_LOGIN_FAILURES":
+            _need(line, 1, "a number of failures per minute (0: no limit)")
+            conf.max_login_failures = parse_int(line, args[0], minimum=0)
+        elif key in ("IDLE_TIMEOUT", "LINE_TIMEOUT", "TLS_HANDSHAKE_TIMEOUT"):
+            _need(line, 1, "a number of seconds")
+            setattr(conf, key.lower(), _seconds(line, args[0]))
         elif key in ("ACCEPT", "REJECT", "ACL"):
             conf.warnings.append(
                 f"{path}:{line.lineno}: {key} is no longer supported and is ignored - "
@@ -147,4 +270,6 @@ def parse_upsd_conf(lines: list[ConfLine], path: str = "upsd.conf") -> UpsdConf:
 
 def load_upsd_conf(confdir: str | os.PathLike[str]) -> UpsdConf:
     path = Path(confdir) / "upsd.conf"
-    return parse_upsd_conf(read_conf(path), str(path))
+    conf = parse_upsd_conf(read_conf(path), str(path))
+    conf.check()
+    return conf

@@ -47,6 +47,12 @@ class User:
         return (f"User({self.name!r}, actions={sorted(self.actions)}, "
                 f"instcmds={sorted(self.instcmds)})")
 
+    def may(self, action: str) -> bool:
+        return action.lower() in self.actions
+
+    def may_instcmd(self, cmd: str) -> bool:
+        return "all" in self.instcmds or cmd.lower() in self.instcmds
+
 
 @dataclass
 class Users:
@@ -54,7 +60,8 @@ class Users:
     users: dict[str, User] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
-    def _authenticated(self, name: str | None, password: str | None) -> User | None:
+    def authenticate(self, name: str | None, password: str | None) -> User | None:
+        """The user if ``name`` exists and ``password`` is its password, else None."""
         if name is None or password is None:
             return None
         user = self.users.get(name)
@@ -66,14 +73,12 @@ class Users:
 
     def check_action(self, name: str | None, password: str | None, action: str) -> bool:
         """True when ``name``/``password`` match and the user has ``action``."""
-        user = self._authenticated(name, password)
-        return user is not None and action.lower() in user.actions
+        user = self.authenticate(name, password)
+        return user is not None and user.may(action)
 
     def check_instcmd(self, name: str | None, password: str | None, cmd: str) -> bool:
-        user = self._authenticated(name, password)
-        if user is None:
-            return False
-        return "all" in user.instcmds or cmd.lower() in user.instcmds
+        user = self.authenticate(name, password)
+        return user is not None and user.may_instcmd(cmd)
 
 
 def _split(line: ConfLine) -> tuple[str, list[str]] | None:

@@ -124,6 +124,11 @@ class Tokenizer:
         return []
 
     @property
+    def partial(self) -> bool:
+        """True while bytes of an unfinished line are held."""
+        return bool(self._pending) or not self._idle()
+
+    @property
     def buffered(self) -> int:
         """Bytes held for an unfinished line (bounded)."""
         return len(self._pending) + len(self._word) + sum(len(w) for w in self._words)

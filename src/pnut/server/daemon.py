@@ -15,9 +15,18 @@ Each client connection is a :class:`ClientProtocol`: bytes go through the
 bounded :class:`~pnut.protocol.tokens.Tokenizer`, each line through the
 sans-IO :class:`~pnut.server.session.Session`, and the replies of one read
 are written with one ``write``.  All defences live here, in one place:
-MAXCONN (extra connections are closed at once), the idle timeout, and a
-cap on unsent reply bytes (a client that never reads is dropped, as NUT
-drops a client whose write fails).
+MAXCONN and MAXCONN_PER_ADDRESS (extra connections are closed at once),
+the idle timeout, the line timeout (a request must be complete within
+LINE_TIMEOUT of its first byte, so a client trickling bytes holds nothing
+for long), the TLS handshake timeout, and a cap on unsent reply bytes (a
+client that never reads is dropped, as NUT drops a client whose write
+fails).  The tokenizer bounds what one unfinished line can hold.  Failed
+logins are counted per address by the session's
+:class:`~pnut.server.guard.AddressGuard`.
+
+STARTTLS: after ``OK STARTTLS`` the plain-text tokenizer is discarded, and
+a client that sent anything after STARTTLS before the handshake is dropped
+(bytes injected in clear text must never be read as if they came over TLS).
 """
 
 from __future__ import annotations
@@ -40,12 +49,12 @@ from pnut.config.parser import ConfigError
 from pnut.config.ups_conf import UpsConf, load_ups_conf
 from pnut.config.upsd_conf import UpsdConf, load_upsd_conf
 from pnut.config.users import Users, load_users
-from pnut.protocol.limits import CLIENT_IDLE_TIMEOUT
 from pnut.protocol.tokens import Line, Tokenizer
 from pnut.server.descriptions import Descriptions
 from pnut.server.driverlink import DriverLink
 from pnut.server.session import Context, Session
 from pnut.server.store import UpsEntry
+from pnut.tls.certs import load_first_cert
 from pnut.tls.contexts import server_context
 
 log = logging.getLogger("pnut.upsd")
@@ -56,12 +65,11 @@ MAX_CLIENT_BACKLOG = 1024 * 1024
 _FLUSH_AT = 64 * 1024
 #: Seconds between housekeeping passes.
 TICK = 1.0
-#: Seconds of silence after which a client is dropped (NUT: 60, fixed).  The
-#: environment variable lets tests exercise the timeout without waiting.
-IDLE_TIMEOUT = float(os.environ.get("PNUT_UPSD_IDLE_TIMEOUT") or CLIENT_IDLE_TIMEOUT)
+#: Overrides upsd.conf IDLE_TIMEOUT (older tests set it).
+_IDLE_ENV = "PNUT_UPSD_IDLE_TIMEOUT"
 _monotonic = time.monotonic
-#: Seconds a client has to finish the TLS handshake after STARTTLS.
-TLS_HANDSHAKE_TIMEOUT = 10.0
+#: A certificate expiring sooner than this is worth a warning at start-up.
+_EXPIRY_WARNING = 30 * 86400
 #: listen() backlog (NUT uses 16; a deep queue rides out connect bursts that
 #: would otherwise cost clients a 1-second SYN retry).
 LISTEN_BACKLOG = 1024
@@ -97,12 +105,44 @@ def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
                         "STARTTLS stays off", conf.path)
         return None
     try:
-        return server_context(conf.certfile, allow_tls12=not conf.disable_weak_ssl)
+        context = server_context(conf.certfile, allow_tls12=conf.tls_min_version == "1.2")
     except (OSError, ssl.SSLError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(conf.path, None,
                           f"CERTFILE {conf.certfile}: cannot load certificate and key: "
                           f"{reason}") from None
+    if conf.certrequest and conf.clientcafile is not None:
+        try:
+            trust = Path(conf.clientcafile)
+            if trust.is_dir():
+                context.load_verify_locations(capath=str(trust))
+            else:
+                context.load_verify_locations(cafile=str(trust))
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(conf.path, None, f"CLIENTCAFILE {conf.clientcafile}: cannot "
+                              f"load: {reason}") from None
+        context.verify_mode = ssl.CERT_REQUIRED if conf.certrequest == 2 else ssl.CERT_OPTIONAL
+    elif conf.clientcafile is not None:
+        log.warning("%s: CLIENTCAFILE is set but CERTREQUEST is not: client certificates "
+                    "are not asked for", conf.path)
+    _warn_expiry(conf.certfile)
+    return context
+
+
+def _warn_expiry(certfile: str) -> None:
+    """A certificate that expired (or soon will) makes every handshake fail: say so."""
+    try:
+        cert = load_first_cert(Path(certfile))
+    except (OSError, ValueError):
+        return
+    left = cert.not_valid_after_utc.timestamp() - time.time()
+    if left <= 0:
+        log.warning("CERTFILE %s expired on %s: clients that check it will refuse it",
+                    certfile, f"{cert.not_valid_after_utc:%Y-%m-%d}")
+    elif left < _EXPIRY_WARNING:
+        log.warning("CERTFILE %s expires on %s", certfile,
+                    f"{cert.not_valid_after_utc:%Y-%m-%d}")
 
 
 def load_config(confdir: Path, statepath: str | None = None) -> Config:
@@ -148,7 +188,8 @@ def _allow_no_device(conf: UpsdConf) -> bool:
 class ClientProtocol(asyncio.Protocol):
     """One network client: tokenizer in, session replies out."""
 
-    __slots__ = ("daemon", "last_heard", "session", "tokenizer", "transport")
+    __slots__ = ("daemon", "last_heard", "line_started", "pipelined", "session", "tokenizer",
+                 "transport")
 
     def __init__(self, daemon: Upsd) -> None:
         self.daemon = daemon
@@ -156,6 +197,10 @@ class ClientProtocol(asyncio.Protocol):
         self.session: Session | None = None
         self.tokenizer = Tokenizer()
         self.last_heard = _monotonic()
+        #: When the first byte of the unfinished request arrived (None: none).
+        self.line_started: float | None = None
+        #: Requests followed STARTTLS/LOGOUT in the same read.
+        self.pipelined = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
@@ -167,9 +212,13 @@ class ClientProtocol(asyncio.Protocol):
                             daemon.maxconn, daemon.refused)
             transport.abort()
             return
-        self.transport = transport
         peer = transport.get_extra_info("peername")
         addr = str(peer[0]) if peer else "unknown"
+        if not daemon.ctx.guard.connect(addr):
+            daemon.refuse_address(addr)
+            transport.abort()
+            return
+        self.transport = transport
         self.session = Session(daemon.ctx, addr)
         daemon.ctx.sessions[self.session] = None
         daemon.clients.add(self)
@@ -190,7 +239,13 @@ class ClientProtocol(asyncio.Protocol):
         transport = self.transport
         if session is None or transport is None:
             return
-        lines = self.tokenizer.feed(data)
+        tokenizer = self.tokenizer
+        lines = tokenizer.feed(data)
+        if tokenizer.partial:
+            if self.line_started is None or lines:
+                self.line_started = _monotonic()
+        else:
+            self.line_started = None
         if not lines:
             return
         self.last_heard = _monotonic()
@@ -206,13 +261,18 @@ class ClientProtocol(asyncio.Protocol):
             self._drop("not reading its replies")
         elif session.start_tls:
             session.start_tls = False
+            if self.tokenizer.partial or self.pipelined:
+                self._drop("sent data after STARTTLS before the TLS handshake")
+                return
+            self.tokenizer = Tokenizer()
             self.daemon.start_tls(self)
 
     def _many(self, session: Session, transport: asyncio.Transport, lines: list[Line]) -> bool:
         """Answer several lines from one read; False if the client was dropped."""
         out: list[str] = []
         size = 0
-        for line in lines:
+        self.pipelined = False
+        for i, line in enumerate(lines):
             if line.error is not None:
                 log.info("Parse error on sock: %s", line.error)
                 continue
@@ -220,6 +280,7 @@ class ClientProtocol(asyncio.Protocol):
             out.append(reply)
             size += len(reply)
             if session.closing or session.start_tls:
+                self.pipelined = i + 1 < len(lines)
                 break
             if size > _FLUSH_AT:
                 transport.write("".join(out).encode())
@@ -249,6 +310,7 @@ class ClientProtocol(asyncio.Protocol):
         session.close()
         daemon = self.daemon
         daemon.ctx.sessions.pop(session, None)
+        daemon.ctx.guard.disconnect(session.addr)
         daemon.clients.discard(self)
         log.debug("Disconnect from %s", session.addr)
 
@@ -266,6 +328,10 @@ class Upsd:
         self.servers: list[asyncio.Server] = []
         self.maxconn = 0
         self.refused = 0
+        self.refused_per_address = 0
+        self.idle_timeout = 60.0
+        self.line_timeout = 10.0
+        self.handshake_timeout = 10.0
         self._stop: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._tick_handle: asyncio.TimerHandle | None = None
@@ -291,7 +357,14 @@ class Upsd:
         ctx.descriptions = config.descriptions
         ctx.tracker.delay = float(config.upsd.trackingdelay)
         ctx.tls_ready = config.tls is not None
-        self.maxconn = config.upsd.maxconn or _open_files_limit()
+        conf = config.upsd
+        ctx.require_tls = conf.tls_required and config.tls is not None
+        ctx.guard.configure(conf.maxconn_per_address, conf.max_login_failures,
+                            conf.limit_loopback)
+        self.idle_timeout = float(os.environ.get(_IDLE_ENV) or conf.idle_timeout)
+        self.line_timeout = conf.line_timeout
+        self.handshake_timeout = conf.tls_handshake_timeout
+        self.maxconn = conf.maxconn or _open_files_limit()
         wanted = {u.name.lower(): u for u in config.upses}
         for key in [e.name.lower() for e in ctx.store]:
             if key not in wanted:
@@ -335,6 +408,15 @@ class Upsd:
                 session.loginups = None
                 if client.transport is not None:
                     client.transport.abort()
+
+    def refuse_address(self, addr: str) -> None:
+        """Log a connection refused by MAXCONN_PER_ADDRESS, without flooding the log."""
+        self.refused_per_address += 1
+        if self.ctx.guard.open.get(addr, 0) and (
+                self.refused_per_address == 1 or self.refused_per_address % 1000 == 0):
+            log.warning("MAXCONN_PER_ADDRESS (%d) reached for %s: refusing its new "
+                        "connections (%d refused so far)", self.ctx.guard.max_per_address,
+                        addr, self.refused_per_address)
 
     def reload(self) -> None:
         log.info("SIGHUP: reloading configuration")
@@ -401,7 +483,7 @@ class Upsd:
         loop = asyncio.get_running_loop()
         try:
             tls = await loop.start_tls(transport, client, context, server_side=True,
-                                       ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
+                                       ssl_handshake_timeout=self.handshake_timeout)
         except (TimeoutError, OSError, ssl.SSLError, ConnectionError) as exc:
             addr = client.session.addr if client.session else "?"
             log.info("TLS handshake with %s failed: %s", addr, exc)
@@ -412,7 +494,14 @@ class Upsd:
             return
         client.transport = tls
         client.session.tls = True
-        log.debug("TLS established with %s", client.session.addr)
+        client.last_heard = _monotonic()
+        if log.isEnabledFor(logging.DEBUG):
+            sslobj = tls.get_extra_info("ssl_object")
+            peer = sslobj.getpeercert() if sslobj is not None else None
+            subject = dict(x[0] for x in peer.get("subject", ())) if peer else {}
+            log.debug("TLS established with %s (%s%s)", client.session.addr,
+                      sslobj.version() if sslobj is not None else "?",
+                      f", client certificate {subject.get('commonName', '?')}" if peer else "")
 
     # -- housekeeping ---------------------------------------------------------------
     def _tick(self) -> None:
@@ -420,10 +509,15 @@ class Upsd:
         try:
             for link in list(self.links.values()):
                 link.tick(now)
-            limit = now - IDLE_TIMEOUT
-            for client in [c for c in self.clients if c.last_heard < limit]:
-                client._drop(f"idle for more than {IDLE_TIMEOUT:g} seconds")
+            idle = now - self.idle_timeout
+            slow = now - self.line_timeout
+            for client in list(self.clients):
+                if client.last_heard < idle:
+                    client._drop(f"idle for more than {self.idle_timeout:g} seconds")
+                elif client.line_started is not None and client.line_started < slow:
+                    client._drop(f"a request line took more than {self.line_timeout:g} seconds")
             self.ctx.tracker.purge()
+            self.ctx.guard.purge()
         except Exception:  # housekeeping must go on
             log.exception("internal error during housekeeping")
         loop = asyncio.get_running_loop()

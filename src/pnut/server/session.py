@@ -20,6 +20,14 @@ as the client typed them; values are escaped here and nowhere else.
 
 Every refusal is a :class:`NutError` raised inside and turned into an
 ``ERR`` line at the one place in :meth:`Session.handle`.
+
+Security (docs/upsd.md): with REQUIRE_TLS (``Context.require_tls``) a
+connection without TLS gets ``ERR TLS-NOT-ENABLED`` for everything except
+STARTTLS, VER, PROTVER/NETVER and HELP.  Every privileged command goes
+through :meth:`Session._authorize`, which asks the
+:class:`~pnut.server.guard.AddressGuard` whether the address has used up
+its failed logins, and logs each failure or denial as ``user@address`` -
+never the password.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pnut.config.users import Users
+from pnut.config.users import User, Users
 from pnut.protocol import requests as rq
 from pnut.protocol.errors import ErrorName, NutError
 from pnut.protocol.limits import (
@@ -42,12 +50,16 @@ from pnut.protocol.limits import (
 )
 from pnut.protocol.tokens import escape, quote, quote_word
 from pnut.server.descriptions import Descriptions
+from pnut.server.guard import AddressGuard
 from pnut.server.store import Store, UpsEntry
 from pnut.server.tracking import Tracker, new_id
 
 log = logging.getLogger("pnut.upsd")
 
 _ERR_UNKNOWN_COMMAND = "ERR UNKNOWN-COMMAND\n"
+_ERR_TLS_NOT_ENABLED = "ERR TLS-NOT-ENABLED\n"
+#: What a connection may say before STARTTLS when TLS is required.
+PLAIN_TEXT_ALLOWED = frozenset({"STARTTLS", "VER", "PROTVER", "NETVER", "HELP"})
 
 
 @dataclass
@@ -63,6 +75,9 @@ class Context:
     sessions: dict[Session, None] = field(default_factory=dict)
     #: True once a certificate is configured (STARTTLS then proceeds).
     tls_ready: bool = False
+    #: REQUIRE_TLS: refuse everything but PLAIN_TEXT_ALLOWED before STARTTLS.
+    require_tls: bool = False
+    guard: AddressGuard = field(default_factory=AddressGuard)
 
 
 def _atoi(text: str) -> int:
@@ -82,8 +97,8 @@ def _atoi(text: str) -> int:
 class Session:
     """The protocol state of one client connection."""
 
-    __slots__ = ("addr", "closing", "ctx", "loginups", "password", "start_tls", "tls",
-                 "tracking", "username")
+    __slots__ = ("addr", "closing", "ctx", "loginups", "password", "plain_refused",
+                 "start_tls", "tls", "tracking", "username")
 
     def __init__(self, ctx: Context, addr: str) -> None:
         self.ctx = ctx
@@ -99,10 +114,20 @@ class Session:
         self.closing = False
         #: Set when STARTTLS was accepted: start the handshake after the reply.
         self.start_tls = False
+        #: Requests refused for want of TLS (logged once per connection).
+        self.plain_refused = 0
 
     # -- the one entry point ------------------------------------------------
     def handle(self, words: tuple[str, ...] | list[str]) -> str:
         """The reply text for one request line."""
+        if self.ctx.require_tls and not self.tls and (
+                not words or words[0].upper() not in PLAIN_TEXT_ALLOWED):
+            self.plain_refused += 1
+            if self.plain_refused == 1:  # the command word only if it is one: no secrets
+                spec = rq.lookup(words[0]) if words else None
+                log.info("Client %s sent %s before STARTTLS: refused (REQUIRE_TLS)",
+                         self.addr, spec.word if spec else "an unknown command")
+            return _ERR_TLS_NOT_ENABLED
         # Fast path for the request monitoring clients send most.
         if len(words) >= 4 and words[0].upper() == "GET" and words[1].upper() == "VAR":
             try:
@@ -155,6 +180,30 @@ class Session:
     def who(self) -> str:
         return f"{self.username}@{self.addr}"
 
+    def _authorize(self, what: str, granted: Callable[[User], bool]) -> None:
+        """Check USERNAME/PASSWORD for ``what``; ACCESS-DENIED unless allowed.
+
+        An address that used up its failed logins is refused without a
+        check.  Failures and denials are logged without the password.
+        """
+        ctx = self.ctx
+        guard = ctx.guard
+        if guard.login_blocked(self.addr):
+            log.debug("Refusing %s for %s unchecked: too many failed logins", what, self.who)
+            raise NutError(ErrorName.ACCESS_DENIED)
+        user = ctx.users.authenticate(self.username, self.password)
+        if user is None:
+            why = "wrong password" if self.username in ctx.users.users else "unknown user"
+            log.warning("Authentication failed for %s (%s): %s", self.who, what, why)
+            if guard.login_failed(self.addr):
+                log.warning("Too many failed logins from %s (%d within %g s): its logins are "
+                            "refused unchecked for up to %g s", self.addr, guard.max_failures,
+                            guard.window, guard.window)
+            raise NutError(ErrorName.ACCESS_DENIED)
+        if not granted(user):
+            log.warning("Access denied: %s may not %s", self.who, what)
+            raise NutError(ErrorName.ACCESS_DENIED)
+
     # -- simple commands ----------------------------------------------------
     def _ver(self, req: rq.Ver) -> str:
         return SERVER_INFO + "\n"
@@ -194,8 +243,7 @@ class Session:
             raise NutError(ErrorName.ALREADY_ATTACHED if req.word == "ATTACH"
                            else ErrorName.ALREADY_LOGGED_IN)
         entry = self._ups(req.ups)
-        if not self.ctx.users.check_action(self.username, self.password, "login"):
-            raise NutError(ErrorName.ACCESS_DENIED)
+        self._authorize(f"{req.word} {entry.name}", lambda u: u.may("login"))
         entry.numlogins += 1
         self.loginups = entry.name
         log.info("User %s logged into UPS [%s]%s", self.who, entry.name,
@@ -209,17 +257,14 @@ class Session:
         return "OK Goodbye\n"
 
     def _primary(self, req: rq.Primary) -> str:
-        self._ups(req.ups)
-        users = self.ctx.users
-        if not (users.check_action(self.username, self.password, "primary")
-                or users.check_action(self.username, self.password, "master")):
-            raise NutError(ErrorName.ACCESS_DENIED)
+        entry = self._ups(req.ups)
+        self._authorize(f"{req.word} {entry.name}",
+                        lambda u: u.may("primary") or u.may("master"))
         return "OK MASTER-GRANTED\n" if req.word == "MASTER" else "OK PRIMARY-GRANTED\n"
 
     def _fsd(self, req: rq.Fsd) -> str:
         entry = self._ups(req.ups)
-        if not self.ctx.users.check_action(self.username, self.password, "fsd"):
-            raise NutError(ErrorName.ACCESS_DENIED)
+        self._authorize(f"FSD {entry.name}", lambda u: u.may("fsd"))
         log.info("Client %s set FSD on UPS [%s]", self.who, entry.name)
         entry.fsd = True
         return "OK FSD-SET\n"
@@ -338,8 +383,7 @@ class Session:
 
     def _set_var(self, req: rq.SetVar) -> str:
         entry = self._available(req.ups)
-        if not self.ctx.users.check_action(self.username, self.password, "set"):
-            raise NutError(ErrorName.ACCESS_DENIED)
+        self._authorize(f"SET {req.var} on {entry.name}", lambda u: u.may("set"))
         variable = entry.state.get(req.var)
         if variable is None:
             raise NutError(ErrorName.VAR_NOT_SUPPORTED)
@@ -366,8 +410,8 @@ class Session:
         entry = self._available(req.ups)
         if not entry.state.has_command(req.cmd):
             raise NutError(ErrorName.CMD_NOT_SUPPORTED)
-        if not self.ctx.users.check_instcmd(self.username, self.password, req.cmd):
-            raise NutError(ErrorName.ACCESS_DENIED)
+        self._authorize(f"INSTCMD {req.cmd} on {entry.name}",
+                        lambda u: u.may_instcmd(req.cmd))
         line = f"INSTCMD {req.cmd}"
         what = req.cmd
         if req.param is not None:
