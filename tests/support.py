@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -73,13 +74,26 @@ def wait_for(cond: Callable[[], Any], timeout: float = 10.0, interval: float = 0
     raise TimeoutError(f"condition not met in {timeout}s (last error: {last_exc!r})")
 
 
-def talk(port: int, lines: list[str], host: str = "127.0.0.1", timeout: float = 5.0) -> list[str]:
+def talk(port: int, lines: list[str], host: str = "127.0.0.1", timeout: float = 5.0,
+         tls: bool = False) -> list[str]:
     """Send request lines on one connection; return the reply lines.
 
     Reads until every request got its answer (a LIST counts until its
     END LIST), so the result is the exact transcript the server wrote.
+    ``tls`` sends STARTTLS first and encrypts without checking the
+    certificate (for servers with REQUIRE_TLS; TLS tests check it themselves).
     """
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    with socket.create_connection((host, port), timeout=timeout) as plain:
+        sock: socket.socket = plain
+        if tls:
+            plain.sendall(b"STARTTLS\n")
+            answer = plain.recv(64)
+            if answer != b"OK STARTTLS\n":
+                raise ConnectionError(f"STARTTLS refused: {answer!r}")
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            sock = ctx.wrap_socket(plain, server_hostname=host)
         out: list[str] = []
         buf = b""
         for line in lines:
@@ -225,10 +239,12 @@ class Stack:
 
     def _ready(self, ups: str) -> bool:
         reply = talk(self.port, [f"GET VAR {ups} ups.status"])
+        if reply == ["ERR TLS-NOT-ENABLED"]:  # REQUIRE_TLS: ask again over TLS
+            reply = talk(self.port, [f"GET VAR {ups} ups.status"], tls=True)
         return bool(reply) and reply[0].startswith("VAR") and '"WAIT"' not in reply[0]
 
-    def talk(self, lines: list[str]) -> list[str]:
-        return talk(self.port, lines)
+    def talk(self, lines: list[str], tls: bool = False) -> list[str]:
+        return talk(self.port, lines, tls=tls)
 
     def log_text(self) -> str:
         return "\n".join(

@@ -5,7 +5,9 @@ NUT's clients parse options with POSIX ``getopt`` (stop at the first
 operand), print usage to stdout and exit 0 on a bad option, and end every
 failure with one line on stderr and exit status 1 (``fatalx``).  This module
 reproduces that so each CLI module only holds its own logic.  ``--json``
-(a pnut extension) may appear anywhere on the command line.
+(a pnut extension) may appear anywhere on the command line, and so may the
+STARTTLS options (:func:`take_tls_options`): like NUT's clients, every tool
+tries STARTTLS and falls back to clear text when upsd refuses it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterator
 from typing import NoReturn
 
 from pnut.client import Client, ClientError, UpsName, UpsNameError, parse_upsname
+from pnut.client.tls import TlsSettings, settings_from
 
 #: Seconds allowed for each request of a command-line client.
 CLI_TIMEOUT = 10.0
@@ -128,6 +131,57 @@ def take_flag(argv: list[str], flag: str) -> tuple[bool, list[str]]:
     return len(rest) != len(argv), rest
 
 
+#: Long options that take a value, and the TlsSettings field each sets.
+_TLS_VALUE_OPTIONS = {"--cafile": "cafile", "--pin": "pin", "--certfile": "certfile"}
+
+TLS_HELP = """\
+STARTTLS (pnut; also $PNUT_TLS, $PNUT_TLS_CAFILE, $PNUT_TLS_PIN, $PNUT_TLS_CERTFILE):
+  --tls[=try|require|off]  try (default), require, or never use TLS; --no-tls = off
+  --cafile FILE            verify the server certificate against this CA (implies TLS)
+  --pin SHA256             require this certificate fingerprint (implies TLS)
+  --certfile FILE          present this client certificate (PEM with its key)
+"""
+
+
+def take_tls_options(argv: list[str]) -> tuple[TlsSettings, list[str]]:
+    """Remove pnut's STARTTLS options from ``argv`` (wherever they are).
+
+    ``--tls`` alone means require; ``--tls=MODE`` picks a mode; the value
+    options accept ``--opt VALUE`` and ``--opt=VALUE``.  What is not given
+    comes from the environment (:func:`pnut.client.tls.settings_from`).
+    """
+    values: dict[str, str] = {}
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, value = arg.partition("=")
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg == "--tls":
+            values["mode"] = "require"
+        elif arg == "--no-tls":
+            values["mode"] = "off"
+        elif name == "--tls" and eq:
+            values["mode"] = value
+        elif name in _TLS_VALUE_OPTIONS:
+            if not eq:
+                i += 1
+                if i >= len(argv):
+                    fatal(f"Error: {name} needs a value")
+                value = argv[i]
+            values[_TLS_VALUE_OPTIONS[name]] = value
+        else:
+            rest.append(arg)
+        i += 1
+    try:
+        return settings_from(values.get("mode"), values.get("cafile"), values.get("pin"),
+                             values.get("certfile")), rest
+    except ValueError as exc:
+        fatal(f"Error: {exc}")
+
+
 def upsname_or_fatal(text: str | None, required: str) -> UpsName:
     """Parse ``ups@host:port``; on error print NUT's two lines and exit 1."""
     try:
@@ -140,12 +194,17 @@ def upsname_or_fatal(text: str | None, required: str) -> UpsName:
         fatal(f"Error: invalid UPS definition.{required}")
 
 
-def connect(host: str, port: int) -> Client:
-    """Connect or die with NUT's "Error: <reason>"."""
+def connect(host: str, port: int, tls: TlsSettings | None = None) -> Client:
+    """Connect (and STARTTLS as ``tls`` says) or die with NUT's "Error: <reason>"."""
     try:
-        return Client(host, port, timeout=CLI_TIMEOUT)
+        client = Client(host, port, timeout=CLI_TIMEOUT)
+        if tls is not None:
+            client.secure(tls)
+        return client
     except ClientError as exc:
         fatal(f"Error: {exc.nut_text}")
+    except (OSError, ValueError) as exc:  # an unreadable CA or certificate file
+        fatal(f"Error: TLS setup failed: {exc}")
 
 
 def ask_username(eof_fatal: bool) -> str:

@@ -18,6 +18,7 @@ from pnut.cli._clientcli import (
     print_json,
     run_main,
     take_flag,
+    take_tls_options,
     upsname_or_fatal,
 )
 from pnut.client import Client, ClientError, UnknownCommand, UpsNameError, parse_hostport
@@ -57,6 +58,7 @@ def main(argv: list[str]) -> int:
 
 def _main(argv: list[str]) -> int:
     as_json, argv = take_flag(argv, "--json")
+    tls, argv = take_tls_options(argv)
     try:
         opts, args = getopt(PROG, argv, "hlLcV")
     except Usage:
@@ -82,12 +84,12 @@ def _main(argv: list[str]) -> int:
         except UpsNameError as exc:
             sys.stderr.write(f"{exc}\n")
             fatal("Error: invalid hostname.\nRequired format: [hostname[:port]]")
-        with closing(connect(host, port)) as client:
+        with closing(connect(host, port, tls)) as client:
             _list_upses(client, verbose, as_json)
         return 0
 
     target = upsname_or_fatal(args[0] if args else None, _UPS_FORMAT)
-    with closing(connect(target.host, target.port)) as client:
+    with closing(connect(target.host, target.port, tls)) as client:
         if clientlist:
             _list_clients(client, target.name, as_json)
         elif len(args) > 1:

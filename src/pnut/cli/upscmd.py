@@ -23,6 +23,7 @@ from pnut.cli._clientcli import (
     print_json,
     run_main,
     take_flag,
+    take_tls_options,
     upsname_or_fatal,
 )
 from pnut.client import Client, ClientError, ServerError, TrackingStatus, UnknownCommand
@@ -69,6 +70,7 @@ def parse_timeout(text: str) -> int:
 
 def _main(argv: list[str]) -> int:
     as_json, argv = take_flag(argv, "--json")
+    tls, argv = take_tls_options(argv)
     try:
         opts, args = getopt(PROG, argv, "lhu:p:t:wV")
     except Usage:
@@ -99,7 +101,7 @@ def _main(argv: list[str]) -> int:
         return 0
 
     target = upsname_or_fatal(args[0], _UPS_FORMAT)
-    with closing(connect(target.host, target.port)) as client:
+    with closing(connect(target.host, target.port, tls)) as client:
         if cmdlist:
             _list_commands(client, target.name, as_json)
             return 0

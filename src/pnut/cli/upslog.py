@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from pnut.cli._clientcli import fatal, getopt, run_main
+from pnut.cli._clientcli import fatal, getopt, run_main, take_tls_options
 from pnut.client import Client, ClientError, UpsNameError, parse_upsname
 from pnut.client.models import atoi
+from pnut.client.tls import TlsSettings
 from pnut.protocol.limits import NUT_VERSION
 
 PROG = "upslog"
@@ -176,8 +177,10 @@ def render(pieces: list[Piece], ctx: Context) -> str:
 class Logger:
     """The polling loop with its connection, log file and signal flags."""
 
-    def __init__(self, monhost: str, logfn: str, interval: int, fmt: str) -> None:
+    def __init__(self, monhost: str, logfn: str, interval: int, fmt: str,
+                 tls: TlsSettings | None = None) -> None:
         self.monhost = monhost
+        self.tls = tls
         self.logfn = logfn
         self.interval = max(1, interval)  # NUT spins at 0; see docs/compat.md
         self.pieces = compile_format(fmt)
@@ -191,12 +194,20 @@ class Logger:
         self._wake_r, self._wake_w = -1, -1
 
     def connect(self, warn: bool) -> None:
+        client: Client | None = None
         try:
-            self.client = Client(self.host, self.port, timeout=_TIMEOUT)
-        except ClientError as exc:
+            client = Client(self.host, self.port, timeout=_TIMEOUT)
+            if self.tls is not None:
+                client.secure(self.tls)
+        except (ClientError, OSError) as exc:
+            if client is not None:
+                client.close()
             self.client = None
             if warn:
-                sys.stderr.write(f"Warning: initial connect failed: {exc.nut_text}\n")
+                why = exc.nut_text if isinstance(exc, ClientError) else f"TLS setup: {exc}"
+                sys.stderr.write(f"Warning: initial connect failed: {why}\n")
+            return
+        self.client = client
 
     def open_log(self) -> None:
         if self.logfn == "-":
@@ -297,6 +308,7 @@ def main(argv: list[str]) -> int:
 def _main(argv: list[str]) -> int:
     sys.stdout.write(f"Network UPS Tools {PROG} {NUT_VERSION}\n")
     sys.stdout.flush()
+    tls, argv = take_tls_options(argv)
     opts, args = getopt(PROG, argv, "hs:l:i:f:u:Vp:FBN:", on_error="ignore")
     monhost: str | None = None
     logfn: str | None = None
@@ -344,7 +356,7 @@ def _main(argv: list[str]) -> int:
     sys.stdout.write(f"logging status of {monhost} to {logfn} ({interval}s intervals)\n")
     sys.stdout.flush()
     try:
-        logger = Logger(monhost, logfn, interval, fmt)
+        logger = Logger(monhost, logfn, interval, fmt, tls)
     except UpsNameError as exc:
         sys.stderr.write(f"{exc}\n")
         fatal("Error: invalid UPS definition.  Required format: upsname[@hostname[:port]]\n")

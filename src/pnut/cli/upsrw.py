@@ -21,6 +21,7 @@ from pnut.cli._clientcli import (
     print_json,
     run_main,
     take_flag,
+    take_tls_options,
     upsname_or_fatal,
 )
 from pnut.cli.upscmd import (
@@ -68,6 +69,7 @@ def main(argv: list[str]) -> int:
 
 def _main(argv: list[str]) -> int:
     as_json, argv = take_flag(argv, "--json")
+    tls, argv = take_tls_options(argv)
     try:
         opts, args = getopt(PROG, argv, "hls:p:t:u:wV")
     except Usage:
@@ -104,7 +106,7 @@ def _main(argv: list[str]) -> int:
         return 0
 
     target = upsname_or_fatal(args[0], _UPS_FORMAT)
-    with closing(connect(target.host, target.port)) as client:
+    with closing(connect(target.host, target.port, tls)) as client:
         if setvar is not None:
             _do_setvar(client, target.name, setvar, user, password, tracking, timeout)
         else:

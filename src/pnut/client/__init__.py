@@ -29,6 +29,8 @@ from pnut.client.errors import (
     ProtocolError,
     ReadOnly,
     ServerError,
+    TlsAlreadyEnabled,
+    TlsNotEnabled,
     TooLong,
     TrackingTimeout,
     UnknownCommand,
@@ -45,6 +47,7 @@ from pnut.client.models import (
     VarType,
 )
 from pnut.client.sync import Client
+from pnut.client.tls import TlsMode, TlsSettings
 from pnut.protocol.upsname import UpsName, UpsNameError, parse_hostport, parse_upsname
 
 if TYPE_CHECKING:
@@ -82,6 +85,10 @@ __all__ = [
     "Range",
     "ReadOnly",
     "ServerError",
+    "TlsAlreadyEnabled",
+    "TlsMode",
+    "TlsNotEnabled",
+    "TlsSettings",
     "TooLong",
     "TrackingStatus",
     "TrackingTimeout",

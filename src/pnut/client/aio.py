@@ -41,7 +41,9 @@ from pnut.client.models import (
     VarType,
 )
 from pnut.client.session import Secret, SessionPlan, connect_error
+from pnut.client.tls import TlsMode, TlsSettings
 from pnut.protocol.limits import DEFAULT_PORT
+from pnut.tls.contexts import check_pin
 
 T = TypeVar("T")
 
@@ -164,7 +166,8 @@ class AsyncClient:
         plan = self._plan
         self._plan = SessionPlan()
         if plan.tls is not None:
-            await self.starttls(*plan.tls)
+            context, name, pin = plan.tls
+            await self.starttls(context, name, pin=pin)
         if plan.user is not None and plan.secret is not None:
             await self.authenticate(plan.user, plan.secret.reveal())
         if plan.login is not None:
@@ -219,8 +222,13 @@ class AsyncClient:
         return received
 
     # -- session ------------------------------------------------------------------
-    async def starttls(self, context: ssl.SSLContext, server_hostname: str | None = None) -> None:
-        """Send STARTTLS, expect ``OK STARTTLS``, then upgrade the stream to TLS."""
+    async def starttls(self, context: ssl.SSLContext, server_hostname: str | None = None,
+                       *, pin: str | None = None) -> None:
+        """Send STARTTLS, expect ``OK STARTTLS``, then upgrade the stream to TLS.
+
+        Same contract as :meth:`pnut.client.Client.starttls` (``pin``: the
+        SHA-256 fingerprint the server certificate must have).
+        """
         async with self._lock:
             await self._run_locked(self._conn.starttls())
             writer = self._writer
@@ -231,11 +239,34 @@ class AsyncClient:
             try:
                 async with asyncio.timeout(self.timeout):
                     await writer.start_tls(context, server_hostname=server_hostname or self.host)
+                if pin is not None:
+                    sslobj = writer.get_extra_info("ssl_object")
+                    if sslobj is None:
+                        raise ssl.SSLError("no TLS session after the handshake")
+                    check_pin(sslobj, pin)
             except (ssl.SSLError, OSError, TimeoutError) as exc:
                 await self.close()
                 raise NutConnectionError(Failure.TLS, self.host, self.port, _reason(exc)) from None
             self._conn.tls = True
-            self._plan.tls = (context, server_hostname)
+            self._plan.tls = (context, server_hostname, pin)
+
+    async def secure(self, settings: TlsSettings) -> bool:
+        """Apply a STARTTLS policy right after connecting; True if TLS is on.
+
+        Same contract as :meth:`pnut.client.Client.secure`.
+        """
+        if settings.mode is TlsMode.OFF or self._conn.tls:
+            return self._conn.tls
+        context = settings.context()
+        try:
+            await self.starttls(context, settings.server_name, pin=settings.pin)
+        except ServerError as exc:
+            if settings.required:
+                await self.close()
+                raise NutConnectionError(Failure.TLS, self.host, self.port,
+                                         f"server refused STARTTLS: ERR {exc.name}") from None
+            return False
+        return True
 
     @property
     def tls(self) -> bool:

@@ -97,6 +97,14 @@ class FeatureNotAvailable(ServerError):
     """FEATURE-NOT-SUPPORTED / FEATURE-NOT-CONFIGURED (e.g. STARTTLS)."""
 
 
+class TlsAlreadyEnabled(AlreadyDone):
+    """A second STARTTLS: NUT says ALREADY-SSL-MODE, RFC 9271 TLS-ALREADY-ENABLED."""
+
+
+class TlsNotEnabled(FeatureNotAvailable):
+    """TLS-NOT-ENABLED: the server requires STARTTLS before this command."""
+
+
 _BY_NAME: Final[dict[str, type[ServerError]]] = {
     ErrorName.ACCESS_DENIED: AccessDenied,
     ErrorName.UNKNOWN_UPS: UnknownUps,
@@ -115,11 +123,11 @@ _BY_NAME: Final[dict[str, type[ServerError]]] = {
     ErrorName.ALREADY_ATTACHED: AlreadyDone,
     ErrorName.ALREADY_SET_USERNAME: AlreadyDone,
     ErrorName.ALREADY_SET_PASSWORD: AlreadyDone,
-    ErrorName.ALREADY_SSL_MODE: AlreadyDone,
-    ErrorName.TLS_ALREADY_ENABLED: AlreadyDone,
+    ErrorName.ALREADY_SSL_MODE: TlsAlreadyEnabled,
+    ErrorName.TLS_ALREADY_ENABLED: TlsAlreadyEnabled,
     ErrorName.FEATURE_NOT_SUPPORTED: FeatureNotAvailable,
     ErrorName.FEATURE_NOT_CONFIGURED: FeatureNotAvailable,
-    ErrorName.TLS_NOT_ENABLED: FeatureNotAvailable,
+    ErrorName.TLS_NOT_ENABLED: TlsNotEnabled,
 }
 
 # NUT's upsd_errlist + upscli_errlist: ERR name prefix -> sentence.
@@ -149,6 +157,8 @@ _NUT_ERR_TEXT: Final[dict[str, str]] = {
     "INVALID-PASSWORD": "Invalid password",
     "USERNAME-REQUIRED": "Username required",
     "DRIVER-NOT-CONNECTED": "Driver not connected",
+    # Not in NUT 2.8.0 (which would print "Unknown error"): RFC 9271's name.
+    "TLS-NOT-ENABLED": "Server requires TLS (STARTTLS) first",
 }
 
 

@@ -32,7 +32,8 @@ class Secret:
 class SessionPlan:
     """What :meth:`reconnect` replays on a fresh connection, in this order."""
 
-    tls: tuple[ssl.SSLContext, str | None] | None = None
+    #: STARTTLS context, server name and certificate pin.
+    tls: tuple[ssl.SSLContext, str | None, str | None] | None = None
     user: str | None = None
     secret: Secret | None = None
     login: str | None = None

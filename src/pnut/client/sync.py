@@ -41,7 +41,9 @@ from pnut.client.models import (
     VarType,
 )
 from pnut.client.session import Secret, SessionPlan, connect_error
+from pnut.client.tls import TlsMode, TlsSettings
 from pnut.protocol.limits import DEFAULT_PORT
+from pnut.tls.contexts import check_pin
 
 T = TypeVar("T")
 
@@ -152,7 +154,8 @@ class Client:
         plan = self._plan
         self._plan = SessionPlan()
         if plan.tls is not None:
-            self.starttls(*plan.tls)
+            context, name, pin = plan.tls
+            self.starttls(context, name, pin=pin)
         if plan.user is not None and plan.secret is not None:
             self.authenticate(plan.user, plan.secret.reveal())
         if plan.login is not None:
@@ -216,10 +219,14 @@ class Client:
         return left
 
     # -- session ------------------------------------------------------------------
-    def starttls(self, context: ssl.SSLContext, server_hostname: str | None = None) -> None:
+    def starttls(self, context: ssl.SSLContext, server_hostname: str | None = None,
+                 *, pin: str | None = None) -> None:
         """Send STARTTLS, expect ``OK STARTTLS``, then handshake on the socket.
 
-        Raises :class:`FeatureNotAvailable` if the server has no TLS.
+        Raises :class:`FeatureNotAvailable` if the server has no TLS (the
+        connection stays usable in clear text).  A failed handshake, or a
+        certificate whose SHA-256 does not match ``pin``, closes the
+        connection and raises :class:`NutConnectionError`.
         """
         self.run(self._conn.starttls())
         sock = self._sock
@@ -229,12 +236,37 @@ class Client:
             raise ProtocolError("data after OK STARTTLS before the handshake")
         try:
             sock.settimeout(self.timeout)
-            self._sock = context.wrap_socket(sock, server_hostname=server_hostname or self.host)
+            tls = context.wrap_socket(sock, server_hostname=server_hostname or self.host)
+            self._sock = tls
+            if pin is not None:
+                check_pin(tls, pin)
         except (ssl.SSLError, OSError) as exc:
             self.close()
             raise NutConnectionError(Failure.TLS, self.host, self.port, _reason(exc)) from None
         self._conn.tls = True
-        self._plan.tls = (context, server_hostname)
+        self._plan.tls = (context, server_hostname, pin)
+
+    def secure(self, settings: TlsSettings) -> bool:
+        """Apply a STARTTLS policy right after connecting; True if TLS is on.
+
+        A server that refuses STARTTLS leaves the connection in clear text,
+        unless the settings require TLS: then the connection is closed and
+        :class:`NutConnectionError` (``SSL error: server refused STARTTLS``)
+        raised.  A CA or certificate file that cannot be read raises
+        OSError/ssl.SSLError before anything is sent.
+        """
+        if settings.mode is TlsMode.OFF or self._conn.tls:
+            return self._conn.tls
+        context = settings.context()
+        try:
+            self.starttls(context, settings.server_name, pin=settings.pin)
+        except ServerError as exc:
+            if settings.required:
+                self.close()
+                raise NutConnectionError(Failure.TLS, self.host, self.port,
+                                         f"server refused STARTTLS: ERR {exc.name}") from None
+            return False
+        return True
 
     @property
     def tls(self) -> bool:

@@ -75,7 +75,7 @@ def normalize_pin(pin: str) -> str:
 def peer_pin(sslobj: ssl.SSLObject | ssl.SSLSocket) -> str:
     der = sslobj.getpeercert(binary_form=True)
     if der is None:
-        raise ssl.SSLError("server sent no certificate")
+        raise ssl.SSLError(0, "server sent no certificate")
     return hashlib.sha256(der).hexdigest()
 
 
@@ -83,4 +83,10 @@ def check_pin(sslobj: ssl.SSLObject | ssl.SSLSocket, pin: str) -> None:
     """Raise ``ssl.SSLError`` unless the peer certificate has this SHA-256 pin."""
     got = peer_pin(sslobj)
     if not hmac.compare_digest(got, normalize_pin(pin)):
-        raise ssl.SSLError(f"certificate pin mismatch: server presented sha256 {got}")
+        raise ssl.SSLError(0, f"certificate pin mismatch: the server's is {pretty_pin(got)}")
+
+
+def pretty_pin(pin: str) -> str:
+    """``AA:BB:...``, the form ``pnut cert show`` prints."""
+    hexpin = normalize_pin(pin).upper()
+    return ":".join(hexpin[i:i + 2] for i in range(0, len(hexpin), 2))
