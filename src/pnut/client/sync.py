@@ -260,6 +260,14 @@ class Client:
         context = settings.context()
         try:
             self.starttls(context, settings.server_name, pin=settings.pin)
+        except ProtocolError:
+            # Not "OK STARTTLS" and not ERR: NUT's clients take any other
+            # answer as "no TLS here".  The stream may be out of step, so
+            # carry on in clear text on a fresh connection.
+            if settings.required:
+                raise
+            self.connect()
+            return False
         except ServerError as exc:
             if settings.required:
                 self.close()

@@ -32,6 +32,7 @@ from pnut.monitor.events import (
     parse_flags,
 )
 from pnut.protocol.upsname import UpsNameError, parse_upsname
+from pnut.tls.contexts import normalize_pin
 
 FILENAME = "upsmon.conf"
 #: The content of POWERDOWNFLAG, exactly, without newline.
@@ -57,10 +58,13 @@ class Monitor:
 
 @dataclass(frozen=True, slots=True)
 class CertHost:
+    """CERTHOST: per-host STARTTLS rules (they replace CERTVERIFY/FORCESSL there)."""
+
     host: str
     certname: str
     verify: bool
     force_ssl: bool
+    lineno: int = 0
 
 
 @dataclass
@@ -92,7 +96,12 @@ class UpsmonConf:
     certident: tuple[str, str] | None = None
     certhosts: list[CertHost] = field(default_factory=list)
     certverify: bool = False
+    certverify_line: int = 0
     forcessl: bool = False
+    #: CERTPIN (pnut): host -> SHA-256 fingerprint its upsd certificate must have.
+    certpins: dict[str, str] = field(default_factory=dict)
+    #: CERTFILE (pnut): client certificate and key, for upsd's CERTREQUEST.
+    certfile: str | None = None
     debug_min: int | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -170,7 +179,22 @@ def _shutdownexit(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> No
 
 def _certhost(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
     host, name, verify, force = args
-    conf.certhosts.append(CertHost(host, name, parse_bool(line, verify), parse_bool(line, force)))
+    conf.certhosts.append(CertHost(host, name, parse_bool(line, verify), parse_bool(line, force),
+                                   line.lineno))
+
+
+def _certverify(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
+    conf.certverify = parse_bool(line, args[0])
+    conf.certverify_line = line.lineno
+
+
+def _certpin(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
+    host, pin = args
+    hexpin = normalize_pin(pin)
+    if len(hexpin) != 64 or any(c not in "0123456789abcdef" for c in hexpin):
+        raise line.error("CERTPIN needs the SHA-256 fingerprint of upsd's certificate: 64 hex "
+                         "digits, colons allowed (as 'pnut cert show' prints it)")
+    conf.certpins[host] = hexpin
 
 
 def _int(attr: str, minimum: int | None = None) -> Handler:
@@ -221,8 +245,10 @@ DIRECTIVES: dict[str, tuple[tuple[int, ...], Handler]] = {
     "CERTPATH": ((1,), _str("certpath")),
     "CERTIDENT": ((2,), _certident),
     "CERTHOST": ((4,), _certhost),
-    "CERTVERIFY": ((1,), _bool("certverify")),
+    "CERTVERIFY": ((1,), _certverify),
     "FORCESSL": ((1,), _bool("forcessl")),
+    "CERTPIN": ((2,), _certpin),
+    "CERTFILE": ((1,), _str("certfile")),
     "DEBUG_MIN": ((1,), _int("debug_min", 0)),
 }
 
@@ -264,6 +290,16 @@ def check(conf: UpsmonConf) -> None:
                           f"{conf.total_power} < MINSUPPLIES {conf.minsupplies}")
     if conf.shutdowncmd is None:
         conf.warnings.append(f"{conf.path}: no SHUTDOWNCMD defined")
+    if conf.certpath is None:
+        certhost = {c.host: c for c in conf.certhosts}
+        for mon in conf.monitors:
+            rule = certhost.get(mon.host)
+            if rule.verify if rule is not None else conf.certverify:
+                where = rule.lineno if rule is not None else conf.certverify_line
+                raise ConfigError(conf.path, where or None,
+                                  f"certificate verification is on for {mon.host} but CERTPATH "
+                                  "is not set (the CA file or directory to check upsd's "
+                                  "certificate with)")
 
 
 def load_upsmon_conf(path: str | Path | None = None, *, confdir: str | None = None,

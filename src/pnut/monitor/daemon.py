@@ -12,6 +12,11 @@ carries out the actions: notifications go to the
 :meth:`Upsmon.shutdown`.  No network error escapes a link: each becomes a
 failed poll (COMMBAD / NOCOMM in the machine).
 
+STARTTLS as NUT's upsmon: tried on every connection, mandatory with
+FORCESSL (or CERTHOST's forcessl), certificate checked against CERTPATH
+with CERTVERIFY; pnut adds CERTPIN and a client CERTFILE (see
+:func:`tls_settings`).
+
 Shutdown, as NUT 2.8.0: a primary sends ``FSD <ups>`` for its UPSes and
 waits up to HOSTSYNC until ``NUMLOGINS`` is at most 1; then (primary or
 secondary) SHUTDOWN is notified, FINALDELAY passes, every connection is
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field
 
 from pnut.client import AsyncClient, ClientError, NutConnectionError, ServerError
 from pnut.client.errors import Failure
+from pnut.client.tls import TlsMode, TlsSettings
 from pnut.config.parser import ConfigError
 from pnut.config.upsmon_conf import Monitor, UpsmonConf, load_upsmon_conf
 from pnut.monitor import pdflag
@@ -71,15 +77,33 @@ class Options:
     print_fn: Callable[[str], None] = print
 
 
+def tls_settings(conf: UpsmonConf, host: str) -> TlsSettings:
+    """The STARTTLS policy for one upsd host, from upsmon.conf."""
+    rule = next((c for c in conf.certhosts if c.host == host), None)
+    verify = rule.verify if rule is not None else conf.certverify
+    force = rule.force_ssl if rule is not None else conf.forcessl
+    return TlsSettings(
+        mode=TlsMode.REQUIRE if force else TlsMode.TRY,
+        verify=verify,
+        cafile=conf.certpath if verify else None,
+        pin=conf.certpins.get(host),
+        certfile=conf.certfile,
+        server_name=rule.certname if rule is not None and verify else None,
+    )
+
+
 class UpsLink:
     """upsmon's connection to the upsd serving one MONITOR line."""
 
-    def __init__(self, mon: Monitor, log: logging.Logger, timeout: float) -> None:
+    def __init__(self, mon: Monitor, log: logging.Logger, timeout: float,
+                 tls: TlsSettings | None = None) -> None:
         self.mon = mon
         self.log = log
         self.timeout = timeout
+        self.tls = tls or TlsSettings()
         self.client: AsyncClient | None = None
         self.authed = False
+        self._warned_unverified = False
 
     @property
     def connected(self) -> bool:
@@ -97,8 +121,14 @@ class UpsLink:
         client = AsyncClient(mon.host, mon.port, self.timeout)
         try:
             await client.open()
+            await self._secure(client)
         except ClientError as exc:
             self.log.error("UPS [%s]: connect failed: %s", mon.system, exc)
+            await client.close()
+            return False
+        except OSError as exc:  # CA or certificate file unreadable
+            self.log.error("UPS [%s]: TLS setup failed: %s", mon.system, exc)
+            await client.close()
             return False
         self.client = client
         try:
@@ -116,6 +146,21 @@ class UpsLink:
             await self.close(logout=False)
             return False
         return True
+
+    async def _secure(self, client: AsyncClient) -> None:
+        tls = self.tls
+        if not await client.secure(tls):
+            if tls.mode is not TlsMode.OFF:
+                self.log.debug("UPS [%s]: upsd has no TLS, continuing unencrypted",
+                               self.mon.system)
+            return
+        checked = tls.verify or tls.pin is not None
+        self.log.debug("UPS [%s]: connected in TLS (certificate %s)", self.mon.system,
+                       "checked" if checked else "not checked")
+        if not checked and not self._warned_unverified:
+            self._warned_unverified = True
+            self.log.warning("UPS [%s]: TLS without certificate verification (set CERTVERIFY 1 "
+                             "and CERTPATH, or CERTPIN)", self.mon.system)
 
     async def _apply_for_primary(self, client: AsyncClient) -> None:
         try:
@@ -172,7 +217,8 @@ class Upsmon:
 
     def __post_init__(self) -> None:
         self.machine = Machine.create(_settings(self.conf), _monitor_specs(self.conf))
-        self.links = {m.system: UpsLink(m, self.log, self.options.net_timeout)
+        self.links = {m.system: UpsLink(m, self.log, self.options.net_timeout,
+                                        tls_settings(self.conf, m.host))
                       for m in self.conf.monitors}
         self.notifier = Notifier(self.conf, self.log, exec_timeout=self.options.exec_timeout,
                                  wall=self.options.wall and not self.options.demo,
@@ -382,10 +428,12 @@ class Upsmon:
         self.links, tracks = {}, {}
         for mon in new.monitors:
             link = old_links.pop(mon.system, None)
-            if link is not None and link.mon != mon:
-                await link.close()  # credentials or role changed: log in again
-                link.mon = mon
-            self.links[mon.system] = link or UpsLink(mon, self.log, self.options.net_timeout)
+            tls = tls_settings(new, mon.host)
+            if link is not None and (link.mon != mon or link.tls != tls):
+                await link.close()  # credentials, role or TLS changed: log in again
+                link.mon, link.tls = mon, tls
+            self.links[mon.system] = link or UpsLink(mon, self.log, self.options.net_timeout,
+                                                     tls)
             track = old_tracks.get(mon.system) or UpsTrack(mon.system, mon.power_value, mon.primary)
             track.power_value, track.primary = mon.power_value, mon.primary
             tracks[mon.system] = track
