@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from pnut.client import Client
+import pytest
+
+from pnut.client import Client, TlsMode, TlsNotEnabled, TlsSettings
 from support import free_port, wait_for
 
 
@@ -83,3 +85,35 @@ def test_demo_port_taken_gives_one_clear_line(tmp_path: Path) -> None:
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and f"--port {port + 1}" in lines[0] and "in use" in lines[0]
     assert "Traceback" not in out.stderr and time.monotonic() - started < 20
+
+
+def test_demo_tls_requires_starttls_and_upsmon_verifies(tmp_path: Path) -> None:
+    port = free_port()
+    proc, log = start_demo(tmp_path, port, "--tls")
+    try:
+        text = lambda: log.read_text(errors="replace")  # noqa: E731
+        wait_for(lambda: "pnut demo is running" in text(), timeout=30)
+        ca = Path(re.search(r"upsc --cafile (\S+) sim@", text()).group(1))  # type: ignore[union-attr]
+        pin = re.search(r"upsc --pin (\S+) sim@", text()).group(1)  # type: ignore[union-attr]
+        assert ca.name == "ca.pem" and ca.exists()
+
+        with Client("127.0.0.1", port) as c:  # clear text: refused, except VER & co.
+            assert c.ver().startswith("Network UPS Tools upsd")
+            with pytest.raises(TlsNotEnabled):
+                c.get_var("sim", "ups.status")
+        with Client("127.0.0.1", port) as c:
+            assert c.secure(TlsSettings(mode=TlsMode.REQUIRE, verify=True, cafile=str(ca)))
+            assert c.get_var("sim", "ups.status").split()[0] == "OL"
+        # upsmon verified the certificate (CERTVERIFY 1, FORCESSL 1) and logged in over TLS.
+        wait_for(lambda: "logged into UPS [sim] (SSL)" in text(), timeout=30)
+        upsc = subprocess.run(
+            [sys.executable, "-m", "pnut", "upsc", "--pin", pin, f"sim@127.0.0.1:{port}",
+             "ups.status"], capture_output=True, text=True, timeout=30)
+        assert upsc.returncode == 0 and upsc.stdout.split()[0] == "OL", upsc.stderr
+        assert "Traceback" not in text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

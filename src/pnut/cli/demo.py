@@ -18,6 +18,12 @@ SHUTDOWNCMD and exited, the demo treats the protected machine as halted
 mains power return after ``--restore-after`` seconds by sending
 ``test.failure.stop`` straight to the driver socket, and then "boots" the
 machine again: upsd and upsmon restart and find the UPS on line.
+
+With ``--tls`` (implied when ``--listen`` is not a loopback address, since
+upsd then requires TLS) the demo also makes a private CA and a server
+certificate with :mod:`pnut.tls.certs` in its config dir, sets CERTFILE and
+REQUIRE_TLS in upsd.conf, and has upsmon verify the certificate
+(CERTVERIFY 1, FORCESSL 1, CERTPATH = the CA).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pnut.config.upsd_conf import is_loopback_host
 from pnut.protocol.limits import DEFAULT_PORT
 
 UPS = "sim"
@@ -53,11 +60,29 @@ def _port_problem(host: str, port: int) -> str | None:
     return None
 
 
+def make_certificates(confdir: Path, host: str) -> tuple[Path, str]:
+    """CA and server certificate in ``confdir/pki``; the CA path and the server pin."""
+    from pnut.tls.certs import init_pki
+
+    names = ["localhost", "127.0.0.1", "::1"]
+    if host not in names:
+        names.insert(0, host)
+    if not is_loopback_host(host):
+        names.append(socket.gethostname())
+    pki = confdir / "pki"
+    issued = init_pki(pki, names)
+    return pki / "ca.pem", issued.fingerprint
+
+
 def write_config(confdir: Path, host: str, port: int, password: str, secondary_pw: str,
-                 drain_rate: float) -> None:
+                 drain_rate: float, tls: bool = False) -> None:
     """Every file the demo needs; a user could copy them as a starting point."""
     state = confdir / "state"
     state.mkdir(mode=0o770, exist_ok=True)
+    upsd_tls = upsmon_tls = ""
+    if tls:
+        upsd_tls = f"CERTFILE {confdir / 'pki' / 'server.pem'}\nREQUIRE_TLS yes\n"
+        upsmon_tls = f"CERTPATH {confdir / 'pki' / 'ca.pem'}\nCERTVERIFY 1\nFORCESSL 1\n"
     files = {
         "ups.conf": (
             f"statepath = {state}\n\n"
@@ -68,7 +93,7 @@ def write_config(confdir: Path, host: str, port: int, password: str, secondary_p
             f"  drain_rate = {drain_rate}\n"
             "  default.ups.delay.start = 5\n"
         ),
-        "upsd.conf": f"LISTEN {host} {port}\nSTATEPATH {state}\n",
+        "upsd.conf": f"LISTEN {host} {port}\nSTATEPATH {state}\n{upsd_tls}",
         "upsd.users": (
             f"[{USER}]\n"
             f'  password = "{password}"\n'
@@ -97,6 +122,7 @@ def write_config(confdir: Path, host: str, port: int, password: str, secondary_p
             "NOTIFYFLAG COMMBAD SYSLOG+EXEC\n"
             'NOTIFYCMD "echo [demo] notify: $NOTIFYTYPE:"\n'
             "RUN_AS_USER root\n"
+            f"{upsmon_tls}"
         ),
     }
     for name, text in files.items():
@@ -241,8 +267,17 @@ async def _halt_and_restore(kids: Children, args: argparse.Namespace, confdir: P
 
 async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
     password = secrets.token_urlsafe(12)
+    tls_note = ""
+    if args.tls:
+        ca, pin = make_certificates(confdir, args.listen)
+        tls_note = (
+            f"TLS is required (REQUIRE_TLS); upsmon checks the certificate against {ca}.\n"
+            f"  with the CA:    upsc --cafile {ca} {{target}}\n"
+            f"  with the pin:   upsc --pin {pin} {{target}}\n"
+            f"  (or export PNUT_TLS_CAFILE={ca}; NUT's own clients encrypt without checking)\n"
+        )
     write_config(confdir, args.listen, args.port, password, secrets.token_urlsafe(12),
-                 args.drain_rate)
+                 args.drain_rate, tls=args.tls)
     kids = Children(confdir)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -264,6 +299,7 @@ async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
             f"  pull the plug:  upscmd -u {USER} -p {password} {target} test.failure.start\n"
             f"  power returns:  upscmd -u {USER} -p {password} {target} test.failure.stop\n"
             f"  settable vars:  upsrw {target}\n"
+            f"{tls_note.format(target=target)}"
             f"config in {confdir} (removed on exit). Ctrl-C stops.\n",
             flush=True,
         )
@@ -294,7 +330,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--restore-after", type=float, default=15.0, metavar="SECONDS",
                     help="after the shutdown, mains power returns this much later (default 15)")
     ap.add_argument("--no-upsmon", action="store_true", help="run only the driver and upsd")
+    ap.add_argument("--tls", action="store_true",
+                    help="make certificates and require STARTTLS (always on when --listen is "
+                         "not a loopback address)")
     args = ap.parse_args(argv)
+    if not args.tls and not is_loopback_host(args.listen):
+        args.tls = True
+        print(f"pnut demo: {args.listen} is reachable from other hosts, so TLS is on",
+              flush=True)
     problem = _port_problem(args.listen, args.port)
     if problem is not None:
         print(f"pnut demo: cannot listen on {args.listen} port {args.port}: {problem} "
