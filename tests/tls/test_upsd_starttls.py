@@ -34,7 +34,7 @@ from pnut.config.parser import parse_text
 from pnut.config.upsd_conf import parse_upsd_conf
 from pnut.tls import certs
 from pnut.tls.contexts import client_context
-from support import PNUT, Stack, Ups, run
+from support import PNUT, Stack, Ups, run, wait_for
 
 DEV = "ups.status: OL\nups.load: 7\nbattery.charge: 88\n"
 USERS = "[admin]\n  password = adminpw\n  actions = SET\n  upsmon primary\n"
@@ -192,7 +192,7 @@ def test_required_client_certificate(pki: Pki, mutual: Stack) -> None:
             sock.sendall(b"VER\n")
             if sock.recv(100) == b"":
                 raise ConnectionError("closed")
-    assert "TLS handshake with 127.0.0.1 failed" in mutual.log_text()
+    wait_for(lambda: "TLS handshake with 127.0.0.1 failed" in mutual.log_text(), timeout=5)
 
 
 def test_requested_client_certificate_is_optional_but_checked(pki: Pki, strict: Stack) -> None:
@@ -223,7 +223,7 @@ def _tls12_only(pki: Pki) -> ssl.SSLContext:
 def test_tls12_refused_by_default(pki: Pki, strict: Stack) -> None:
     with pytest.raises(ssl.SSLError):
         starttls_raw(strict.port, _tls12_only(pki)).close()
-    assert "UNSUPPORTED_PROTOCOL" in strict.log_text(), strict.log_text()
+    wait_for(lambda: "UNSUPPORTED_PROTOCOL" in strict.log_text(), timeout=5)
 
 
 def test_tls12_allowed_with_tls_min_version(pki: Pki, legacy: Stack) -> None:
@@ -265,7 +265,8 @@ def test_plain_text_pipelined_after_starttls_is_never_read_as_tls(strict: Stack)
         while chunk := sock.recv(100):
             got += chunk
         assert got == b"OK STARTTLS\n"  # then closed: nothing after STARTTLS is executed
-    assert "sent data after STARTTLS before the TLS handshake" in strict.log_text()
+    wait_for(lambda: "sent data after STARTTLS before the TLS handshake" in strict.log_text(),
+             timeout=5)
     assert strict.talk(["GET VAR u ups.status"], tls=True) == ['VAR u ups.status "OL"']
 
 

@@ -14,7 +14,13 @@ most ``MAX_WORD_LEN`` characters.
 one :class:`Line` per finished line.  Most lines are plain words, so a fast
 path splits them with ``bytes.split``; anything with quotes, escapes,
 comments, ``=`` or odd bytes goes through the state machine below, which is
-a faithful port of NUT's.  Memory is bounded whatever arrives: an
+a faithful port of NUT's.  The machine takes runs of ordinary bytes and
+escape pairs (inside a word, inside quotes, white space, a comment) a whole
+regex match at a time, so hostile input costs C speed, not a Python call
+per byte; :meth:`Tokenizer._step` stays the one-byte reference, and the
+fuzz tests check that both agree.  Once a line has ``MAX_ARGS`` words, the
+rest of it up to the next newline byte is skipped unparsed (NUT keeps
+parsing words it then drops; docs/compat.md).  Memory is bounded whatever arrives: an
 unterminated line longer than ``MAX_PENDING_LINE`` is streamed through the
 state machine, which keeps only truncated words.
 
@@ -39,6 +45,14 @@ _SIMPLE = re.compile(rb'[^"\\#=\x00-\x08\x0a\x0e-\x1f\x80-\xff]*')
 # Characters the encoder escapes (pconf_encode).
 _ESCAPE_RE = re.compile(r'([#\\"])')
 _NEEDS_QUOTES = re.compile(r"[\s=]|^$")
+# Runs the state machine may take at once: ordinary bytes of an unquoted
+# word, of a quoted word (newlines included: quotes span lines), and blanks.
+_WORD_RUN = re.compile(rb'(?:[^\t\n\x0b\x0c\r #=\\]+|\\[\s\S])+')
+_QUOTED_RUN = re.compile(rb'(?:[^"#\\]+|\\[\s\S])+')
+_ESCAPED = re.compile(rb"\\([\s\S])")
+_BLANK_RUN = re.compile(rb"[\t\x0b\x0c\r ]+")
+# Bytes _addchar drops (outside 0x20..0x7F).
+_DROPPED = bytes(range(0x20)) + bytes(range(0x80, 0x100))
 
 
 class _State(Enum):
@@ -147,17 +161,79 @@ class Tokenizer:
 
     # -- state machine --------------------------------------------------
     def _run(self, data: bytes, out: list[Line]) -> None:
+        i, size = 0, len(data)
+        while i < size:
+            state = self._state
+            if len(self._words) >= self._max_args and state is not _State.ERROR:
+                # Every further word would be dropped: skip to the line's end.
+                self._state = _State.WORDSTART
+                self._word.clear()
+                nl = data.find(b"\n", i)
+                if nl < 0:
+                    return
+                i = nl
+            elif state is _State.WORD or state is _State.QUOTED:
+                m = (_WORD_RUN if state is _State.WORD else _QUOTED_RUN).match(data, i)
+                if m is not None:
+                    run = m.group()
+                    self.lineno += run.count(b"\n")
+                    if len(self._word) < self._max_word:
+                        self._add_run(run)
+                    i = m.end()
+                    continue
+            elif state is _State.WORDSTART:
+                m = _BLANK_RUN.match(data, i)
+                if m is not None:
+                    i = m.end()
+                    continue
+            elif state is _State.SKIP_TO_EOL or state is _State.ERROR:
+                nl = data.find(b"\n", i)
+                if nl < 0:
+                    return
+                i = nl
+            if self._step(data[i]):
+                self._emit(out)
+            i += 1
+
+    def _add_run(self, run: bytes) -> None:
+        """Add a run of word bytes and escape pairs, as many _step calls would.
+
+        Only as much of a long run is decoded as can still reach the word,
+        in pieces cut between escape pairs.
+        """
+        pos, size = 0, len(run)
+        while pos < size:
+            room = self._max_word - len(self._word)
+            if room <= 0:
+                return
+            cut = min(size, pos + 4 * room + 64)
+            if cut < size:
+                k = cut
+                while k > pos and run[k - 1] == 0x5C:  # a backslash starts a pair
+                    k -= 1
+                cut += (cut - k) % 2
+            piece = run[pos:cut]
+            if b"\\" in piece:
+                piece = _ESCAPED.sub(rb"\1", piece)
+            self._word += piece.translate(None, _DROPPED)[:room]
+            pos = cut
+
+    def _run_bytewise(self, data: bytes, out: list[Line]) -> None:
+        """The reference: one :meth:`_step` per byte (tests compare with :meth:`_run`)."""
         for ch in data:
             if self._step(ch):
-                if self._error is not None:
-                    out.append(Line(tuple(self._words), self._line_start, self._error))
-                else:
-                    out.append(Line(tuple(self._words), self._line_start))
-                self._words = []
-                self._word.clear()
-                self._error = None
-                self._state = _State.WORDSTART
-                self._line_start = self.lineno
+                self._emit(out)
+
+    def _emit(self, out: list[Line]) -> None:
+        if self._error is not None:
+            out.append(Line(tuple(self._words), self._line_start, self._error))
+        else:
+            out.append(Line(tuple(self._words), self._line_start))
+        self._words = []
+        self._word.clear()
+        self._error = None
+        self._state = _State.WORDSTART
+        self._line_start = self.lineno
 
     def _addchar(self, ch: int) -> None:
         if ch < 0x20 or ch > 0x7F:

@@ -63,6 +63,8 @@ log = logging.getLogger("pnut.upsd")
 MAX_CLIENT_BACKLOG = 1024 * 1024
 #: Reply bytes gathered from one read before they are handed to the socket.
 _FLUSH_AT = 64 * 1024
+#: Bytes of one read handled per loop pass (the rest waits its turn).
+_SLICE = 16 * 1024
 #: Seconds between housekeeping passes.
 TICK = 1.0
 #: Overrides upsd.conf IDLE_TIMEOUT (older tests set it).
@@ -188,8 +190,8 @@ def _allow_no_device(conf: UpsdConf) -> bool:
 class ClientProtocol(asyncio.Protocol):
     """One network client: tokenizer in, session replies out."""
 
-    __slots__ = ("daemon", "last_heard", "line_started", "pipelined", "session", "tokenizer",
-                 "transport")
+    __slots__ = ("backlog", "daemon", "last_heard", "line_started", "pipelined", "session",
+                 "tokenizer", "transport")
 
     def __init__(self, daemon: Upsd) -> None:
         self.daemon = daemon
@@ -201,6 +203,8 @@ class ClientProtocol(asyncio.Protocol):
         self.line_started: float | None = None
         #: Requests followed STARTTLS/LOGOUT in the same read.
         self.pipelined = False
+        #: Bytes of a big read still to be handled (see data_received).
+        self.backlog: memoryview | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
@@ -225,6 +229,33 @@ class ClientProtocol(asyncio.Protocol):
         log.debug("Connect from %s", addr)
 
     def data_received(self, data: bytes) -> None:
+        if self.backlog is not None:  # a transport that delivers while paused: keep order
+            self.backlog = memoryview(bytes(self.backlog) + data)
+            return
+        if len(data) > _SLICE:
+            # Fairness: one big read must not hold the loop while others wait.
+            # Take a slice now and the rest on later loop passes, not reading
+            # more from this client meanwhile.
+            self.backlog = memoryview(data)[_SLICE:]
+            data = data[:_SLICE]
+            if self.transport is not None:
+                self.transport.pause_reading()
+                asyncio.get_running_loop().call_soon(self._next_slice)
+        self._guarded(data)
+
+    def _next_slice(self) -> None:
+        rest, self.backlog = self.backlog, None
+        transport = self.transport
+        if rest is None or transport is None or transport.is_closing():
+            return
+        if len(rest) > _SLICE:
+            self.backlog = rest[_SLICE:]
+            asyncio.get_running_loop().call_soon(self._next_slice)
+        else:
+            transport.resume_reading()
+        self._guarded(bytes(rest[:_SLICE]))
+
+    def _guarded(self, data: bytes) -> None:
         try:
             self._received(data)
         except Exception as exc:  # a bug must cost one connection, not the daemon
@@ -261,7 +292,7 @@ class ClientProtocol(asyncio.Protocol):
             self._drop("not reading its replies")
         elif session.start_tls:
             session.start_tls = False
-            if self.tokenizer.partial or self.pipelined:
+            if self.tokenizer.partial or self.pipelined or self.backlog is not None:
                 self._drop("sent data after STARTTLS before the TLS handshake")
                 return
             self.tokenizer = Tokenizer()
