@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 
+from fuzz_support import REPLY_LINE, reference, session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,9 +24,7 @@ from pnut.config.upsd_conf import parse_upsd_conf
 from pnut.config.users import parse_users
 from pnut.protocol import requests as rq
 from pnut.protocol.errors import NutError
-from pnut.protocol.tokens import Line, Tokenizer, _State
-from pnut.server.session import Context, Session
-from pnut.server.store import UpsEntry
+from pnut.protocol.tokens import Line, Tokenizer
 
 FAST = settings(max_examples=300, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -35,25 +34,6 @@ SPECIAL = b' \t\r\n"\\#=abcXYZ.0\x00\x7f\x80\xff'
 grammar_bytes = st.lists(st.sampled_from([bytes([b]) for b in SPECIAL]) | st.binary(max_size=8),
                          max_size=120).map(b"".join)
 cuts = st.lists(st.integers(min_value=0, max_value=200), max_size=6)
-
-
-def reference(data: bytes, max_args: int, max_word: int) -> list[Line]:
-    """One _step per byte, with the same skip-after-the-last-word rule."""
-    tok = Tokenizer(max_args, max_word)
-    out: list[Line] = []
-    i = 0
-    while i < len(data):
-        if len(tok._words) >= max_args and tok._state is not _State.ERROR:
-            tok._state = _State.WORDSTART
-            tok._word.clear()
-            nl = data.find(b"\n", i)
-            if nl < 0:
-                break
-            i = nl
-        if tok._step(data[i]):
-            tok._emit(out)
-        i += 1
-    return out
 
 
 def pieces(data: bytes, at: list[int]) -> list[bytes]:
@@ -94,16 +74,6 @@ def test_overlong_lines_stay_bounded(pattern: bytes, packets: int) -> None:
         assert len(tok._words) <= 32
 
 
-def _session() -> Session:
-    ctx = Context()
-    entry = UpsEntry("ups", "dummy-ups-ups", "desc")
-    entry.state.apply(["SETINFO", "ups.status", "OL"])
-    entry.state.apply(["ADDCMD", "load.off"])
-    entry.connected = True
-    ctx.store.add(entry)
-    return Session(ctx, "192.0.2.1")
-
-
 words_strategy = st.lists(
     st.sampled_from(["GET", "LIST", "SET", "VAR", "ups", "UPS", "INSTCMD", "LOGIN", "USERNAME",
                      "PASSWORD", "STARTTLS", "TRACKING", "ON", "FSD", "PRIMARY", "ups.status",
@@ -115,14 +85,16 @@ words_strategy = st.lists(
 @FAST
 @given(st.lists(words_strategy, min_size=1, max_size=12), st.booleans())
 def test_session_always_answers_one_reply(requests: list[list[str]], require_tls: bool) -> None:
-    session = _session()
-    session.ctx.require_tls = require_tls
+    sess = session()
+    sess.ctx.require_tls = require_tls
     for words in requests:
-        reply = session.handle(words)
+        reply = sess.handle(words)
         assert reply.endswith("\n") and reply.strip()
-        if session.closing:
+        for line in reply[:-1].split("\n"):
+            assert REPLY_LINE.fullmatch(line), (words, line)
+        if sess.closing:
             break
-        session.start_tls = False
+        sess.start_tls = False
 
 
 @FAST
