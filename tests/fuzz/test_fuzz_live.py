@@ -58,10 +58,11 @@ class Server:
                 sock = _CTX.wrap_socket(raw, server_hostname="127.0.0.1")
             try:
                 sock.sendall(data)
-                # Half-close the TCP connection (for TLS on a duplicate of the
-                # socket, so that the TLS layer can still read upsd's answers).
-                with socket.fromfd(sock.fileno(), socket.AF_INET, socket.SOCK_STREAM) as dup:
-                    dup.shutdown(socket.SHUT_WR)
+                if tls:  # TLS has no half-close (upsd would drop unanswered requests)
+                    sock.sendall(b"\nLOGOUT\n")
+                    sock.settimeout(0.3)  # (an open quote swallows LOGOUT: then upsd
+                else:                     # goes quiet, which ends the read below)
+                    sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass  # upsd may drop us while we send (that is a defence, not a failure)
             out = b""
@@ -69,7 +70,7 @@ class Server:
             while time.monotonic() < deadline:
                 try:
                     chunk = sock.recv(65536)
-                except (OSError, ssl.SSLError):
+                except (OSError, ssl.SSLError):  # TimeoutError included: quiet
                     break
                 if not chunk:
                     break
@@ -129,7 +130,7 @@ request_bytes = st.lists(
     | st.binary(max_size=12), max_size=40).map(b"".join)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
+@settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=request_bytes, tls=st.booleans())
 def test_generated_requests_against_live_upsd(server: Server, data: bytes, tls: bool) -> None:

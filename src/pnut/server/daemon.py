@@ -63,8 +63,9 @@ log = logging.getLogger("pnut.upsd")
 MAX_CLIENT_BACKLOG = 1024 * 1024
 #: Reply bytes gathered from one read before they are handed to the socket.
 _FLUSH_AT = 64 * 1024
-#: Bytes of one read handled per loop pass (the rest waits its turn).
+#: Bytes of one read, and requests, handled per loop pass (the rest waits its turn).
 _SLICE = 16 * 1024
+_LINES_PER_PASS = 64
 #: Seconds between housekeeping passes.
 TICK = 1.0
 #: Overrides upsd.conf IDLE_TIMEOUT (older tests set it).
@@ -190,8 +191,8 @@ def _allow_no_device(conf: UpsdConf) -> bool:
 class ClientProtocol(asyncio.Protocol):
     """One network client: tokenizer in, session replies out."""
 
-    __slots__ = ("backlog", "daemon", "last_heard", "line_started", "pipelined", "session",
-                 "tokenizer", "transport")
+    __slots__ = ("backlog", "daemon", "eof", "last_heard", "line_started", "paused", "pending",
+                 "pipelined", "session", "tokenizer", "transport")
 
     def __init__(self, daemon: Upsd) -> None:
         self.daemon = daemon
@@ -203,8 +204,12 @@ class ClientProtocol(asyncio.Protocol):
         self.line_started: float | None = None
         #: Requests followed STARTTLS/LOGOUT in the same read.
         self.pipelined = False
-        #: Bytes of a big read still to be handled (see data_received).
+        #: Bytes of a big read, and requests, still to be handled (see _schedule).
         self.backlog: memoryview | None = None
+        self.pending: list[Line] | None = None
+        self.paused = False
+        #: The client half-closed while work was queued: close once it is done.
+        self.eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
@@ -229,35 +234,56 @@ class ClientProtocol(asyncio.Protocol):
         log.debug("Connect from %s", addr)
 
     def data_received(self, data: bytes) -> None:
-        if self.backlog is not None:  # a transport that delivers while paused: keep order
-            self.backlog = memoryview(bytes(self.backlog) + data)
+        if self.backlog is not None or self.pending:
+            # A transport that delivers while paused: queue it, keep the order.
+            self.backlog = memoryview(bytes(self.backlog or b"") + data)
             return
         if len(data) > _SLICE:
-            # Fairness: one big read must not hold the loop while others wait.
-            # Take a slice now and the rest on later loop passes, not reading
-            # more from this client meanwhile.
             self.backlog = memoryview(data)[_SLICE:]
             data = data[:_SLICE]
-            if self.transport is not None:
-                self.transport.pause_reading()
-                asyncio.get_running_loop().call_soon(self._next_slice)
-        self._guarded(data)
+        self._guarded(data, None)
+        self._schedule()
 
-    def _next_slice(self) -> None:
-        rest, self.backlog = self.backlog, None
+    def _schedule(self) -> None:
+        """Fairness: work left over from one read waits for the next loop pass.
+
+        A read is handled in slices of ``_SLICE`` bytes and at most
+        ``_LINES_PER_PASS`` requests at a time; meanwhile this client is not
+        read from, so a client that floods cannot hold the loop while
+        others wait, and its socket buffers push back on it.
+        """
         transport = self.transport
-        if rest is None or transport is None or transport.is_closing():
+        if transport is None or transport.is_closing():
+            self.backlog = self.pending = None
             return
-        if len(rest) > _SLICE:
-            self.backlog = rest[_SLICE:]
-            asyncio.get_running_loop().call_soon(self._next_slice)
-        else:
-            transport.resume_reading()
-        self._guarded(bytes(rest[:_SLICE]))
+        if self.backlog is None and not self.pending:
+            if self.eof:
+                transport.close()
+            elif self.paused:
+                self.paused = False
+                transport.resume_reading()
+            return
+        if not self.paused:
+            self.paused = True
+            transport.pause_reading()
+        asyncio.get_running_loop().call_soon(self._next_pass)
 
-    def _guarded(self, data: bytes) -> None:
+    def _next_pass(self) -> None:
+        if self.pending:
+            lines, self.pending = self.pending, None
+            self._guarded(None, lines)
+        elif self.backlog is not None:
+            rest = self.backlog
+            self.backlog = rest[_SLICE:] if len(rest) > _SLICE else None
+            self._guarded(bytes(rest[:_SLICE]), None)
+        self._schedule()
+
+    def _guarded(self, data: bytes | None, lines: list[Line] | None) -> None:
         try:
-            self._received(data)
+            if data is not None:
+                self._received(data)
+            elif lines is not None:
+                self._answer(lines)
         except Exception as exc:  # a bug must cost one connection, not the daemon
             addr = self.session.addr if self.session else "?"
             log.error("internal error serving %s (connection dropped): %r", addr, exc)
@@ -266,10 +292,6 @@ class ClientProtocol(asyncio.Protocol):
                 self.transport.abort()
 
     def _received(self, data: bytes) -> None:
-        session = self.session
-        transport = self.transport
-        if session is None or transport is None:
-            return
         tokenizer = self.tokenizer
         lines = tokenizer.feed(data)
         if tokenizer.partial:
@@ -277,22 +299,32 @@ class ClientProtocol(asyncio.Protocol):
                 self.line_started = _monotonic()
         else:
             self.line_started = None
-        if not lines:
+        if lines:
+            self.last_heard = _monotonic()
+            self._answer(lines)
+
+    def _answer(self, lines: list[Line]) -> None:
+        session = self.session
+        transport = self.transport
+        if session is None or transport is None or transport.is_closing():
             return
-        self.last_heard = _monotonic()
+        if len(lines) > _LINES_PER_PASS:
+            self.pending = lines[_LINES_PER_PASS:]
+            lines = lines[:_LINES_PER_PASS]
         if len(lines) == 1 and lines[0].error is None:
             # The common case, kept lean: one request, one reply, one write.
             transport.write(session.handle(lines[0].words).encode())
-        else:
-            if not self._many(session, transport, lines):
-                return
+        elif not self._many(session, transport, lines):
+            return
         if session.closing:
+            self.pending = None
             transport.close()
         elif transport.get_write_buffer_size() > MAX_CLIENT_BACKLOG:
             self._drop("not reading its replies")
         elif session.start_tls:
             session.start_tls = False
-            if self.tokenizer.partial or self.pipelined or self.backlog is not None:
+            if self.tokenizer.partial or self.pipelined or self.backlog is not None \
+                    or self.pending:
                 self._drop("sent data after STARTTLS before the TLS handshake")
                 return
             self.tokenizer = Tokenizer()
@@ -331,6 +363,9 @@ class ClientProtocol(asyncio.Protocol):
             self.transport.abort()
 
     def eof_received(self) -> bool | None:
+        if self.backlog is not None or self.pending:
+            self.eof = True  # answer what was read first; _schedule closes after
+            return True
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
