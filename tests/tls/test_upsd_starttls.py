@@ -339,3 +339,24 @@ def test_require_tls_default_follows_listen(listen: str, required: bool) -> None
     explicit = parse_upsd_conf(parse_text(f"LISTEN {listen}\nREQUIRE_TLS no\n".encode()))
     assert not explicit.tls_required
     explicit.check()  # clear text beyond loopback, when the admin says so
+
+
+# -- the repeater driver --------------------------------------------------------------------
+
+
+def test_repeater_over_tls_with_a_pin(pki: Pki, strict: Stack) -> None:
+    down = Stack([Ups("u", "")], users=USERS)
+    try:
+        base = f"[u]\n  driver = dummy-ups\n  port = u@127.0.0.1:{strict.port}\n  tls = require\n"
+        down.write("ups.conf", base + f"  certpin = {pki.expired.fingerprint}\n")
+        with pytest.raises(RuntimeError, match="certificate pin mismatch"):
+            down.start_driver(down.upses[0], "pnut")
+        down.write("ups.conf", base + f"  certpin = {pki.server.fingerprint}\n"
+                                      "  pollinterval = 0.5\n")
+        down.start_driver(down.upses[0], "pnut")
+        down.start_upsd("pnut")
+        assert down.talk(["GET VAR u ups.load"]) == ['VAR u ups.load "7"']
+        assert "repeater: connected to u@127.0.0.1:" in down.log_text()
+        assert "(TLS)" in down.log_text()
+    finally:
+        down.close()

@@ -47,7 +47,10 @@ def main(argv: list[str]) -> int:
                       file=sys.stderr)
                 return 1
             made = certs.issue(directory, args.name, client=True)
-            print(f"client certificate: {made.cert}\nsha256 pin: {made.fingerprint}")
+            print(f"client certificate: {made.cert}\nsha256 pin: {made.fingerprint}\n\n"
+                  f"# upsd.conf (to require client certificates)\nCERTREQUEST REQUIRE\n"
+                  f"CLIENTCAFILE {directory / 'ca.pem'}\n\n"
+                  f"# upsmon.conf on that client\nCERTFILE {made.cert}\n")
             return 0
         hosts = args.host or ["localhost", "127.0.0.1", "::1", socket.gethostname()]
         made = certs.init_pki(directory, hosts)
@@ -59,7 +62,9 @@ def main(argv: list[str]) -> int:
         f"CA certificate:     {ca}  (copy to every client)\n"
         f"server certificate: {made.cert}  (for: {', '.join(hosts)})\n"
         f"server sha256 pin:  {made.fingerprint}\n\n"
-        f"# upsd.conf\nCERTFILE {made.cert}\n\n"
+        f"# upsd.conf\nCERTFILE {made.cert}\nREQUIRE_TLS yes\n\n"
         f"# upsmon.conf on each client\nCERTPATH {ca}\nCERTVERIFY 1\nFORCESSL 1\n"
+        f"# (or, without the CA file: CERTPIN <this host> {made.fingerprint})\n\n"
+        f"# upsc, upscmd, upsrw, upslog\nexport PNUT_TLS_CAFILE={ca}\n"
     )
     return 0

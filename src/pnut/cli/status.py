@@ -17,6 +17,7 @@ import sys
 
 from pnut.cli._summary import summarize
 from pnut.client import Client, ClientError, ServerError, UpsNameError, parse_hostport
+from pnut.client.tls import settings_from
 from pnut.protocol.limits import DEFAULT_HOST
 
 
@@ -38,8 +39,9 @@ def main(argv: list[str]) -> int:
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         with Client(host, port, timeout=max(0.1, args.timeout)) as client:
+            client.secure(settings_from())  # PNUT_TLS* as for upsc
             lines = render(client, where)
-    except ClientError as exc:
+    except (ClientError, ValueError, OSError) as exc:
         sys.stderr.write(f"pnut status: {exc}\n")
         return 1
     sys.stdout.write("".join(f"{line}\n" for line in lines))

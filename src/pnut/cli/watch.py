@@ -25,6 +25,7 @@ from rich.text import Text
 
 from pnut.cli._summary import Summary, summarize
 from pnut.client import AsyncClient, ClientError, UpsNameError, parse_hostport
+from pnut.client.tls import settings_from
 from pnut.protocol.limits import DEFAULT_HOST
 
 MIN_INTERVAL = 0.5
@@ -53,6 +54,7 @@ class Watched:
         try:
             if self.client is None or not self.client.connected:
                 self.client = await AsyncClient.connect(self.host, self.port, timeout=timeout)
+                await self.client.secure(settings_from())  # PNUT_TLS* as for upsc
             client = self.client
             rows = []
             for ups in await client.list_ups():
@@ -65,6 +67,9 @@ class Watched:
         except ClientError as exc:
             await self.close()
             return [Row(self.label, "-", error=exc.nut_text)]
+        except (ValueError, OSError) as exc:  # bad PNUT_TLS* settings or CA file
+            await self.close()
+            return [Row(self.label, "-", error=f"TLS setup: {exc}")]
 
     async def close(self) -> None:
         client, self.client = self.client, None

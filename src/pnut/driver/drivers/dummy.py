@@ -144,6 +144,10 @@ class DummyUps(Driver):
                 "Do not fail at start-up if the repeated upsd is unreachable", flag=True),
         VarSpec("username", "Repeater: user for forwarding SET and INSTCMD to the remote upsd"),
         VarSpec("password", "Repeater: password of that user", sensitive=True),
+        VarSpec("tls", "Repeater: STARTTLS to the remote upsd: try (default), require, off"),
+        VarSpec("cafile", "Repeater: CA to verify the remote upsd's certificate with"),
+        VarSpec("certpin", "Repeater: SHA-256 fingerprint the remote certificate must have"),
+        VarSpec("certfile", "Repeater: client certificate (PEM with key) for the remote upsd"),
     )
 
     def __init__(self, config: DriverConfig, dstate: DriverState) -> None:

@@ -36,6 +36,7 @@ from pnut.client.errors import (
     ServerError,
 )
 from pnut.client.models import TrackingStatus, VarType
+from pnut.client.tls import settings_from
 from pnut.driver.base import DriverConfig, DriverError
 from pnut.driver.dstate import DriverState
 from pnut.driver.sockproto import Stat
@@ -83,6 +84,11 @@ class Repeater:
         self.dstate = dstate
         self.username = config.get("username")
         self.password = config.get("password")
+        try:  # STARTTLS as NUT's repeater (tried; pnut: or required, verified, pinned)
+            self.tls = settings_from(config.get("tls"), config.get("cafile"),
+                                     config.get("certpin"), config.get("certfile"), environ={})
+        except ValueError as exc:
+            raise config.error("tls", str(exc)) from None
         self.strict = "repeater_disable_strict_start" not in config.flags
         self.client: AsyncClient | None = None
         self.tracking = False
@@ -101,12 +107,17 @@ class Repeater:
             return self.client
         client = AsyncClient(self.host, self.port, timeout=REMOTE_TIMEOUT)
         await client.open()
+        try:
+            secure = await client.secure(self.tls)
+        except BaseException:
+            await client.close()
+            raise
         if self.username is not None and self.password is not None:
             await client.authenticate(self.username, self.password)
         self.client = client
         self.tracking = False
         self._full_meta = True
-        log.info("repeater: connected to %s", self.where)
+        log.info("repeater: connected to %s%s", self.where, " (TLS)" if secure else "")
         return client
 
     async def close(self) -> None:
