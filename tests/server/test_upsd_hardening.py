@@ -181,6 +181,9 @@ def test_tls_handshake_timeout(limited: Stack) -> None:
     with connect(limited.port, "127.0.0.8") as s:
         assert ask(s, "STARTTLS") == ["OK STARTTLS"]
         started = time.monotonic()
+        with connect(limited.port) as other:  # NUT 2.8.0's upsd would block here
+            assert ask(other, "NETVER") == ["1.3"]
+            assert time.monotonic() - started < 0.5
         assert closed_soon(s, 8)  # no ClientHello ever comes
         assert time.monotonic() - started < 4
     ctx = ssl.create_default_context()

@@ -360,3 +360,44 @@ def test_repeater_over_tls_with_a_pin(pki: Pki, strict: Stack) -> None:
         assert "(TLS)" in down.log_text()
     finally:
         down.close()
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_request_in_the_same_packet_as_the_handshakes_end(pki: Pki, loop: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """TLS 1.3 lets a client send its first request right behind its Finished.
+
+    upsd may then get the decrypted request before start_tls() has returned
+    the new transport; the reply must still go out encrypted.
+    """
+    if loop == "asyncio":
+        monkeypatch.setenv("PNUT_NO_UVLOOP", "1")
+    st = _stack(f"CERTFILE {pki.server.cert}\n")
+    try:
+        sock = socket.create_connection(("127.0.0.1", st.port), timeout=5)
+        with sock:
+            sock.sendall(b"STARTTLS\n")
+            assert sock.recv(64) == b"OK STARTTLS\n"
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = client_context(pki.ca).wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+            for _ in range(20):
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    sock.sendall(outgoing.read())
+                    incoming.write(sock.recv(65536))
+            tls.write(b"GET VAR u ups.load\n")
+            sock.sendall(outgoing.read())  # Finished and the request: one packet
+            reply = b""
+            for _ in range(20):
+                incoming.write(sock.recv(65536))
+                try:
+                    reply += tls.read(65536)
+                except ssl.SSLWantReadError:
+                    continue
+                if reply.endswith(b"\n"):
+                    break
+            assert reply == b'VAR u ups.load "7"\n'
+    finally:
+        st.close()

@@ -192,7 +192,7 @@ class ClientProtocol(asyncio.Protocol):
     """One network client: tokenizer in, session replies out."""
 
     __slots__ = ("backlog", "daemon", "eof", "last_heard", "line_started", "paused", "pending",
-                 "pipelined", "session", "tokenizer", "transport")
+                 "pipelined", "session", "tokenizer", "transport", "upgrading")
 
     def __init__(self, daemon: Upsd) -> None:
         self.daemon = daemon
@@ -210,6 +210,8 @@ class ClientProtocol(asyncio.Protocol):
         self.paused = False
         #: The client half-closed while work was queued: close once it is done.
         self.eof = False
+        #: During the TLS handshake: decrypted bytes that came before the new transport.
+        self.upgrading: bytes | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
@@ -234,6 +236,11 @@ class ClientProtocol(asyncio.Protocol):
         log.debug("Connect from %s", addr)
 
     def data_received(self, data: bytes) -> None:
+        if self.upgrading is not None:
+            # TLS data can arrive before start_tls() has handed us the new
+            # transport: keep it until then (a reply now would go out in clear).
+            self.upgrading += data
+            return
         if self.backlog is not None or self.pending:
             # A transport that delivers while paused: queue it, keep the order.
             self.backlog = memoryview(bytes(self.backlog or b"") + data)
@@ -540,6 +547,7 @@ class Upsd:
         if context is None or transport is None:
             client._drop("STARTTLS without a certificate")
             return
+        client.upgrading = b""
         task = asyncio.get_running_loop().create_task(self._handshake(client, transport, context))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -561,6 +569,9 @@ class Upsd:
         client.transport = tls
         client.session.tls = True
         client.last_heard = _monotonic()
+        early, client.upgrading = client.upgrading, None
+        if early:
+            client.data_received(early)
         if log.isEnabledFor(logging.DEBUG):
             sslobj = tls.get_extra_info("ssl_object")
             peer = sslobj.getpeercert() if sslobj is not None else None
