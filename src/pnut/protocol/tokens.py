@@ -91,6 +91,8 @@ class Tokenizer:
         #: Physical line number of the next byte (1-based), for file errors.
         self.lineno = 1
         self._line_start = 1
+        #: True while bytes of an unfinished line are held (set by :meth:`feed`).
+        self.partial = False
 
     # -- public ---------------------------------------------------------
     def feed(self, data: bytes) -> list[Line]:
@@ -126,6 +128,8 @@ class Tokenizer:
                 self._line_start = self.lineno
                 self._run(data[start : nl + 1], out)
             start = nl + 1
+        self.partial = bool(self._pending) or self._state is not _State.WORDSTART \
+            or bool(self._words) or bool(self._word)
         return out
 
     def _idle(self) -> bool:
@@ -137,10 +141,6 @@ class Tokenizer:
             return self.feed(b"\n")
         return []
 
-    @property
-    def partial(self) -> bool:
-        """True while bytes of an unfinished line are held."""
-        return bool(self._pending) or not self._idle()
 
     @property
     def buffered(self) -> int:

@@ -236,6 +236,18 @@ class ClientProtocol(asyncio.Protocol):
         log.debug("Connect from %s", addr)
 
     def data_received(self, data: bytes) -> None:
+        if self.upgrading is not None or self.backlog is not None or self.pending \
+                or len(data) > _SLICE:
+            self._queue(data)
+            return
+        try:  # the common case, kept lean: a small read, nothing queued
+            self._received(data)
+        except Exception as exc:
+            self._internal_error(exc)
+        if self.pending:
+            self._schedule()
+
+    def _queue(self, data: bytes) -> None:
         if self.upgrading is not None:
             # TLS data can arrive before start_tls() has handed us the new
             # transport: keep it until then (a reply now would go out in clear).
@@ -245,10 +257,8 @@ class ClientProtocol(asyncio.Protocol):
             # A transport that delivers while paused: queue it, keep the order.
             self.backlog = memoryview(bytes(self.backlog or b"") + data)
             return
-        if len(data) > _SLICE:
-            self.backlog = memoryview(data)[_SLICE:]
-            data = data[:_SLICE]
-        self._guarded(data, None)
+        self.backlog = memoryview(data)[_SLICE:]
+        self._guarded(data[:_SLICE], None)
         self._schedule()
 
     def _schedule(self) -> None:
@@ -276,6 +286,9 @@ class ClientProtocol(asyncio.Protocol):
         asyncio.get_running_loop().call_soon(self._next_pass)
 
     def _next_pass(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            self.backlog = self.pending = None
+            return
         if self.pending:
             lines, self.pending = self.pending, None
             self._guarded(None, lines)
@@ -291,12 +304,16 @@ class ClientProtocol(asyncio.Protocol):
                 self._received(data)
             elif lines is not None:
                 self._answer(lines)
-        except Exception as exc:  # a bug must cost one connection, not the daemon
-            addr = self.session.addr if self.session else "?"
-            log.error("internal error serving %s (connection dropped): %r", addr, exc)
-            log.debug("details", exc_info=True)
-            if self.transport is not None:
-                self.transport.abort()
+        except Exception as exc:
+            self._internal_error(exc)
+
+    def _internal_error(self, exc: Exception) -> None:
+        """A bug must cost one connection, not the daemon."""
+        addr = self.session.addr if self.session else "?"
+        log.error("internal error serving %s (connection dropped): %r", addr, exc)
+        log.debug("details", exc_info=True)
+        if self.transport is not None:
+            self.transport.abort()
 
     def _received(self, data: bytes) -> None:
         tokenizer = self.tokenizer
@@ -304,25 +321,37 @@ class ClientProtocol(asyncio.Protocol):
         if tokenizer.partial:
             if self.line_started is None or lines:
                 self.line_started = _monotonic()
-        else:
+        elif self.line_started is not None:
             self.line_started = None
-        if lines:
-            self.last_heard = _monotonic()
-            self._answer(lines)
+        if not lines:
+            return
+        self.last_heard = _monotonic()
+        if len(lines) == 1 and lines[0].error is None and not self.pending:
+            # The common case, kept lean: one request, one reply, one write.
+            session = self.session
+            transport = self.transport
+            if session is not None and transport is not None:
+                transport.write(session.handle(lines[0].words).encode())
+                if session.closing or session.start_tls \
+                        or transport.get_write_buffer_size() > MAX_CLIENT_BACKLOG:
+                    self._after(session, transport)
+            return
+        self._answer(lines)
 
     def _answer(self, lines: list[Line]) -> None:
         session = self.session
         transport = self.transport
-        if session is None or transport is None or transport.is_closing():
+        if session is None or transport is None:
             return
         if len(lines) > _LINES_PER_PASS:
             self.pending = lines[_LINES_PER_PASS:]
             lines = lines[:_LINES_PER_PASS]
-        if len(lines) == 1 and lines[0].error is None:
-            # The common case, kept lean: one request, one reply, one write.
-            transport.write(session.handle(lines[0].words).encode())
-        elif not self._many(session, transport, lines):
+        if not self._many(session, transport, lines):
             return
+        self._after(session, transport)
+
+    def _after(self, session: Session, transport: asyncio.Transport) -> None:
+        """After replies were written: LOGOUT, a client not reading, STARTTLS."""
         if session.closing:
             self.pending = None
             transport.close()
