@@ -14,6 +14,14 @@
  *         watch   connection i polls GET VAR UPS<i % NUPS> VAR and prints
  *                 "SEEN <ups index> <value> <monotonic time>" whenever the
  *                 value it sees changes (UPS is a name prefix; NUPS = argv[8])
+ *         tlsget  STARTTLS + handshake once per connection, then as get
+ *         tlsconnect connect, STARTTLS, TLS handshake, VER, LOGOUT, close, again
+ *
+ * The TLS modes use OpenSSL (built with -DWITH_TLS -lssl -lcrypto), without
+ * certificate checks or session resumption: every handshake is a full one,
+ * as NUT's clients make them.  Each connection is a small state machine:
+ * STARTTLS sent -> "OK STARTTLS" read -> handshake (non-blocking, epoll) ->
+ * requests over TLS.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -21,6 +29,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +38,22 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef WITH_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
-enum mode { GET, LIST, CONNECT, IDLE, WATCH };
+enum mode { GET, LIST, CONNECT, IDLE, WATCH, TLSGET, TLSCONNECT };
+/* TLS connection phases (plain modes stay in P_READY, without SSL). */
+enum phase { P_READY, P_STARTTLS, P_HANDSHAKE };
 
 struct conn {
 	int fd;
+	int phase;
+	double started;
+#ifdef WITH_TLS
+	SSL *ssl;
+#endif
 	int ups;
 	char last[64];
 	char req[256];
@@ -58,6 +78,10 @@ static int ep;
 static double *lat;
 static size_t nlat, maxlat = 20000000;
 static long errors;
+static int tls_mode;
+#ifdef WITH_TLS
+static SSL_CTX *ssl_ctx;
+#endif
 
 static int open_conn(void)
 {
@@ -79,9 +103,125 @@ static int send_req(struct conn *c)
 	size_t len = c->req_len ? c->req_len : request_len;
 	c->have = 0;
 	c->sent_at = now();
+#ifdef WITH_TLS
+	if (c->ssl)
+		return SSL_write(c->ssl, req, (int)len) == (int)len ? 0 : -1;
+#endif
 	if (write(c->fd, req, len) != (ssize_t)len)
 		return -1;
 	return 0;
+}
+
+/* Read what is there: plain, or decrypted (all of it: epoll does not see
+ * bytes OpenSSL already holds).  >0 bytes, 0 nothing yet, -1 closed/error. */
+static ssize_t conn_read(struct conn *c)
+{
+	char *at = c->buf + c->have;
+	size_t room = sizeof(c->buf) - 1 - c->have;
+#ifdef WITH_TLS
+	if (c->ssl) {
+		ssize_t total = 0;
+		while (room > 0) {
+			int r = SSL_read(c->ssl, at + total, (int)room);
+			if (r <= 0) {
+				int e = SSL_get_error(c->ssl, r);
+				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+					break;
+				return total > 0 ? total : -1;
+			}
+			total += r;
+			room -= (size_t)r;
+		}
+		return total;
+	}
+#endif
+	ssize_t r = read(c->fd, at, room);
+	return r <= 0 ? -1 : r;
+}
+
+static void conn_close(struct conn *c)
+{
+#ifdef WITH_TLS
+	if (c->ssl) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+#endif
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* Open a connection (and in TLS modes send STARTTLS); register it. */
+static int conn_open(struct conn *c)
+{
+	c->fd = open_conn();
+	if (c->fd < 0)
+		return -1;
+	c->have = 0;
+	c->started = now();
+	c->phase = P_READY;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+	if (tls_mode) {
+		/* non-blocking: OpenSSL must say WANT_READ, not wait, when a read is drained */
+		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+		c->phase = P_STARTTLS;
+		if (write(c->fd, "STARTTLS\n", 9) != 9)
+			return -1;
+		return 0;
+	}
+	return send_req(c);
+}
+
+#ifdef WITH_TLS
+/* Advance the handshake; 1 done, 0 waiting, -1 failed. */
+static int handshake(struct conn *c)
+{
+	int r = SSL_do_handshake(c->ssl);
+	if (r == 1)
+		return 1;
+	int e = SSL_get_error(c->ssl, r);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	if (e == SSL_ERROR_WANT_WRITE)
+		ev.events |= EPOLLOUT;
+	else if (e != SSL_ERROR_WANT_READ)
+		return -1;
+	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+	return 0;
+}
+#endif
+
+/* The TLS phases before requests flow; 1 ready for requests, 0 waiting, -1 failed. */
+static int tls_step(struct conn *c)
+{
+#ifdef WITH_TLS
+	if (c->phase == P_STARTTLS) {
+		ssize_t r = read(c->fd, c->buf + c->have, sizeof(c->buf) - 1 - c->have);
+		if (r <= 0)
+			return -1;
+		c->have += (size_t)r;
+		if (!memchr(c->buf, '\n', c->have))
+			return 0;
+		if (strncmp(c->buf, "OK STARTTLS\n", 12) != 0 || c->have != 12)
+			return -1;
+		c->have = 0;
+		c->ssl = SSL_new(ssl_ctx);
+		SSL_set_fd(c->ssl, c->fd);
+		SSL_set_connect_state(c->ssl);
+		c->phase = P_HANDSHAKE;
+	}
+	int h = handshake(c);
+	if (h <= 0)
+		return h;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+	c->phase = P_READY;
+	return 1;
+#else
+	(void)c;
+	return -1;
+#endif
 }
 
 static int complete(struct conn *c)
@@ -90,12 +230,14 @@ static int complete(struct conn *c)
 	switch (mode) {
 	case WATCH:
 	case GET:
+	case TLSGET:
 		return memchr(c->buf, '\n', c->have) != NULL;
 	case LIST:
 		if (strncmp(c->buf, "ERR", 3) == 0)
 			return memchr(c->buf, '\n', c->have) != NULL;
 		return strstr(c->buf, "END LIST") != NULL && c->buf[c->have - 1] == '\n';
 	case CONNECT:
+	case TLSCONNECT:
 	case IDLE:
 		return strstr(c->buf, "OK Goodbye\n") != NULL || (mode == IDLE && memchr(c->buf, '\n', c->have));
 	}
@@ -108,6 +250,50 @@ static void record(double t)
 		lat[nlat++] = t;
 }
 
+/* One epoll event on a TLS-mode connection; -1 on a failure (counted). */
+static int tls_event(struct conn *c, long *done)
+{
+	if (c->fd < 0)
+		return 0;
+	if (c->phase != P_READY) {
+		int s = tls_step(c);
+		if (s < 0)
+			goto fail;
+		if (s == 0)
+			return 0;
+		if (send_req(c) < 0)
+			goto fail;
+		if (mode == TLSCONNECT)
+			c->sent_at = c->started; /* measure the whole connect-to-goodbye cycle */
+		return 0;
+	}
+	ssize_t r = conn_read(c);
+	if (r < 0)
+		goto fail;
+	c->have += (size_t)r;
+	if (c->have >= sizeof(c->buf) - 1)
+		c->have = 0;
+	if (!complete(c))
+		return 0;
+	record(now() - c->sent_at);
+	(*done)++;
+	if (mode == TLSCONNECT) {
+		conn_close(c);
+		if (conn_open(c) < 0)
+			goto fail;
+		return 0;
+	}
+	if (send_req(c) < 0)
+		goto fail;
+	return 0;
+fail:
+	if (c->fd >= 0)
+		conn_close(c);
+	if (mode == TLSCONNECT && conn_open(c) < 0 && c->fd >= 0)
+		conn_close(c);
+	return -1;
+}
+
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -117,7 +303,8 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	if (argc < 6) {
-		fprintf(stderr, "usage: loadgen HOST PORT get|list|connect|idle CONNS SECONDS [UPS [VAR]]\n");
+		fprintf(stderr, "usage: loadgen HOST PORT get|list|connect|idle|watch|tlsget|tlsconnect "
+			"CONNS SECONDS [UPS [VAR]]\n");
 		return 2;
 	}
 	const char *ups = argc > 6 ? argv[6] : "ups";
@@ -149,11 +336,30 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[3], "idle")) {
 		mode = IDLE;
 		snprintf(request, sizeof(request), "VER\n");
+	} else if (!strcmp(argv[3], "tlsget")) {
+		mode = TLSGET;
+		tls_mode = 1;
+		snprintf(request, sizeof(request), "GET VAR %s %s\n", ups, var);
+	} else if (!strcmp(argv[3], "tlsconnect")) {
+		mode = TLSCONNECT;
+		tls_mode = 1;
+		snprintf(request, sizeof(request), "VER\nLOGOUT\n");
 	} else {
 		fprintf(stderr, "unknown mode %s\n", argv[3]);
 		return 2;
 	}
 	request_len = strlen(request);
+	if (tls_mode) {
+#ifdef WITH_TLS
+		signal(SIGPIPE, SIG_IGN); /* a closed peer is an error to count, not a crash */
+		ssl_ctx = SSL_CTX_new(TLS_client_method());
+		SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, NULL);
+		SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_OFF);
+#else
+		fprintf(stderr, "loadgen was built without TLS (-DWITH_TLS -lssl -lcrypto)\n");
+		return 2;
+#endif
+	}
 	lat = malloc(maxlat * sizeof(double));
 	ep = epoll_create1(0);
 
@@ -167,6 +373,16 @@ int main(int argc, char **argv)
 			conns[i].ups = i % nups;
 			conns[i].req_len = (size_t)snprintf(conns[i].req, sizeof(conns[i].req),
 				"GET VAR %s%d %s\n", ups, conns[i].ups, var);
+		}
+		if (tls_mode) {
+			if (conn_open(&conns[i]) < 0) {
+				errors++;
+				if (conns[i].fd >= 0)
+					conn_close(&conns[i]);
+				continue;
+			}
+			opened++;
+			continue;
 		}
 		conns[i].fd = open_conn();
 		if (conns[i].fd < 0) {
@@ -188,6 +404,11 @@ int main(int argc, char **argv)
 		int n = epoll_wait(ep, evs, 512, 100);
 		for (int i = 0; i < n; i++) {
 			struct conn *c = evs[i].data.ptr;
+			if (tls_mode) {
+				if (tls_event(c, &done) < 0)
+					errors++;
+				continue;
+			}
 			ssize_t r = read(c->fd, c->buf + c->have, sizeof(c->buf) - 1 - c->have);
 			if (r <= 0 && mode != CONNECT) {
 				errors++;

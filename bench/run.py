@@ -15,6 +15,12 @@ A second table measures propagation: 16 UPSes served by a minimal driver
 clients polling GET VAR as fast as the server answers; the figure is the
 time from the driver writing SETINFO to each client first seeing the new
 value.
+
+TLS rows (bench/tlsbench.py): GET VAR over an established TLS session, and
+full handshakes (connect, STARTTLS, handshake, VER, LOGOUT), for pnut's
+upsd with CERTFILE and NUT's NSS-built upsd with an NSS database made from
+the same certificate.  The load generator is built with OpenSSL when
+libssl-dev is there; otherwise the TLS rows are left out.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+import tlsbench  # noqa: E402
+
 from support import FIXTURES, Stack, Ups, have_nut  # noqa: E402
 
 DEV = FIXTURES / "Eaton__5PX_2000__usbhid-ups__2.7.4__01.dev"
@@ -46,8 +54,15 @@ def build_loadgen() -> Path:
     out.parent.mkdir(exist_ok=True)
     src = HERE / "loadgen.c"
     if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
-        subprocess.run(["gcc", "-O2", "-o", str(out), str(src)], check=True)
+        tls = subprocess.run(["gcc", "-O2", "-DWITH_TLS", "-o", str(out), str(src), "-lssl",
+                              "-lcrypto"], capture_output=True)
+        if tls.returncode != 0:  # no libssl-dev: plain modes only
+            subprocess.run(["gcc", "-O2", "-o", str(out), str(src)], check=True)
     return out
+
+
+def loadgen_has_tls(loadgen: Path) -> bool:
+    return b"SSL_CTX_new" in loadgen.read_bytes()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -66,6 +81,8 @@ def rss_mb(pid: int) -> float:
 class Result:
     impl: str
     rows: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Why this server has no TLS rows ("" when it has them).
+    tls_note: str = ""
 
 
 def pinned(argv: list[str], cpu: str) -> list[str]:
@@ -86,6 +103,11 @@ def measure(impl: str, loadgen: Path, seconds: float) -> Result:
     res = Result(impl)
     users = "[admin]\n  password = pw\n  upsmon primary\n"
     with Stack([Ups(UPS, DEV.read_text())], users=users) as st:
+        tls_conf, res.tls_note = tlsbench.upsd_conf(impl, st.dir)
+        if not loadgen_has_tls(loadgen):
+            tls_conf, res.tls_note = None, "loadgen built without OpenSSL (libssl-dev)"
+        if tls_conf is not None:
+            st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\n{tls_conf}")
         st.start_driver(st.upses[0], "nut")
         proc = st.start_upsd(impl, prefix=pinned([], SERVER_CPU))
         pid = proc.pid
@@ -96,6 +118,8 @@ def measure(impl: str, loadgen: Path, seconds: float) -> Result:
             ("LIST VAR, 16 conns", "list", 16),
             ("connect+VER+LOGOUT, 16 conns", "connect", 16),
         ]
+        if tls_conf is not None:
+            scenarios += tlsbench.SCENARIOS
         for label, mode, conns in scenarios:
             before = cpu_seconds(pid)
             data = load(loadgen, st.port, mode, conns, seconds)
@@ -186,6 +210,7 @@ def table(results: list[Result]) -> str:
         f" {'NUT cpu/req':>12} {'pnut cpu/req':>13} {'NUT p99':>9} {'pnut p99':>9}",
     ]
     labels = list((nut or pn).rows) if (nut or pn) else []
+    labels += [label for r in (nut, pn) if r for label in r.rows if label not in labels]
     for label in labels:
         a = nut.rows.get(label) if nut else None
         b = pn.rows.get(label) if pn else None
@@ -205,6 +230,9 @@ def table(results: list[Result]) -> str:
         lines.append(f"{label:<32} {ra:>11.0f} {rb:>11.0f} {ratio:>6.2f} {ca:>12} {cb:>13}"
                      f" {pa:>9} {pb:>9}")
     lines.append("ratio = pnut / NUT (req/s: higher is better; RSS: lower is better)")
+    for r in results:
+        if r.tls_note:
+            lines.append(f"no TLS rows for {r.impl}: {r.tls_note}")
     return "\n".join(lines)
 
 
