@@ -87,6 +87,9 @@ class UpsState:
         self.data_ok = True
         #: True once DUMPDONE arrived on this connection.
         self.dump_done = False
+        #: Bumped by every change to variables or commands, so a reader can
+        #: tell in O(1) that what it derived from the tree is still current.
+        self.version = 0
 
     # -- reading ----------------------------------------------------------
     def get(self, name: str) -> Variable | None:
@@ -109,6 +112,7 @@ class UpsState:
         return _key(name) in self._cmds
 
     def clear(self) -> None:
+        self.version += 1
         self._vars.clear()
         self._cmds.clear()
         self._sorted_vars = None
@@ -126,11 +130,13 @@ class UpsState:
             return None
         else:
             var.value = value
+        self.version += 1
         return f"SETINFO {name} {quote(value)}\n"
 
     def del_info(self, name: str) -> str | None:
         if self._vars.pop(_key(name), None) is None:
             return None
+        self.version += 1
         self._sorted_vars = None
         return f"DELINFO {name}\n"
 
@@ -138,6 +144,7 @@ class UpsState:
         var = self.get(name)
         if var is None or var.flags == flags:
             return None
+        self.version += 1
         var.flags = set(flags)
         order = [f for f in KNOWN_FLAGS if f in flags]
         return f"SETFLAGS {' '.join([name, *order])}\n"
@@ -146,6 +153,7 @@ class UpsState:
         var = self.get(name)
         if var is None or var.aux == aux:
             return None
+        self.version += 1
         var.aux = aux
         return f"SETAUX {name} {aux}\n"
 
@@ -153,6 +161,7 @@ class UpsState:
         var = self.get(name)
         if var is None or value in var.enums:
             return None
+        self.version += 1
         var.enums.append(value)
         return f"ADDENUM {name} {quote(value)}\n"
 
@@ -160,6 +169,7 @@ class UpsState:
         var = self.get(name)
         if var is None or value not in var.enums:
             return None
+        self.version += 1
         var.enums.remove(value)
         return f"DELENUM {name} {quote(value)}\n"
 
@@ -167,6 +177,7 @@ class UpsState:
         var = self.get(name)
         if var is None or (low, high) in var.ranges:
             return None
+        self.version += 1
         var.ranges.append((low, high))
         return f"ADDRANGE {name} {low} {high}\n"
 
@@ -174,18 +185,21 @@ class UpsState:
         var = self.get(name)
         if var is None or (low, high) not in var.ranges:
             return None
+        self.version += 1
         var.ranges.remove((low, high))
         return f"DELRANGE {name} {low} {high}\n"
 
     def add_cmd(self, name: str) -> str | None:
         if _key(name) in self._cmds:
             return None
+        self.version += 1
         self._cmds[_key(name)] = name
         return f"ADDCMD {name}\n"
 
     def del_cmd(self, name: str) -> str | None:
         if self._cmds.pop(_key(name), None) is None:
             return None
+        self.version += 1
         return f"DELCMD {name}\n"
 
     # -- the socket codec ----------------------------------------------------

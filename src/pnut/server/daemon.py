@@ -52,6 +52,7 @@ from pnut.config.users import Users, load_users
 from pnut.protocol.tokens import Line, Tokenizer
 from pnut.server.descriptions import Descriptions
 from pnut.server.driverlink import DriverLink
+from pnut.server.replycache import ReplyCache
 from pnut.server.session import Context, Session
 from pnut.server.store import UpsEntry
 from pnut.tls.certs import load_first_cert
@@ -240,6 +241,13 @@ class ClientProtocol(asyncio.Protocol):
                 or len(data) > _SLICE:
             self._queue(data)
             return
+        session = self.session
+        if session is not None and session.unrestricted and not self.tokenizer.partial:
+            reply = self.daemon.replies.get(data)  # a repeated GET VAR, UPS unchanged
+            if reply is not None and self.transport is not None:
+                self.last_heard = _monotonic()
+                self.transport.write(reply)
+                return
         try:  # the common case, kept lean: a small read, nothing queued
             self._received(data)
         except Exception as exc:
@@ -317,6 +325,7 @@ class ClientProtocol(asyncio.Protocol):
 
     def _received(self, data: bytes) -> None:
         tokenizer = self.tokenizer
+        whole = not tokenizer.partial  # data starts a fresh line
         lines = tokenizer.feed(data)
         if tokenizer.partial:
             if self.line_started is None or lines:
@@ -331,7 +340,11 @@ class ClientProtocol(asyncio.Protocol):
             session = self.session
             transport = self.transport
             if session is not None and transport is not None:
-                transport.write(session.handle(lines[0].words).encode())
+                reply = session.handle(lines[0].words).encode()
+                transport.write(reply)
+                if whole and session.unrestricted and not tokenizer.partial \
+                        and data.find(b"\n") == len(data) - 1:
+                    self.daemon.replies.put(data, lines[0].words, reply)
                 if session.closing or session.start_tls \
                         or transport.get_write_buffer_size() > MAX_CLIENT_BACKLOG:
                     self._after(session, transport)
@@ -425,6 +438,7 @@ class Upsd:
         self.families = families
         self.config = load_config(confdir, statepath)
         self.ctx = Context()
+        self.replies = ReplyCache(self.ctx)
         self.links: dict[str, DriverLink] = {}
         self.clients: set[ClientProtocol] = set()
         self.servers: list[asyncio.Server] = []

@@ -150,6 +150,11 @@ class Session:
         except NutError as exc:
             return f"ERR {exc.name}\n"
 
+    @property
+    def unrestricted(self) -> bool:
+        """True when replies depend on the request alone (no REQUIRE_TLS gate)."""
+        return self.tls or not self.ctx.require_tls
+
     def close(self) -> None:
         """The connection is gone: give back its login."""
         if self.loginups is not None:

@@ -1,0 +1,86 @@
+"""Answers to repeated ``GET VAR`` requests, reused while nothing changed.
+
+Monitoring clients send the same few request lines over and over (upsmon
+polls ``GET VAR ups ups.status`` every few seconds from every host).  The
+reply to such a line depends only on the UPS entry it names: whether the
+driver is connected, whether its data is stale, the FSD flag, and the
+variable tree (whose ``version`` moves on every change).  This cache maps
+the exact request bytes to the reply bytes together with a snapshot of
+those facts, and a hit is served only if every one of them is unchanged —
+so a change in the UPS is visible to the very next request, exactly as
+without the cache.
+
+Only successful ``VAR`` replies are kept, only for requests that are
+exactly ``GET VAR <ups> <var>``, and the table is bounded.  The daemon
+bypasses the cache for any connection whose replies depend on more than
+the request (REQUIRE_TLS before STARTTLS).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from pnut.driver.state import UpsState
+from pnut.server.session import Context
+from pnut.server.store import UpsEntry
+
+#: Distinct request lines kept; beyond this the table starts afresh.
+MAX_ENTRIES = 4096
+
+
+class _Hit(NamedTuple):
+    reply: bytes
+    ups: str
+    entry: UpsEntry | None  # None: a server.* variable, valid for ever
+    state: UpsState | None
+    version: int
+    connected: bool
+    stale: bool
+    fsd: bool
+
+
+class ReplyCache:
+    """Request bytes -> reply bytes, checked against the UPS on every hit."""
+
+    __slots__ = ("_ctx", "_hits")
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._hits: dict[bytes, _Hit] = {}
+
+    def get(self, request: bytes) -> bytes | None:
+        hit = self._hits.get(request)
+        if hit is None:
+            return None
+        entry = hit.entry
+        if entry is not None and (
+            self._ctx.store.get(hit.ups) is not entry
+            or entry.state is not hit.state
+            or entry.state.version != hit.version
+            or entry.connected is not hit.connected
+            or entry.stale is not hit.stale
+            or entry.fsd is not hit.fsd
+        ):
+            del self._hits[request]
+            return None
+        return hit.reply
+
+    def put(self, request: bytes, words: tuple[str, ...] | list[str], reply: bytes) -> None:
+        """Remember ``reply`` if ``request`` is exactly a successful GET VAR."""
+        if len(words) != 4 or words[0] != "GET" or words[1] != "VAR" \
+                or not reply.startswith(b"VAR "):
+            return
+        if len(self._hits) >= MAX_ENTRIES:
+            self._hits.clear()
+        ups = words[2]
+        if words[3].lower().startswith("server."):
+            self._hits[request] = _Hit(reply, ups, None, None, 0, True, False, False)
+            return
+        entry = self._ctx.store.get(ups)
+        if entry is None:
+            return
+        self._hits[request] = _Hit(reply, ups, entry, entry.state, entry.state.version,
+                                   entry.connected, entry.stale, entry.fsd)
+
+    def __len__(self) -> int:
+        return len(self._hits)
