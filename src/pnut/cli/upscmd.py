@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 from pnut.cli._clientcli import (
     Usage,
@@ -172,19 +173,27 @@ def wait_result(client: Client, ident: str, timeout: int) -> str:
     fatal("Can't receive status tracking information: timeout")
 
 
-def _do_cmd(
-    client: Client, ups: str, cmd: str, param: str | None, tracking: bool, timeout: int
+def report_action(
+    client: Client, call: Callable[[], str | None], failed: str, tracking: bool, timeout: int
 ) -> None:
+    """Run a SET or INSTCMD and print upsd's answer, or the TRACKING result, as NUT does."""
     try:
-        ident = client.instcmd(ups, cmd, param)
+        ident = call()
     except ServerError as exc:
         fatal(f"Unexpected response from upsd: {exc.wire()}")
     except ClientError as exc:
-        fatal(f"Instant command failed: {exc.nut_text}")
+        fatal(f"{failed}: {exc.nut_text}")
     if not tracking or ident is None:
         sys.stderr.write(f"{client.last_line}\n")
         return
     sys.stderr.write(f"{wait_result(client, ident, timeout)}\n")
+
+
+def _do_cmd(
+    client: Client, ups: str, cmd: str, param: str | None, tracking: bool, timeout: int
+) -> None:
+    report_action(client, lambda: client.instcmd(ups, cmd, param), "Instant command failed",
+                  tracking, timeout)
 
 
 def _list_commands(client: Client, ups: str, as_json: bool) -> None:

@@ -29,7 +29,7 @@ from pnut.cli.upscmd import (
     enable_tracking,
     login,
     parse_timeout,
-    wait_result,
+    report_action,
 )
 from pnut.client import Client, ClientError, Range, ServerError, UnknownCommand, VarType
 from pnut.client.models import atoi
@@ -134,16 +134,8 @@ def _do_setvar(
         fatal("Error: old variable names are not supported")
     if tracking:
         enable_tracking(client, "set variable")
-    try:
-        ident = client.set_var(ups, var, value)
-    except ServerError as exc:
-        fatal(f"Unexpected response from upsd: {exc.wire()}")
-    except ClientError as exc:
-        fatal(f"Set variable failed: {exc.nut_text}")
-    if not tracking or ident is None:
-        sys.stderr.write(f"{client.last_line}\n")
-        return
-    sys.stderr.write(f"{wait_result(client, ident, timeout)}\n")
+    report_action(client, lambda: client.set_var(ups, var, value), "Set variable failed",
+                  tracking, timeout)
 
 
 # -- listing --------------------------------------------------------------------
