@@ -16,13 +16,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import OrderedDict
+from functools import cache
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 HASH_PREFIX = "$argon2"
 _CACHE_SIZE = 256
-_hasher = PasswordHasher()
+
+
+@cache
+def _hasher() -> PasswordHasher:
+    """argon2 is loaded on first use: most upsd.users files hold no hash."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 _verified: OrderedDict[bytes, None] = OrderedDict()
 
 
@@ -32,15 +41,17 @@ def is_hashed(stored: str) -> bool:
 
 def hash_password(plain: str) -> str:
     """An argon2id hash for upsd.users (quote it there: it contains ``=``)."""
-    return _hasher.hash(plain)
+    return _hasher().hash(plain)
 
 
 def check_hash_syntax(stored: str) -> str | None:
     """Why a stored hash is unusable, or None; lets config loading fail early."""
     if not is_hashed(stored):
         return None
+    from argon2.exceptions import InvalidHashError
+
     try:
-        _hasher.check_needs_rehash(stored)
+        _hasher().check_needs_rehash(stored)
     except (InvalidHashError, ValueError) as exc:
         return f"malformed argon2 hash ({exc})"
     return None
@@ -54,9 +65,11 @@ def verify(stored: str, given: str) -> bool:
     if key in _verified:
         _verified.move_to_end(key)
         return True
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        _hasher.verify(stored, given)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        _hasher().verify(stored, given)
+    except (VerificationError, InvalidHashError):
         return False
     _verified[key] = None
     if len(_verified) > _CACHE_SIZE:

@@ -55,7 +55,6 @@ from pnut.server.driverlink import DriverLink
 from pnut.server.replycache import ReplyCache
 from pnut.server.session import Context, Session
 from pnut.server.store import UpsEntry
-from pnut.tls.certs import load_first_cert
 from pnut.tls.contexts import server_context
 
 log = logging.getLogger("pnut.upsd")
@@ -136,6 +135,8 @@ def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
 
 def _warn_expiry(certfile: str) -> None:
     """A certificate that expired (or soon will) makes every handshake fail: say so."""
+    from pnut.tls.certs import load_first_cert  # cryptography: only with a CERTFILE
+
     try:
         cert = load_first_cert(Path(certfile))
     except (OSError, ValueError):
