@@ -19,7 +19,7 @@ import os
 import pwd
 import sys
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from pnut.client import Client, ClientError, UpsName, UpsNameError, parse_upsname
 from pnut.client.tls import TlsSettings, settings_from
@@ -123,6 +123,29 @@ def getopt(
             j += 1
         i += 1
     return opts, argv[i:]
+
+
+class CommandLine(NamedTuple):
+    as_json: bool
+    tls: TlsSettings
+    opts: list[tuple[str, str]]
+    args: list[str]
+
+
+def parse_command_line(prog: str, argv: list[str], spec: str, usage: str) -> CommandLine | None:
+    """pnut's ``--json`` and TLS options, then NUT's getopt.
+
+    None means a bad option: the usage text was printed and, as in NUT,
+    the program exits 0.
+    """
+    as_json, argv = take_flag(argv, "--json")
+    tls, argv = take_tls_options(argv)
+    try:
+        opts, args = getopt(prog, argv, spec)
+    except Usage:
+        sys.stdout.write(usage)
+        return None
+    return CommandLine(as_json, tls, opts, args)
 
 
 def take_flag(argv: list[str], flag: str) -> tuple[bool, list[str]]:

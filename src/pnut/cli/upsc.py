@@ -10,15 +10,12 @@ from __future__ import annotations
 import sys
 
 from pnut.cli._clientcli import (
-    Usage,
     closing,
     connect,
     fatal,
-    getopt,
+    parse_command_line,
     print_json,
     run_main,
-    take_flag,
-    take_tls_options,
     upsname_or_fatal,
 )
 from pnut.client import Client, ClientError, UnknownCommand, UpsNameError, parse_hostport
@@ -57,13 +54,10 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    as_json, argv = take_flag(argv, "--json")
-    tls, argv = take_tls_options(argv)
-    try:
-        opts, args = getopt(PROG, argv, "hlLcV")
-    except Usage:
-        sys.stdout.write(USAGE)
+    line = parse_command_line(PROG, argv, "hlLcV", USAGE)
+    if line is None:
         return 0
+    as_json, tls, opts, args = line
     varlist = clientlist = verbose = False
     for opt, _ in opts:
         if opt in "lL":

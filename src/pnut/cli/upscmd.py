@@ -14,17 +14,14 @@ import time
 from collections.abc import Callable
 
 from pnut.cli._clientcli import (
-    Usage,
     ask_username,
     closing,
     connect,
     fatal,
     find_password,
-    getopt,
+    parse_command_line,
     print_json,
     run_main,
-    take_flag,
-    take_tls_options,
     upsname_or_fatal,
 )
 from pnut.client import Client, ClientError, ServerError, TrackingStatus, UnknownCommand
@@ -70,13 +67,10 @@ def parse_timeout(text: str) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    as_json, argv = take_flag(argv, "--json")
-    tls, argv = take_tls_options(argv)
-    try:
-        opts, args = getopt(PROG, argv, "lhu:p:t:wV")
-    except Usage:
-        sys.stdout.write(USAGE)
+    line = parse_command_line(PROG, argv, "lhu:p:t:wV", USAGE)
+    if line is None:
         return 0
+    as_json, tls, opts, args = line
     cmdlist = tracking = False
     user: str | None = None
     password: str | None = None

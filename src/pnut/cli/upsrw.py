@@ -11,17 +11,14 @@ from __future__ import annotations
 import sys
 
 from pnut.cli._clientcli import (
-    Usage,
     ask_username,
     closing,
     connect,
     fatal,
     find_password,
-    getopt,
+    parse_command_line,
     print_json,
     run_main,
-    take_flag,
-    take_tls_options,
     upsname_or_fatal,
 )
 from pnut.cli.upscmd import (
@@ -68,13 +65,10 @@ def main(argv: list[str]) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    as_json, argv = take_flag(argv, "--json")
-    tls, argv = take_tls_options(argv)
-    try:
-        opts, args = getopt(PROG, argv, "hls:p:t:u:wV")
-    except Usage:
-        sys.stdout.write(USAGE)
+    line = parse_command_line(PROG, argv, "hls:p:t:u:wV", USAGE)
+    if line is None:
         return 0
+    as_json, tls, opts, args = line
     setvar: str | None = None
     user: str | None = None
     password: str | None = None
