@@ -28,7 +28,8 @@ from typing import Any
 NUT_LIBDIR = Path("/lib/nut")
 NUT_BINDIR = Path("/usr/bin")
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures" / "ddl"
+#: nut-ddl dumps copied into the repository (source and licence in their README).
+FIXTURES = REPO / "tests" / "fixtures" / "ddl"
 PNUT = [sys.executable, "-m", "pnut"]
 
 DEFAULT_USERS = """\
