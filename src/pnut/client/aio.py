@@ -124,6 +124,12 @@ class AsyncClient:
     def connected(self) -> bool:
         return self._writer is not None
 
+    @property
+    def engine(self) -> ClientConnection:
+        """The sans-IO connection, to build operations for :meth:`run`
+        (e.g. ``client.run(poll_server(client.engine))``)."""
+        return self._conn
+
     async def close(self) -> None:
         """Close without a LOGOUT."""
         writer, self._writer, self._reader = self._writer, None, None
