@@ -8,6 +8,47 @@ calls is NUT's (drivers/main.c): ``init_ups`` → (``shutdown`` and exit for
 ``-k``) → ``init_info`` → ``update_info`` → socket opens → ``update_info``
 every ``pollinterval`` seconds, or earlier when :meth:`Driver.wake_at` says
 so.  Every hook runs under one lock, so a SET never interleaves with a poll.
+
+Devices that come and go
+------------------------
+When the device stops answering (USB unplugged, serial line silent, SNMP
+agent unreachable), raise :class:`DeviceGone` — from ``update_info``,
+``instcmd`` or ``setvar``; an ``OSError`` escaping those hooks (pyserial's
+and pyusb's errors are ``OSError``) counts the same.  The framework then:
+
+* marks the data stale at once (``DATASTALE`` on the socket: upsd answers
+  ``ERR DATA-STALE``, upsmon reports ``NOCOMM``) and leaves every value as
+  it was — no made-up ``OB``/``LB`` on the way;
+* sets ``driver.state`` to ``reconnect.trying`` and calls
+  :meth:`Driver.reconnect` with a capped back-off (:mod:`pnut.driver.reconnect`:
+  0.5 s, 1 s, 2 s, 4 s, then every 5 s) for ever, unless ups.conf's
+  ``reconnect_max_tries`` says otherwise; INSTCMD and SET answer FAILED
+  meanwhile;
+* once ``reconnect`` returns, sets ``reconnect.updateinfo`` and polls;
+  ``update_info`` calls ``dstate.data_ok()`` as usual and the driver is back
+  (``driver.state`` ``quiet``).  A ``DeviceGone`` from that poll just
+  continues the loop.
+
+So a driver plugs in with a few lines::
+
+    async def update_info(self) -> None:
+        reply = await self.port.ask(b"Q1\r")
+        if reply is None:
+            raise DeviceGone("no reply to Q1")
+        ...
+        self.dstate.data_ok()
+
+    async def reconnect(self) -> None:   # only if cleanup()+init_ups() is wrong
+        self.port = await open_port(self.config.port)   # raises OSError if absent
+
+For one bad reply that is not a lost device, a driver may keep the old
+values and return; NUT's drivers also tolerate a few failures in a row.
+
+``driver.state`` follows NUT 2.8.1+ (drivers/main.c): ``init.starting``,
+``init.device``, ``init.quiet``, ``init.info``, ``init.updateinfo``,
+``quiet``, ``updateinfo`` (during each poll), ``dumping`` (``-d``),
+``reloading``, ``fsd.killpower`` (``-k``), ``reconnect.trying``,
+``reconnect.updateinfo``, ``cleanup.upsdrv``, ``cleanup.exit``.
 """
 
 from __future__ import annotations
@@ -26,6 +67,10 @@ log = logging.getLogger("pnut.driver")
 
 class DriverError(Exception):
     """A fatal problem at start-up: the driver prints it and exits non-zero."""
+
+
+class DeviceGone(Exception):
+    """The device stopped answering; the framework goes stale and reconnects."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +151,9 @@ class Driver:
     description: ClassVar[str] = ""
     #: Settings accepted in ups.conf and with ``-x`` besides the common ones.
     vartab: ClassVar[tuple[VarSpec, ...]] = ()
+    #: Publish ``driver.state`` (NUT 2.8.1+); off only where a driver must
+    #: stay line-for-line identical to its NUT 2.8.0 counterpart.
+    publish_state: ClassVar[bool] = True
 
     def __init__(self, config: DriverConfig, dstate: DriverState) -> None:
         self.config = config
@@ -131,6 +179,18 @@ class Driver:
     async def shutdown(self) -> None:
         """Kill power (``-k``); called right after init_ups, in a fresh process."""
         raise DriverError("shutdown not supported")
+
+    async def reconnect(self) -> None:
+        """Reopen a lost device; raise DeviceGone (or OSError) while it is still away.
+
+        The default closes what is left (``cleanup``) and runs ``init_ups``
+        again.  The next ``update_info`` follows a successful return.
+        """
+        await self.cleanup()
+        try:
+            await self.init_ups()
+        except DriverError as exc:
+            raise DeviceGone(str(exc)) from None
 
     async def reload(self, config: DriverConfig) -> None:
         """SIGHUP: new settings from ups.conf (same UPS, same driver)."""

@@ -8,7 +8,8 @@ section (then ``-x`` overrides) into one of four bins, and so does
   ``pollinterval``, ``synchronous``, the ``nolock`` and ``ignorelb`` flags
   (``driver.flag.*``); ``user``, ``group``, ``desc``, ``sdorder``,
   ``debug_min``, ``sddelay`` are taken silently, and so are upsdrvctl's
-  ``maxstartdelay``/``maxretry``/``retrydelay``/``nowait`` (NUT 2.8.0's
+  ``maxstartdelay``/``maxretry``/``retrydelay``/``nowait`` and
+  ``reconnect_max_tries`` (newer NUT; global or per UPS) (NUT 2.8.0's
   drivers refuse those in a UPS section — a bug; docs/compat.md);
 * ``override.<var>`` and ``default.<var>``: values for the tree;
 * the driver's own settings (its ``vartab``): ``driver.parameter.<key>``
@@ -28,7 +29,7 @@ from pnut.driver.base import DriverConfig, DriverError, VarSpec
 #: Section keys the core takes without publishing them.
 SILENT_KEYS = frozenset(
     {"user", "group", "desc", "sdorder", "debug_min", "sddelay", "chroot",
-     "maxstartdelay", "maxretry", "retrydelay", "sdcommands"}
+     "maxstartdelay", "maxretry", "retrydelay", "sdcommands", "reconnect_max_tries"}
 )
 SILENT_FLAGS = frozenset({"nowait"})
 CORE_FLAGS = frozenset({"nolock", "ignorelb"})
@@ -102,6 +103,9 @@ def build_config(
                 setup.group = value
             elif key == "debug_min" and value.isdigit():
                 setup.debug_min = int(value)
+            elif key == "reconnect_max_tries":
+                config.values[key] = value
+                config.origins[key] = where
         section = conf.get(upsname)
         if section is None:
             raise DriverError(f"{conf_path}: section [{upsname}] not found")

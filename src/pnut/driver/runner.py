@@ -12,6 +12,12 @@ file, open the socket, publish ``driver.parameter.pollinterval`` and
 From then on it polls every ``pollinterval`` (earlier if the driver asks)
 while the socket server answers upsd.
 
+A device that goes away (:class:`~pnut.driver.base.DeviceGone` or an
+``OSError`` from a hook) makes the data stale at once; the loop then calls
+the driver's ``reconnect`` on a capped back-off (:mod:`.reconnect`) instead
+of polling, and polls again once it succeeds.  ``driver.state`` tells which
+step the driver is in, with NUT 2.8.1+'s names.
+
 SIGTERM, SIGINT and SIGQUIT end the loop; the socket file and PID file are
 removed.  SIGHUP re-reads ups.conf and hands the new settings to the
 driver.  ``-B`` forks before the event loop starts; the parent exits only
@@ -32,10 +38,12 @@ from pathlib import Path
 
 from pnut.config.parser import ConfigError, confpath
 from pnut.config.ups_conf import UpsConf, load_ups_conf
-from pnut.driver.base import Driver, DriverConfig, DriverError, load_driver
+from pnut.driver.base import DeviceGone, Driver, DriverConfig, DriverError, load_driver
 from pnut.driver.conf import Setup, build_config, format_interval
 from pnut.driver.dstate import DriverState
 from pnut.driver.pidfile import alive, pid_path, remove_pid, signal_driver, write_pid
+from pnut.driver.reconnect import Backoff
+from pnut.driver.sockproto import Stat
 from pnut.driver.sockserver import DriverSocketServer, SocketError
 from pnut.protocol.limits import NUT_VERSION
 
@@ -43,6 +51,8 @@ log = logging.getLogger("pnut.driver")
 
 #: Seconds a duplicate instance gets to exit after our SIGTERM (NUT: 3 x 5 s).
 DUPLICATE_WAIT = 10.0
+#: What a hook may raise when the device is not there (pyserial/pyusb errors are OSErrors).
+DEVICE_ERRORS: tuple[type[BaseException], ...] = (DeviceGone, OSError)
 
 
 def socket_path(statepath: Path, progname: str, upsname: str) -> Path:
@@ -83,6 +93,13 @@ class DriverProcess:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._reload = False
+        self.backoff = Backoff()
+        self.exit_status = 0
+
+    def set_state(self, state: str) -> None:
+        """``driver.state`` as NUT 2.8.1+ names the steps."""
+        if self.cls.publish_state:
+            self.dstate.set_info("driver.state", state)
 
     # -- start-up --------------------------------------------------------------
     def _publish_setup(self) -> None:
@@ -96,20 +113,37 @@ class DriverProcess:
             ds.set_immutable(name, value)
 
     async def init(self) -> None:
+        self.set_state("init.starting")
+        self.backoff.max_tries = self.config.get_int("reconnect_max_tries", -1, minimum=-1)
         self._publish_setup()
-        await self.driver.init_ups()
+        self.set_state("init.device")
+        try:
+            await self.driver.init_ups()
+        except DEVICE_ERRORS as exc:
+            raise DriverError(f"cannot open the device: {exc}") from None
+        self.set_state("init.quiet")
 
     async def kill_power(self) -> None:
         log.info("Initiating UPS shutdown")
-        await self.driver.shutdown()
+        self.set_state("fsd.killpower")
+        try:
+            await self.driver.shutdown()
+        except DEVICE_ERRORS as exc:
+            raise DriverError(f"kill power failed: {exc}") from None
 
     async def start_data(self) -> None:
         ds = self.dstate
         ds.set_info("driver.version", NUT_VERSION)
         ds.set_info("driver.version.internal", self.cls.version)
         ds.set_info("driver.name", self.config.progname)
-        await self.driver.init_info()
-        await self.driver.update_info()
+        try:
+            self.set_state("init.info")
+            await self.driver.init_info()
+            self.set_state("init.updateinfo")
+            await self.driver.update_info()
+        except DEVICE_ERRORS as exc:
+            raise DriverError(f"cannot read the device: {exc}") from None
+        self.set_state("init.quiet")
         if self.dstate.ignore_lb:
             has = [v for v in ("battery.charge", "battery.runtime")
                    if ds.value(v) is not None and ds.value(v + ".low") is not None]
@@ -135,9 +169,10 @@ class DriverProcess:
         await self._take_over_pidfile()
         write_pid(self.pidfile)
         path = socket_path(self.config.statepath, self.config.progname, self.config.upsname)
-        self.server = DriverSocketServer(path, self.dstate, self.driver)
+        self.server = DriverSocketServer(path, self.dstate, self)
         await self.server.start()
         self.publish_final()
+        self.set_state("quiet")
 
     def publish_final(self) -> None:
         ds = self.dstate
@@ -179,23 +214,104 @@ class DriverProcess:
         except (ConfigError, DriverError) as exc:
             log.error("reload refused: %s", exc)
             return
+        self.set_state("reloading")
         for name, value in setup.published:
             self.dstate.set_info(name, value)
         self.config = setup.config
+        self.backoff.max_tries = setup.config.get_int("reconnect_max_tries", -1, minimum=-1)
         self.dstate.set_info("driver.parameter.pollinterval",
                              format_interval(self.config.pollinterval))
         assert self.server is not None
         async with self.server.lock:
             await self.driver.reload(setup.config)
+        self.set_state("reconnect.trying" if self.backoff.active else "quiet")
         log.info("configuration reloaded")
+
+    # -- the device comes and goes ---------------------------------------------
+    def device_lost(self, exc: BaseException) -> None:
+        """Stale now, values kept; reconnect attempts follow on the back-off."""
+        if self.backoff.active:
+            return
+        forever = self.backoff.max_tries < 0
+        log.warning("Driver lost connection to the device [%s] (%s); reconnecting%s",
+                    self.config.upsname, exc or type(exc).__name__,
+                    ", will try indefinitely" if forever
+                    else f" at most {self.backoff.max_tries} times")
+        self.dstate.data_stale()
+        self.backoff.lost(time.monotonic())
+        self.set_state("reconnect.trying")
+        if self.backoff.exhausted:
+            self._give_up()
+
+    def _give_up(self) -> None:
+        log.error("Driver lost connection to the device [%s] and gives up after %d attempts",
+                  self.config.upsname, self.backoff.count)
+        self.exit_status = 1
+        self.request_stop()
+
+    async def _try_reconnect(self) -> None:
+        b = self.backoff
+        if time.monotonic() < b.next_at:
+            return
+        try:
+            await self.driver.reconnect()
+            self.set_state("reconnect.updateinfo")
+            await self.driver.update_info()
+        except Exception as exc:  # any failure here means "still away"
+            b.failed(time.monotonic())
+            self.set_state("reconnect.trying")
+            ds = self.dstate
+            ds.set_info("driver.reconnect_count", str(b.count))
+            ds.set_info("driver.reconnect_max_tries", str(b.max_tries))
+            if not isinstance(exc, DEVICE_ERRORS):
+                log.exception("reconnect attempt %d failed", b.count)
+            elif b.should_log():
+                log.info("reconnect attempt %d to [%s] failed (%s); next in %.1f s", b.count,
+                         self.config.upsname, exc or type(exc).__name__, b.delay(b.count))
+            if b.exhausted:
+                self._give_up()
+            return
+        log.warning("Communications with UPS [%s] re-established after %d failed attempts",
+                    self.config.upsname, b.count)
+        b.succeeded()
+        self.set_state("quiet")
+
+    # -- what the socket server calls --------------------------------------------
+    async def instcmd(self, name: str, param: str | None) -> int:
+        if self.backoff.active:
+            log.info("instcmd %s refused: the device is not connected", name)
+            return Stat.FAILED
+        try:
+            return await self.driver.instcmd(name, param)
+        except DEVICE_ERRORS as exc:
+            self.device_lost(exc)
+            return Stat.FAILED
+
+    async def setvar(self, name: str, value: str) -> int:
+        if self.backoff.active:
+            log.info("SET %s refused: the device is not connected", name)
+            return Stat.FAILED
+        try:
+            return await self.driver.setvar(name, value)
+        except DEVICE_ERRORS as exc:
+            self.device_lost(exc)
+            return Stat.FAILED
 
     async def _poll(self) -> None:
         assert self.server is not None
         async with self.server.lock:
+            if self.backoff.active:
+                await self._try_reconnect()
+                return
+            self.set_state("updateinfo")
             try:
                 await self.driver.update_info()
+            except DEVICE_ERRORS as exc:
+                self.device_lost(exc)
+                return
             except Exception:
                 log.exception("update failed")
+            self.set_state("quiet")
 
     async def loop(self) -> None:
         while not self._stop.is_set():
@@ -204,9 +320,9 @@ class DriverProcess:
                 await self._do_reload()
             await self._poll()
             deadline = started + self.config.pollinterval
-            wake = self.driver.wake_at()
+            wake = self.backoff.next_at if self.backoff.active else self.driver.wake_at()
             if wake is not None:
-                deadline = min(deadline, wake)
+                deadline = min(deadline, wake) if not self.backoff.active else wake
             self._wake.clear()
             timeout = max(0.0, deadline - time.monotonic())
             with contextlib.suppress(asyncio.TimeoutError):
@@ -214,10 +330,12 @@ class DriverProcess:
             await asyncio.sleep(0)
 
     async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()
+        self.set_state("cleanup.upsdrv")
         with contextlib.suppress(Exception):
             await self.driver.cleanup()
+        self.set_state("cleanup.exit")
+        if self.server is not None:
+            await self.server.close()
         remove_pid(self.pidfile)
 
 
@@ -231,8 +349,10 @@ async def _serve(proc: DriverProcess, ready: int | None, kill_power: bool,
         await proc.start_data()
         if dump_after is not None:
             proc.publish_final()
+            proc.set_state("quiet")
             for _ in range(max(0, dump_after - 1)):
                 await proc.driver.update_info()
+            proc.set_state("dumping")
             for var in proc.dstate.tree.variables():
                 print(f"{var.name}: {var.value}")
             return 0
@@ -251,7 +371,7 @@ async def _serve(proc: DriverProcess, ready: int | None, kill_power: bool,
         await proc.loop()
     finally:
         await proc.close()
-    return 0
+    return proc.exit_status
 
 
 def _signal_ready(fd: int) -> None:

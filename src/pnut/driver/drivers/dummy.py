@@ -137,6 +137,8 @@ class DummyUps(Driver):
     name: ClassVar[str] = "dummy-ups"
     version: ClassVar[str] = "0.15"
     description: ClassVar[str] = "Device simulation and repeater driver"
+    #: Identical to NUT 2.8.0's dummy-ups, which has no driver.state.
+    publish_state: ClassVar[bool] = False
     vartab: ClassVar[tuple[VarSpec, ...]] = (
         VarSpec("mode", "Specify mode instead of guessing it from port value "
                         "(dummy = dummy-loop, dummy-once, repeater)"),

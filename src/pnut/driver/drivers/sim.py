@@ -18,6 +18,10 @@ Settable variables cover every type upsd knows: STRING:n (``ups.id``,
 refused with INVALID.  ``default.*`` and ``override.*`` from ups.conf set
 the starting values.
 
+``devicefile`` names a file that stands for the cable: while it is missing
+the simulated UPS is unplugged (polls raise DeviceGone, so the framework's
+stale/reconnect path runs, as for a real device).
+
 ``-k`` (kill power) asks the running instance, over its socket, to run
 ``sdcommands`` (default ``shutdown.return``) — the simulated UPS has no
 device a second process could talk to.
@@ -33,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
-from pnut.driver.base import Driver, DriverConfig, DriverError, VarSpec
+from pnut.driver.base import DeviceGone, Driver, DriverConfig, DriverError, VarSpec
 from pnut.driver.drivers.simmodel import (
     BATTERY_NOMINAL_VOLTAGE,
     NOMINAL_FREQUENCY,
@@ -82,6 +86,8 @@ class SimDriver(Driver):
                                  "during an outage (negative: never)"),
         VarSpec("seed", "Seed for the random wander of the readings"),
         VarSpec("serial", "Serial number to report"),
+        VarSpec("devicefile", "A file standing for the device: while it is missing, "
+                              "the UPS is unplugged"),
     )
 
     def __init__(self, config: DriverConfig, dstate: DriverState) -> None:
@@ -103,7 +109,20 @@ class SimDriver(Driver):
             seed=seed,
         )
 
+    def _check_plugged(self) -> None:
+        path = self.config.get("devicefile")
+        if path is not None and not os.path.exists(self.config.resolve_file(path)):
+            raise DeviceGone(f"{path} is missing (unplugged)")
+
+    async def reconnect(self) -> None:
+        """The model keeps running while unplugged; only the "cable" must be back."""
+        self._check_plugged()
+
     async def init_ups(self) -> None:
+        try:
+            self._check_plugged()
+        except DeviceGone as exc:
+            raise DriverError(str(exc)) from None
         self.model = SimModel(self._settings(self.config))
         self.timescale = self.config.get_float("timescale", 1.0, 0.001, 10000.0)
 
@@ -184,6 +203,7 @@ class SimDriver(Driver):
         ds.status_commit()
 
     async def update_info(self) -> None:
+        self._check_plugged()
         now = self.clock()
         self.model.advance((now - self._last) * self.timescale)
         self._last = now
