@@ -3,7 +3,7 @@
     python bench/benchdriver.py STATEPATH NUPS SECONDS INTERVAL
 
 Serves NUT's driver socket ``STATEPATH/bench-ups<i>`` for each UPS with
-the shared codec (pnut.driver.state), answers DUMPALL and PING, and every
+the shared codec (pnut.protocol.state), answers DUMPALL and PING, and every
 INTERVAL seconds changes ``bench.seq`` on the next UPS in turn.  Each
 change is printed as ``SENT <ups index> <value> <monotonic time>`` right
 after the SETINFO line was written to every connected upsd, so the bench
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from pnut.driver.state import UpsState
+from pnut.protocol.state import UpsState
 from pnut.protocol.tokens import Tokenizer
 
 

@@ -23,6 +23,7 @@ from pnut.config.parser import ConfigError, parse_text
 from pnut.config.upsd_conf import parse_upsd_conf
 from pnut.config.users import parse_users
 from pnut.protocol import requests as rq
+from pnut.protocol.commands import parse_request
 from pnut.protocol.errors import NutError
 from pnut.protocol.tokens import Line, Tokenizer
 
@@ -100,7 +101,7 @@ def test_session_always_answers_one_reply(requests: list[list[str]], require_tls
 @given(words_strategy)
 def test_parse_request_raises_only_nut_errors(words: list[str]) -> None:
     try:
-        req = rq.parse_request(words)
+        req = parse_request(words)
     except NutError:
         return
     assert rq.to_line(req)

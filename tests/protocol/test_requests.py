@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pnut.protocol import requests as rq
+from pnut.protocol.commands import BY_NAME, TABLE, VERBS, lookup, parse_request
 from pnut.protocol.errors import ErrorName, NutError
-from pnut.protocol.requests import COMMANDS, lookup, parse_request, to_line
+from pnut.protocol.requests import to_line
 from pnut.protocol.tokens import split_line
 
 GOOD = [
@@ -100,10 +101,32 @@ def test_refusals_carry_nut_error_names(line: str, error: ErrorName) -> None:
 
 
 def test_command_table_is_case_insensitive_and_marks_auth() -> None:
-    assert lookup("get") is COMMANDS["GET"]
-    needs = {w for w, spec in COMMANDS.items() if spec.needs_auth}
+    assert lookup("get") is VERBS["GET"]
+    needs = {w for w, verb in VERBS.items() if verb.needs_login}
     assert needs == {"LOGIN", "ATTACH", "PRIMARY", "MASTER", "FSD", "SET", "INSTCMD"}
-    assert COMMANDS["ATTACH"].alias_of == "LOGIN" and COMMANDS["DETACH"].alias_of == "LOGOUT"
+    assert lookup("attach").row is BY_NAME["LOGIN"]  # type: ignore[union-attr]
+    assert lookup("DETACH").row is BY_NAME["LOGOUT"]  # type: ignore[union-attr]
+    before_tls = {w for w, verb in VERBS.items() if verb.before_tls}
+    assert before_tls == {"STARTTLS", "VER", "PROTVER", "NETVER", "HELP"}
+
+
+def test_every_row_parses_its_own_words_and_only_get_var_is_cacheable() -> None:
+    for row in TABLE:
+        least, most = row.arity
+        args = [f"a{i}" for i in range(least)]
+        if row.name == "SET TRACKING":
+            args = ["ON"]
+        words = row.name.split() + args
+        assert type(parse_request(words)).__name__  # builds a request
+        if most is not None:
+            with pytest.raises(NutError):
+                parse_request([*words, "surplus"])
+        if least:
+            with pytest.raises(NutError):
+                parse_request(words[:-1])
+        for alias in row.aliases:
+            assert parse_request([*row.name.split()[:-1], alias.lower(), *args])
+    assert [r.name for r in TABLE if r.cacheable] == ["GET VAR"]
 
 
 def test_every_error_name_is_rfc_shaped() -> None:

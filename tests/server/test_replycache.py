@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pnut.server.replycache import MAX_ENTRIES, ReplyCache
+from pnut.server.replycache import MAX_ENTRIES, MAX_REQUEST, ReplyCache
 from pnut.server.session import Context, Session
 from pnut.server.store import UpsEntry
 
@@ -19,13 +19,16 @@ def setup() -> tuple[Context, UpsEntry, ReplyCache, Session]:
     return ctx, entry, ReplyCache(ctx), Session(ctx, "127.0.0.1")
 
 
-def answer(session: Session, cache: ReplyCache) -> bytes:
-    """What the daemon does: the cache first, else the session (and remember)."""
-    cached = cache.get(REQ)
+def answer(session: Session, cache: ReplyCache, req: bytes = REQ,
+           words: tuple[str, ...] = WORDS) -> bytes:
+    """What the connection does: the cache first, else the session (and remember)."""
+    cached = cache.get(req)
     if cached is not None:
         return cached
-    reply = session.handle(WORDS).encode()
-    cache.put(REQ, WORDS, reply)
+    row, text = session.respond(words)
+    reply = text.encode()
+    if row is not None and row.cacheable:
+        cache.put(req, words[2], words[3], reply)
     return reply
 
 
@@ -80,16 +83,24 @@ def test_a_replaced_entry_after_reload_is_a_miss() -> None:
     assert cache.get(REQ) is None
 
 
-def test_only_exact_get_var_requests_are_kept_and_the_table_is_bounded() -> None:
-    _ctx, _, cache, session = setup()
-    cache.put(b"get var ups ups.status\n", ("get", "var", "ups", "ups.status"), b"VAR x\n")
-    cache.put(b"LIST UPS\n", ("LIST", "UPS"), b"BEGIN LIST UPS\n")
-    cache.put(b"GET VAR ups ups.status x\n", ("GET", "VAR", "ups", "ups.status", "x"), b"VAR\n")
+def test_only_successful_get_var_lines_of_bounded_length_are_kept() -> None:
+    ctx, _, cache, session = setup()
+    answer(session, cache, b"LIST UPS\n", ("LIST", "UPS"))
+    answer(session, cache, b"GET VAR nosuch ups.status\n", ("GET", "VAR", "nosuch", "ups.status"))
     assert len(cache) == 0
+    # Any spelling NUT answers alike is a key of its own: the bytes are the key.
+    low = ("get", "var", "ups", "ups.status")
+    assert answer(session, cache, b"get var ups ups.status\n", low) == b'VAR ups ups.status "OL"\n'
+    assert cache.get(b"get var ups ups.status\n") == b'VAR ups ups.status "OL"\n'
+    long_name = "v" * MAX_REQUEST
+    ctx.store.get("ups").state.set_info(long_name, "1")  # type: ignore[union-attr]
+    long_req = f"GET VAR ups {long_name}\n".encode()
+    answer(session, cache, long_req, ("GET", "VAR", "ups", long_name))
+    assert cache.get(long_req) is None  # over MAX_REQUEST: never a key
     for i in range(MAX_ENTRIES + 10):
-        cache.put(f"GET VAR ups v{i}\n".encode(), ("GET", "VAR", "ups", f"v{i}"), b"VAR ...\n")
+        cache.put(f"GET VAR ups v{i}\n".encode(), "ups", f"v{i}", b"VAR ...\n")
     assert 0 < len(cache) <= MAX_ENTRIES
     server = b"GET VAR any server.version\n"
     reply = session.handle(("GET", "VAR", "any", "server.version")).encode()
-    cache.put(server, ("GET", "VAR", "any", "server.version"), reply)
+    cache.put(server, "any", "server.version", reply)
     assert cache.get(server) == reply

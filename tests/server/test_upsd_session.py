@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from pnut.config.parser import parse_text
 from pnut.config.users import parse_users
+from pnut.protocol.driversock import SockCommand, serialize
 from pnut.server.session import Context, Session
 from pnut.server.store import UpsEntry
 from pnut.server.tracking import Tracker, new_id
@@ -34,8 +35,8 @@ def make(clock: Clock | None = None) -> tuple[Context, UpsEntry, list[str]]:
     entry.state.set_aux("ups.mfr", 10)
     entry.state.add_cmd("load.off")
 
-    def sender(line: str) -> bool:
-        sent.append(line)
+    def sender(msg: SockCommand) -> bool:
+        sent.append(serialize(msg))
         return True
 
     entry.sender = sender
@@ -141,3 +142,15 @@ def test_any_words_get_one_reply_and_never_raise(lines: list[list[str]]) -> None
         assert reply.endswith("\n")
         if not reply.startswith("BEGIN LIST"):
             assert reply.count("\n") == 1
+
+
+def test_tracking_table_is_capped_oldest_first() -> None:
+    from pnut.server.tracking import MAX_TRACKING
+
+    clock = Clock()
+    tracker = Tracker(3600.0, clock)
+    for i in range(MAX_TRACKING + 5):
+        tracker.add(f"id{i}")
+    assert len(tracker) == MAX_TRACKING
+    assert tracker.answer("id0") == "ERR UNKNOWN"
+    assert tracker.answer(f"id{MAX_TRACKING + 4}") == "PENDING"

@@ -2,7 +2,7 @@
 
 How this works
 --------------
-:class:`DriverState` owns a :class:`~pnut.driver.state.UpsState` (the tree
+:class:`DriverState` owns a :class:`~pnut.protocol.state.UpsState` (the tree
 that upsd mirrors) and a *sink*: every method that changes the tree hands
 the broadcast line it produced to the sink, which the socket server sets to
 "write to every connected client".  Nothing here does I/O, so drivers and
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pnut.driver.state import FLAG_NUMBER, FLAG_RW, FLAG_STRING, UpsState, Variable
+from pnut.protocol.state import FLAG_NUMBER, FLAG_RW, FLAG_STRING, UpsState, Variable
 
 Sink = Callable[[str], None]
 

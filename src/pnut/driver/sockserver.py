@@ -28,18 +28,22 @@ from pathlib import Path
 from typing import Protocol
 
 from pnut.driver.dstate import DriverState
-from pnut.driver.sockproto import (
+from pnut.protocol.driversock import (
     Broadcast,
     DumpAll,
     DumpValue,
     GetPid,
+    Goodbye,
     InstCmd,
     Logout,
     NoBroadcast,
+    Pid,
     Ping,
+    Pong,
     SetVar,
-    Stat,
+    TrackingResult,
     parse_command,
+    serialize,
     tracking_line,
 )
 from pnut.protocol.tokens import Tokenizer
@@ -220,7 +224,7 @@ class DriverSocketServer:
         if isinstance(cmd, DumpAll):
             self._send(client, "".join(self.dstate.dump_lines()))
         elif isinstance(cmd, Ping):
-            self._send(client, "PONG\n")
+            self._send(client, serialize(Pong()))
         elif isinstance(cmd, DumpValue):
             self._send(client, "".join(self.dstate.dump_lines(cmd.name)))
         elif isinstance(cmd, NoBroadcast):
@@ -228,9 +232,9 @@ class DriverSocketServer:
         elif isinstance(cmd, Broadcast):
             client.broadcast = cmd.enabled
         elif isinstance(cmd, GetPid):
-            self._send(client, f"PID {os.getpid()}\n")
+            self._send(client, serialize(Pid(str(os.getpid()))))
         elif isinstance(cmd, Logout):
-            self._send(client, "OK Goodbye\n")
+            self._send(client, serialize(Goodbye()))
             await asyncio.sleep(LOGOUT_LINGER)
             self._drop(client, None)
         elif isinstance(cmd, InstCmd):
@@ -252,5 +256,5 @@ class DriverSocketServer:
                 result = await call()
             except Exception:
                 log.exception("%s failed", what)
-                return int(Stat.FAILED)
+                return int(TrackingResult.FAILED)
         return int(result)

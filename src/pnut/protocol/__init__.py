@@ -4,12 +4,13 @@ Nothing in this package touches a socket; servers, drivers and clients are
 thin adapters around it.
 """
 
+from pnut.protocol.commands import TABLE, lookup, parse_request
 from pnut.protocol.errors import ErrorName, NutError
-from pnut.protocol.requests import COMMANDS, lookup, parse_request, to_line, to_words
+from pnut.protocol.requests import to_line, to_words
 from pnut.protocol.tokens import Line, Tokenizer, escape, quote, split_line
 
 __all__ = [
-    "COMMANDS",
+    "TABLE",
     "ErrorName",
     "Line",
     "NutError",

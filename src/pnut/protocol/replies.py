@@ -1,7 +1,7 @@
 """Replies: how the server writes them and how a client reads them back.
 
-The server formats each reply with the ``format_*`` functions (values are
-escaped and quoted here and nowhere else); a client tokenizes a reply line
+The server writes every reply and ERR line with the ``format_*`` functions
+(values are escaped and quoted here and nowhere else); a client tokenizes a reply line
 with the same tokenizer as requests and hands the words to
 :func:`parse_reply`, which returns one small frozen dataclass per kind.
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from pnut.protocol.errors import NutError
-from pnut.protocol.tokens import quote
+from pnut.protocol.tokens import escape, quote
 
 # -- server side -------------------------------------------------------------
 
@@ -24,13 +24,23 @@ def format_ok(text: str = "") -> str:
     return f"OK {text}\n" if text else "OK\n"
 
 
-def format_err(err: NutError) -> str:
+def format_err(err: NutError | str) -> str:
+    """``ERR <NAME> [extra]`` for a refusal (or a bare error name)."""
+    if isinstance(err, str):
+        return f"ERR {err}\n"
     return err.wire() + "\n"
+
+
+def format_text(text: str) -> str:
+    """A bare line: VER, PROTVER, HELP, ``ON``/``OFF``, GET TRACKING answers."""
+    return text + "\n"
 
 
 def format_var(ups: str, var: str, value: str, kind: str = "VAR") -> str:
     """``VAR ups var "value"`` (also ``RW``, ``ENUM`` lines)."""
-    return f"{kind} {ups} {var} {quote(value)}\n"
+    if '"' in value or "\\" in value or "#" in value:
+        value = escape(value)
+    return f'{kind} {ups} {var} "{value}"\n'
 
 
 def format_type(ups: str, var: str, words: list[str]) -> str:
@@ -55,9 +65,31 @@ def format_range(ups: str, var: str, low: str, high: str) -> str:
     return f"RANGE {ups} {var} {quote(low)} {quote(high)}\n"
 
 
+def format_ups(name: str, desc: str) -> str:
+    """A ``LIST UPS`` line."""
+    return f"UPS {name} {quote(desc)}\n"
+
+
+def format_cmd(ups: str, cmd: str) -> str:
+    """A ``LIST CMD`` line."""
+    return f"CMD {ups} {cmd}\n"
+
+
+def format_client(ups: str, address: str) -> str:
+    """A ``LIST CLIENT`` line."""
+    return f"CLIENT {ups} {address}\n"
+
+
 def format_list(header: str, body: list[str]) -> str:
     """Frame list lines: ``BEGIN LIST <header>`` ... ``END LIST <header>``."""
     return f"BEGIN LIST {header}\n{''.join(body)}END LIST {header}\n"
+
+
+#: Fixed replies, built once.
+OK: Final = format_ok()
+OK_GOODBYE: Final = format_ok("Goodbye")
+OK_STARTTLS: Final = format_ok("STARTTLS")
+OK_FSD_SET: Final = format_ok("FSD-SET")
 
 
 # -- client side ---------------------------------------------------------------

@@ -341,11 +341,13 @@ class ClientProtocol(asyncio.Protocol):
             session = self.session
             transport = self.transport
             if session is not None and transport is not None:
-                reply = session.handle(lines[0].words).encode()
+                words = lines[0].words
+                row, text = session.respond(words)
+                reply = text.encode()
                 transport.write(reply)
-                if whole and session.unrestricted and not tokenizer.partial \
-                        and data.find(b"\n") == len(data) - 1:
-                    self.daemon.replies.put(data, lines[0].words, reply)
+                if row is not None and row.cacheable and whole and session.unrestricted \
+                        and not tokenizer.partial and data.find(b"\n") == len(data) - 1:
+                    self.daemon.replies.put(data, words[2], words[3], reply)
                 if session.closing or session.start_tls \
                         or transport.get_write_buffer_size() > MAX_CLIENT_BACKLOG:
                     self._after(session, transport)

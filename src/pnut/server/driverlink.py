@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import cast
 
+from pnut.protocol import driversock as ds
 from pnut.protocol.limits import STATUS_WAIT
 from pnut.protocol.tokens import Tokenizer
 from pnut.server.store import UpsEntry
@@ -43,6 +44,7 @@ CONNFAIL_LOG_INTERVAL = 300.0
 #: Bytes upsd may queue for a driver that does not read before it gives
 #: up on the connection.
 MAX_DRIVER_BACKLOG = 1024 * 1024
+_DUMPALL = ds.serialize(ds.DumpAll()).encode()
 
 
 class _DriverProtocol(asyncio.Protocol):
@@ -92,12 +94,12 @@ class DriverLink:
             return
         self._judge(now)
 
-    def send(self, line: str) -> bool:
-        """Write one line to the driver (SET, INSTCMD, PING)."""
+    def send(self, msg: ds.SockCommand) -> bool:
+        """Write one request to the driver (SET, INSTCMD, PING)."""
         transport = self._transport
         if transport is None or transport.is_closing():
             return False
-        transport.write(line.encode("ascii", "replace"))
+        transport.write(ds.serialize(msg).encode("ascii", "replace"))
         if transport.get_write_buffer_size() > MAX_DRIVER_BACKLOG:
             log.warning("Driver for UPS [%s] is not reading; dropping the connection",
                         self.entry.name)
@@ -137,7 +139,7 @@ class DriverLink:
             transport.abort()
             return
         self._transport = transport
-        transport.write(b"DUMPALL\n")
+        transport.write(_DUMPALL)
         self._tokenizer = Tokenizer()
         entry = self.entry
         entry.state.clear()
@@ -187,20 +189,17 @@ class DriverLink:
                 continue
             try:
                 msg = state.apply(line.words)
-            except ValueError as exc:
+            except ds.DriverSockError as exc:
                 log.debug("UPS [%s]: ignoring driver line: %s", self.entry.name, exc)
                 continue
             except Exception:  # a driver must never crash upsd
                 log.exception("UPS [%s]: bad driver line %r", self.entry.name, line.words)
                 continue
             self._last_heard = time.monotonic()
-            if msg is None:
-                continue
-            if msg.kind in ("DATAOK", "DATASTALE", "DUMPDONE"):
+            if isinstance(msg, ds.DataOk | ds.DataStale | ds.DumpDone):
                 judge = True
-            elif msg.kind == "TRACKING" and self.tracker.set_result(msg.args[0], msg.args[1]):
-                log.info("tracking ID: %s\tresult: %s", msg.args[0],
-                         self.tracker.answer(msg.args[0]))
+            elif isinstance(msg, ds.Tracking) and self.tracker.set_result(msg.id, msg.result):
+                log.info("tracking ID: %s\tresult: %s", msg.id, self.tracker.answer(msg.id))
         if judge and self._transport is not None:
             self._judge(time.monotonic())
 
@@ -215,7 +214,7 @@ class DriverLink:
             third = self.maxage // 3
             if elapsed > third and now - self._last_ping > third:
                 self._last_ping = now
-                if not self.send("PING\n"):
+                if not self.send(ds.Ping()):
                     return
             dead = elapsed > self.maxage + 1
         if dead and not entry.stale:

@@ -10,8 +10,9 @@ those facts, and a hit is served only if every one of them is unchanged —
 so a change in the UPS is visible to the very next request, exactly as
 without the cache.
 
-Only successful ``VAR`` replies are kept, only for requests that are
-exactly ``GET VAR <ups> <var>``, and the table is bounded.  The daemon
+Only successful replies of the command table's one cacheable row
+(``GET VAR``) are kept, keyed by one request line of at most
+:data:`MAX_REQUEST` bytes, and the table is bounded.  The daemon
 bypasses the cache for any connection whose replies depend on more than
 the request (REQUIRE_TLS before STARTTLS).
 """
@@ -20,12 +21,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from pnut.driver.state import UpsState
+from pnut.protocol.state import UpsState
 from pnut.server.session import Context
 from pnut.server.store import UpsEntry
 
 #: Distinct request lines kept; beyond this the table starts afresh.
 MAX_ENTRIES = 4096
+#: Longest request line kept as a key (a GET VAR of two 63-character
+#: names is ~140 bytes): the table holds at most MAX_ENTRIES * MAX_REQUEST
+#: key bytes (1 MiB) whatever clients send.
+MAX_REQUEST = 256
 
 
 class _Hit(NamedTuple):
@@ -65,15 +70,13 @@ class ReplyCache:
             return None
         return hit.reply
 
-    def put(self, request: bytes, words: tuple[str, ...] | list[str], reply: bytes) -> None:
-        """Remember ``reply`` if ``request`` is exactly a successful GET VAR."""
-        if len(words) != 4 or words[0] != "GET" or words[1] != "VAR" \
-                or not reply.startswith(b"VAR "):
+    def put(self, request: bytes, ups: str, var: str, reply: bytes) -> None:
+        """Remember the successful GET VAR ``reply`` to the one line ``request``."""
+        if len(request) > MAX_REQUEST:
             return
         if len(self._hits) >= MAX_ENTRIES:
             self._hits.clear()
-        ups = words[2]
-        if words[3].lower().startswith("server."):
+        if var.lower().startswith("server."):
             self._hits[request] = _Hit(reply, ups, None, None, 0, True, False, False)
             return
         entry = self._ctx.store.get(ups)

@@ -38,7 +38,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pnut.config.users import User, Users
+from pnut.protocol import driversock as ds
+from pnut.protocol import replies as rp
 from pnut.protocol import requests as rq
+from pnut.protocol.commands import BY_NAME, TABLE, VERBS, Command, parse_args
+from pnut.protocol.driversock import atoi
 from pnut.protocol.errors import ErrorName, NutError
 from pnut.protocol.limits import (
     DESCRIPTION_UNAVAILABLE,
@@ -48,7 +52,6 @@ from pnut.protocol.limits import (
     SERVER_INFO,
     UPSDESC_UNAVAILABLE,
 )
-from pnut.protocol.tokens import escape, quote, quote_word
 from pnut.server.descriptions import Descriptions
 from pnut.server.guard import AddressGuard
 from pnut.server.store import Store, UpsEntry
@@ -56,10 +59,9 @@ from pnut.server.tracking import Tracker, new_id
 
 log = logging.getLogger("pnut.upsd")
 
-_ERR_UNKNOWN_COMMAND = "ERR UNKNOWN-COMMAND\n"
-_ERR_TLS_NOT_ENABLED = "ERR TLS-NOT-ENABLED\n"
-#: What a connection may say before STARTTLS when TLS is required.
-PLAIN_TEXT_ALLOWED = frozenset({"STARTTLS", "VER", "PROTVER", "NETVER", "HELP"})
+_ERR_UNKNOWN_COMMAND = rp.format_err(ErrorName.UNKNOWN_COMMAND)
+_ERR_TLS_NOT_ENABLED = rp.format_err(ErrorName.TLS_NOT_ENABLED)
+_GET_VAR = BY_NAME["GET VAR"]
 
 
 @dataclass
@@ -75,23 +77,9 @@ class Context:
     sessions: dict[Session, None] = field(default_factory=dict)
     #: True once a certificate is configured (STARTTLS then proceeds).
     tls_ready: bool = False
-    #: REQUIRE_TLS: refuse everything but PLAIN_TEXT_ALLOWED before STARTTLS.
+    #: REQUIRE_TLS: refuse every command not marked ``before_tls`` before STARTTLS.
     require_tls: bool = False
     guard: AddressGuard = field(default_factory=AddressGuard)
-
-
-def _atoi(text: str) -> int:
-    """C's atoi, as NUT uses it to compare a SET value with a range."""
-    s = text.lstrip(" \t\n\r\x0b\x0c")
-    sign = -1 if s[:1] == "-" else 1
-    if s[:1] in ("+", "-"):
-        s = s[1:]
-    n = 0
-    for ch in s:
-        if not "0" <= ch <= "9":
-            break
-        n = n * 10 + ord(ch) - 48
-    return sign * n
 
 
 class Session:
@@ -120,35 +108,29 @@ class Session:
     # -- the one entry point ------------------------------------------------
     def handle(self, words: tuple[str, ...] | list[str]) -> str:
         """The reply text for one request line."""
-        if self.ctx.require_tls and not self.tls and (
-                not words or words[0].upper() not in PLAIN_TEXT_ALLOWED):
+        return self.respond(words)[1]
+
+    def respond(self, words: tuple[str, ...] | list[str]) -> tuple[Command | None, str]:
+        """The command row that answered (None: refused before one was known) and the reply."""
+        verb = VERBS.get(words[0].upper()) if words else None
+        if self.ctx.require_tls and not self.tls and (verb is None or not verb.before_tls):
             self.plain_refused += 1
             if self.plain_refused == 1:  # the command word only if it is one: no secrets
-                spec = rq.lookup(words[0]) if words else None
                 log.info("Client %s sent %s before STARTTLS: refused (REQUIRE_TLS)",
-                         self.addr, spec.word if spec else "an unknown command")
-            return _ERR_TLS_NOT_ENABLED
-        # Fast path for the request monitoring clients send most.
-        if len(words) >= 4 and words[0].upper() == "GET" and words[1].upper() == "VAR":
-            try:
-                return self._get_var(words[2], words[3])
-            except NutError as exc:
-                return f"ERR {exc.name}\n"
-        if not words:
-            return _ERR_UNKNOWN_COMMAND
-        spec = rq.lookup(words[0])
-        if spec is None:
-            return _ERR_UNKNOWN_COMMAND
+                         self.addr, verb.word if verb else "an unknown command")
+            return None, _ERR_TLS_NOT_ENABLED
+        if verb is None:
+            return None, _ERR_UNKNOWN_COMMAND
         try:
-            if spec.needs_auth:
+            if verb.needs_login:
                 if self.username is None:
                     raise NutError(ErrorName.USERNAME_REQUIRED)
                 if self.password is None:
                     raise NutError(ErrorName.PASSWORD_REQUIRED)
-            req = rq.parse_request(words)
-            return _DISPATCH[type(req)](self, req)
+            row, req = parse_args(verb, words)
+            return row, _DISPATCH[row.handler](self, req)
         except NutError as exc:
-            return f"ERR {exc.name}\n"
+            return None, rp.format_err(exc)
 
     @property
     def unrestricted(self) -> bool:
@@ -211,13 +193,13 @@ class Session:
 
     # -- simple commands ----------------------------------------------------
     def _ver(self, req: rq.Ver) -> str:
-        return SERVER_INFO + "\n"
+        return _VER
 
     def _protver(self, req: rq.ProtVer) -> str:
-        return PROTOCOL_VERSION + "\n"
+        return _PROTVER
 
     def _help(self, req: rq.Help) -> str:
-        return HELP_TEXT + "\n"
+        return _HELP
 
     def _starttls(self, req: rq.StartTLS) -> str:
         if self.tls:
@@ -225,21 +207,21 @@ class Session:
         if not self.ctx.tls_ready:
             raise NutError(ErrorName.FEATURE_NOT_CONFIGURED)
         self.start_tls = True
-        return "OK STARTTLS\n"
+        return rp.OK_STARTTLS
 
     def _username(self, req: rq.Username) -> str:
         if self.username is not None:
             log.info("Client %s tried to set a username twice", self.who)
             raise NutError(ErrorName.ALREADY_SET_USERNAME)
         self.username = req.name
-        return "OK\n"
+        return rp.OK
 
     def _password(self, req: rq.Password) -> str:
         if self.password is not None:
             log.info("Client %s tried to set a password twice", self.who)
             raise NutError(ErrorName.ALREADY_SET_PASSWORD)
         self.password = req.password
-        return "OK\n"
+        return rp.OK
 
     # -- sessions and logins ------------------------------------------------
     def _login(self, req: rq.Login) -> str:
@@ -253,35 +235,36 @@ class Session:
         self.loginups = entry.name
         log.info("User %s logged into UPS [%s]%s", self.who, entry.name,
                  " (SSL)" if self.tls else "")
-        return "OK\n"
+        return rp.OK
 
     def _logout(self, req: rq.Logout) -> str:
         if self.loginups is not None:
             log.info("User %s logged out from UPS [%s]", self.who, self.loginups)
         self.closing = True
-        return "OK Goodbye\n"
+        return rp.OK_GOODBYE
 
     def _primary(self, req: rq.Primary) -> str:
         entry = self._ups(req.ups)
         self._authorize(f"{req.word} {entry.name}",
                         lambda u: u.may("primary") or u.may("master"))
-        return "OK MASTER-GRANTED\n" if req.word == "MASTER" else "OK PRIMARY-GRANTED\n"
+        return rp.format_ok(f"{req.word}-GRANTED")
 
     def _fsd(self, req: rq.Fsd) -> str:
         entry = self._ups(req.ups)
         self._authorize(f"FSD {entry.name}", lambda u: u.may("fsd"))
         log.info("Client %s set FSD on UPS [%s]", self.who, entry.name)
         entry.fsd = True
-        return "OK FSD-SET\n"
+        return rp.OK_FSD_SET
 
     # -- GET ------------------------------------------------------------------
-    def _get_var(self, ups: str, var: str) -> str:
+    def _get_var(self, req: rq.GetVar) -> str:
+        ups, var = req.ups, req.var
         low = var.lower()
         if low.startswith("server."):  # answered for any UPS name
             if low == "server.info":
-                return f"VAR {ups} server.info {quote(SERVER_INFO)}\n"
+                return rp.format_var(ups, "server.info", SERVER_INFO)
             if low == "server.version":
-                return f'VAR {ups} server.version "{NUT_VERSION}"\n'
+                return rp.format_var(ups, "server.version", NUT_VERSION)
             raise NutError(ErrorName.VAR_NOT_SUPPORTED)
         entry = self._available(ups)
         value = entry.state.value(var)
@@ -289,50 +272,45 @@ class Session:
             raise NutError(ErrorName.VAR_NOT_SUPPORTED)
         if entry.fsd and low == "ups.status":
             value = "FSD " + value
-        return f'VAR {ups} {var} "{escape(value)}"\n'
-
-    def _get_var_req(self, req: rq.GetVar) -> str:
-        return self._get_var(req.ups, req.var)
+        return rp.format_var(ups, var, value)
 
     def _get_type(self, req: rq.GetType) -> str:
         variable = self._available(req.ups).state.get(req.var)
         if variable is None:
             raise NutError(ErrorName.VAR_NOT_SUPPORTED)
-        return f"TYPE {req.ups} {req.var} {' '.join(variable.type_words())}\n"
+        return rp.format_type(req.ups, req.var, variable.type_words())
 
     def _get_desc(self, req: rq.GetDesc) -> str:
         self._available(req.ups)
         text = self.ctx.descriptions.var(req.var) or DESCRIPTION_UNAVAILABLE
-        return f"DESC {req.ups} {req.var} {quote(text)}\n"
+        return rp.format_desc("DESC", req.ups, req.var, text)
 
     def _get_cmddesc(self, req: rq.GetCmdDesc) -> str:
         self._available(req.ups)
         text = self.ctx.descriptions.cmd(req.cmd) or DESCRIPTION_UNAVAILABLE
-        return f"CMDDESC {req.ups} {req.cmd} {quote(text)}\n"
+        return rp.format_desc("CMDDESC", req.ups, req.cmd, text)
 
     def _get_upsdesc(self, req: rq.GetUpsDesc) -> str:
         entry = self._ups(req.ups)
         text = entry.desc if entry.desc is not None else UPSDESC_UNAVAILABLE
-        return f"UPSDESC {req.ups} {quote(text)}\n"
+        return rp.format_upsdesc(req.ups, text)
 
     def _get_numlogins(self, req: rq.GetNumLogins) -> str:
         entry = self._available(req.ups)
-        return f"{req.word} {req.ups} {entry.numlogins}\n"
+        return rp.format_count(req.word, req.ups, entry.numlogins)
 
     def _get_tracking(self, req: rq.GetTracking) -> str:
         if req.id is None:
-            return "ON\n" if self.tracking else "OFF\n"
+            return rp.format_text("ON" if self.tracking else "OFF")
         if not self.tracking:
             raise NutError(ErrorName.FEATURE_NOT_CONFIGURED)
-        return self.ctx.tracker.answer(req.id) + "\n"
+        return rp.format_text(self.ctx.tracker.answer(req.id))
 
     # -- LIST -----------------------------------------------------------------
     def _list_ups(self, req: rq.ListUps) -> str:
-        body = [
-            f"UPS {e.name} {quote(e.desc if e.desc is not None else DESCRIPTION_UNAVAILABLE)}\n"
-            for e in self.ctx.store
-        ]
-        return f"BEGIN LIST UPS\n{''.join(body)}END LIST UPS\n"
+        body = [rp.format_ups(e.name, e.desc if e.desc is not None else DESCRIPTION_UNAVAILABLE)
+                for e in self.ctx.store]
+        return rp.format_list("UPS", body)
 
     def _list_var(self, req: rq.ListVar) -> str:
         entry = self._available(req.ups)
@@ -342,49 +320,49 @@ class Session:
             value = v.value
             if entry.fsd and v.name.lower() == "ups.status":
                 value = "FSD " + value
-            body.append(f'VAR {ups} {v.name} "{escape(value)}"\n')
-        return f"BEGIN LIST VAR {ups}\n{''.join(body)}END LIST VAR {ups}\n"
+            body.append(rp.format_var(ups, v.name, value))
+        return rp.format_list(f"VAR {ups}", body)
 
     def _list_rw(self, req: rq.ListRw) -> str:
         entry = self._available(req.ups)
         ups = req.ups
-        body = [f'RW {ups} {v.name} "{escape(v.value)}"\n'
+        body = [rp.format_var(ups, v.name, v.value, "RW")
                 for v in entry.state.variables() if v.writable]
-        return f"BEGIN LIST RW {ups}\n{''.join(body)}END LIST RW {ups}\n"
+        return rp.format_list(f"RW {ups}", body)
 
     def _list_cmd(self, req: rq.ListCmd) -> str:
         entry = self._available(req.ups)
         ups = req.ups
-        body = [f"CMD {ups} {c}\n" for c in entry.state.commands()]
-        return f"BEGIN LIST CMD {ups}\n{''.join(body)}END LIST CMD {ups}\n"
+        body = [rp.format_cmd(ups, c) for c in entry.state.commands()]
+        return rp.format_list(f"CMD {ups}", body)
 
     def _list_enum(self, req: rq.ListEnum) -> str:
         variable = self._available(req.ups).state.get(req.var)
         if variable is None:
             raise NutError(ErrorName.VAR_NOT_SUPPORTED)
         head = f"{req.ups} {req.var}"
-        body = [f"ENUM {head} {quote(e)}\n" for e in variable.enums]
-        return f"BEGIN LIST ENUM {head}\n{''.join(body)}END LIST ENUM {head}\n"
+        body = [rp.format_var(req.ups, req.var, e, "ENUM") for e in variable.enums]
+        return rp.format_list(f"ENUM {head}", body)
 
     def _list_range(self, req: rq.ListRange) -> str:
         variable = self._available(req.ups).state.get(req.var)
         if variable is None:
             raise NutError(ErrorName.VAR_NOT_SUPPORTED)
         head = f"{req.ups} {req.var}"
-        body = [f'RANGE {head} "{lo}" "{hi}"\n' for lo, hi in variable.ranges]
-        return f"BEGIN LIST RANGE {head}\n{''.join(body)}END LIST RANGE {head}\n"
+        body = [rp.format_range(req.ups, req.var, str(lo), str(hi)) for lo, hi in variable.ranges]
+        return rp.format_list(f"RANGE {head}", body)
 
     def _list_client(self, req: rq.ListClient) -> str:
         entry = self._ups(req.ups)
         key = entry.name.lower()
-        body = [f"CLIENT {s.loginups} {s.addr}\n" for s in reversed(self.ctx.sessions)
+        body = [rp.format_client(s.loginups, s.addr) for s in reversed(self.ctx.sessions)
                 if s.loginups is not None and s.loginups.lower() == key]
-        return f"BEGIN LIST CLIENT {req.ups}\n{''.join(body)}END LIST CLIENT {req.ups}\n"
+        return rp.format_list(f"CLIENT {req.ups}", body)
 
     # -- SET and INSTCMD ----------------------------------------------------
     def _set_tracking(self, req: rq.SetTracking) -> str:
         self.tracking = req.on
-        return "OK\n"
+        return rp.OK
 
     def _set_var(self, req: rq.SetVar) -> str:
         entry = self._available(req.ups)
@@ -404,11 +382,11 @@ class Session:
         if variable.enums and value not in variable.enums:
             raise NutError(ErrorName.INVALID_VALUE)
         if variable.ranges:
-            number = _atoi(value)
+            number = atoi(value)
             if not any(lo <= number <= hi for lo, hi in variable.ranges):
                 raise NutError(ErrorName.INVALID_VALUE)
-        line = f"SET {req.var} {quote(value)}"
-        return self._forward(entry, line, ErrorName.SET_FAILED,
+        return self._forward(entry, lambda tid: ds.SetVar(req.var, value, tid),
+                             ErrorName.SET_FAILED,
                              f"Set variable: {self.who} set {req.var} on {entry.name} to {value}")
 
     def _instcmd(self, req: rq.InstCmd) -> str:
@@ -417,55 +395,32 @@ class Session:
             raise NutError(ErrorName.CMD_NOT_SUPPORTED)
         self._authorize(f"INSTCMD {req.cmd} on {entry.name}",
                         lambda u: u.may_instcmd(req.cmd))
-        line = f"INSTCMD {req.cmd}"
         what = req.cmd
         if req.param is not None:
-            line += " " + quote_word(req.param)
             what += f" with value {req.param}"
-        return self._forward(entry, line, ErrorName.INSTCMD_FAILED,
+        return self._forward(entry, lambda tid: ds.InstCmd(req.cmd, req.param, tid),
+                             ErrorName.INSTCMD_FAILED,
                              f"Instant command: {self.who} did {what} on {entry.name}")
 
-    def _forward(self, entry: UpsEntry, line: str, failure: ErrorName, message: str) -> str:
-        """Send a SET/INSTCMD line to the driver; reply before it acts (as NUT)."""
+    def _forward(self, entry: UpsEntry, build: Callable[[str | None], ds.SockCommand],
+                 failure: ErrorName, message: str) -> str:
+        """Send a SET/INSTCMD request to the driver; reply before it acts (as NUT)."""
         tracking_id = new_id() if self.tracking else None
         if tracking_id is not None:
-            line += f" TRACKING {tracking_id}"
             self.ctx.tracker.add(tracking_id)
         log.info("%s (tracking ID: %s)", message, tracking_id or "disabled")
-        if not entry.send(line + "\n"):
+        if not entry.send(build(tracking_id)):
             log.info("Sending to the driver of UPS [%s] failed", entry.name)
             raise NutError(failure)
-        return f"OK TRACKING {tracking_id}\n" if tracking_id else "OK\n"
+        return rp.format_ok(f"TRACKING {tracking_id}") if tracking_id else rp.OK
 
 
 
-#: Request type -> handler; every request type of pnut.protocol.requests.
-_DISPATCH: dict[type, Callable[[Session, Any], str]] = {
-    rq.Ver: Session._ver,
-    rq.ProtVer: Session._protver,
-    rq.Help: Session._help,
-    rq.StartTLS: Session._starttls,
-    rq.Username: Session._username,
-    rq.Password: Session._password,
-    rq.Login: Session._login,
-    rq.Logout: Session._logout,
-    rq.Primary: Session._primary,
-    rq.Fsd: Session._fsd,
-    rq.GetVar: Session._get_var_req,
-    rq.GetType: Session._get_type,
-    rq.GetDesc: Session._get_desc,
-    rq.GetCmdDesc: Session._get_cmddesc,
-    rq.GetUpsDesc: Session._get_upsdesc,
-    rq.GetNumLogins: Session._get_numlogins,
-    rq.GetTracking: Session._get_tracking,
-    rq.ListUps: Session._list_ups,
-    rq.ListVar: Session._list_var,
-    rq.ListRw: Session._list_rw,
-    rq.ListCmd: Session._list_cmd,
-    rq.ListEnum: Session._list_enum,
-    rq.ListRange: Session._list_range,
-    rq.ListClient: Session._list_client,
-    rq.SetTracking: Session._set_tracking,
-    rq.SetVar: Session._set_var,
-    rq.InstCmd: Session._instcmd,
+_VER = rp.format_text(SERVER_INFO)
+_PROTVER = rp.format_text(PROTOCOL_VERSION)
+_HELP = rp.format_text(HELP_TEXT)
+
+#: Handler name of the command table -> session method (every row has one).
+_DISPATCH: dict[str, Callable[[Session, Any], str]] = {
+    row.handler: getattr(Session, "_" + row.handler) for row in TABLE
 }

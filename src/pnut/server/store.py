@@ -1,7 +1,7 @@
 """What upsd knows about each UPS, shared by every client session.
 
 One :class:`UpsEntry` per ups.conf section: the driver's state tree (kept
-by :class:`~pnut.driver.state.UpsState`), whether the driver is connected
+by :class:`~pnut.protocol.state.UpsState`), whether the driver is connected
 and its data fresh, the FSD flag and the login count.  The asyncio driver
 link updates ``connected``/``stale`` and plugs in ``sender``; the sans-IO
 sessions only read the entry and call :meth:`UpsEntry.send`.
@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from pnut.driver.state import UpsState
+from pnut.protocol.driversock import SockCommand
+from pnut.protocol.state import UpsState
 
 
 @dataclass(eq=False)
@@ -31,13 +32,13 @@ class UpsEntry:
     #: Set by FSD; never cleared while upsd runs (as in NUT).
     fsd: bool = False
     numlogins: int = 0
-    #: Writes one line to the driver; False when it cannot.
-    sender: Callable[[str], bool] | None = None
+    #: Writes one request to the driver; False when it cannot.
+    sender: Callable[[SockCommand], bool] | None = None
 
-    def send(self, line: str) -> bool:
+    def send(self, msg: SockCommand) -> bool:
         if not self.connected or self.sender is None:
             return False
-        return self.sender(line)
+        return self.sender(msg)
 
 
 class Store:

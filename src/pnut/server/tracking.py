@@ -5,6 +5,9 @@ SET VAR or INSTCMD; the id travels to the driver, which answers
 ``TRACKING <id> <code>`` once it has acted.  Entries live for
 TRACKINGDELAY seconds after the request and are then forgotten, so
 ``GET TRACKING <id>`` for an old id says ``ERR UNKNOWN``, as in NUT.
+The table holds at most :data:`MAX_TRACKING` ids (NUT's is unbounded):
+past it the oldest id is forgotten, so memory stays bounded whatever a
+logged-in client sends.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ import secrets
 import time
 from collections.abc import Callable
 
-from pnut.driver.state import TRACKING_ANSWERS
+from pnut.protocol.driversock import TrackingResult, atoi
 
 PENDING = "PENDING"
 UNKNOWN = "ERR UNKNOWN"
+#: Pending and answered ids kept at most (a client asking faster than
+#: TRACKINGDELAY forgets them gets the oldest forgotten first).
+MAX_TRACKING = 10_000
 
 
 def new_id() -> str:
@@ -26,21 +32,6 @@ def new_id() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex().upper()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _atoi(text: str) -> int:
-    """C's atoi: optional sign and leading digits, 0 when there are none."""
-    s = text.strip()
-    sign = 1
-    if s[:1] in ("+", "-"):
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    digits = ""
-    for ch in s:
-        if not ch.isdigit():
-            break
-        digits += ch
-    return sign * int(digits) if digits else 0
 
 
 class Tracker:
@@ -55,15 +46,20 @@ class Tracker:
         return len(self._items)
 
     def add(self, id_: str) -> None:
-        self._items[id_.upper()] = (None, self._clock())
+        items = self._items
+        if len(items) >= MAX_TRACKING:
+            self.purge()
+            while len(items) >= MAX_TRACKING:
+                del items[next(iter(items))]  # the oldest (dicts keep insertion order)
+        items[id_.upper()] = (None, self._clock())
 
-    def set_result(self, id_: str, code: str) -> bool:
+    def set_result(self, id_: str, code: int | str) -> bool:
         """Record a driver's ``TRACKING id code``; False for an unknown id."""
         key = id_.upper()
         item = self._items.get(key)
         if item is None:
             return False
-        self._items[key] = (_atoi(code), item[1])
+        self._items[key] = (code if isinstance(code, int) else atoi(code), item[1])
         return True
 
     def answer(self, id_: str) -> str:
@@ -77,7 +73,7 @@ class Tracker:
             return PENDING
         # Code 4 (CONVERSION_FAILED, NUT 2.8.1+ drivers) is INVALID-ARGUMENT
         # as in later NUT; 2.8.0 knew only 0-3.  Anything else is UNKNOWN.
-        return TRACKING_ANSWERS.get(code, UNKNOWN)
+        return TrackingResult.answer_for(code)
 
     def purge(self) -> None:
         """Forget entries requested more than ``delay`` seconds ago."""
