@@ -98,8 +98,7 @@ def test_defaults_are_nut_2_8_0() -> None:
     ("NOTIFYFLAG ONBATT SYSLOG+WAL", "unknown notify flag"),
     ("NOTIFYFLAG ONBAT SYSLOG", "unknown notify event"),
     ("NOTIFYMSG NOSUCH text", "unknown notify event"),
-    ("pollfreq 5", "directives are upper-case"),
-    ("SHUTDOWNCOMMAND x", "unknown directive"),
+    ('SHUTDOWNCMD "/sbin/poweroff', "missing closing quote"),
     ("FORCESSL maybe", "expected a boolean"),
     ('SHUTDOWNCMD "unterminated # x"', "unescaped #"),
 ])
@@ -111,6 +110,19 @@ def test_bad_line_names_file_and_line(tmp_path: Path, line: str, problem: str) -
     assert info.value.path == str(path) and info.value.lineno == 3
     assert problem in info.value.problem
     assert str(info.value).startswith(f"{path}:3: ")
+
+
+@pytest.mark.parametrize(("line", "warning"), [
+    ("pollfreq 5", "unknown directive 'pollfreq' is ignored (directives are upper-case: POLLFREQ)"),
+    ("SHUTDOWNCOMMAND x", "unknown directive 'SHUTDOWNCOMMAND' is ignored "
+                          "(did you mean 'SHUTDOWNCMD'?)"),
+])
+def test_unknown_directive_is_a_warning_as_in_nut(tmp_path: Path, line: str, warning: str) -> None:
+    path = tmp_path / "upsmon.conf"
+    path.write_text(f"# header\nMONITOR ups@h 1 u p primary\n{line}\nSHUTDOWNCMD x\n")
+    conf = load_upsmon_conf(path)
+    assert conf.warnings == [f"{path}:3: {warning}"]
+    assert conf.pollfreq == 5 and conf.shutdowncmd == "x"
 
 
 def test_zero_monitor_lines_refused() -> None:

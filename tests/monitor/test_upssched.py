@@ -57,12 +57,20 @@ def test_rules_match_in_file_order(tmp_path: Path) -> None:
     ("AT NOSUCH * EXECUTE a", "unknown notify type"),
     ("AT ONBATT *", "AT needs"),
     ("PIPEFN", "one non-empty argument"),
-    ("TIMER x", "unknown directive"),
+    ("AT ONBATT * START-TIMR a 5", "unknown AT command 'START-TIMR' (did you mean 'START-TIMER'?)"),
+    ('CMDSCRIPT "/bin/true', "missing closing quote"),
 ])
 def test_bad_lines(tmp_path: Path, body: str, problem: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_upssched_conf(_write(tmp_path, f"{body}\n"))
     assert info.value.lineno == 4 and problem in info.value.problem
+
+
+def test_unknown_directive_is_a_warning_as_in_nut(tmp_path: Path) -> None:
+    conf = load_upssched_conf(_write(tmp_path, "LOKFN /x\nAT ONBATT * EXECUTE a\n"))
+    assert conf.warnings == [f"{tmp_path}/upssched.conf:4: unknown directive 'LOKFN' is ignored "
+                             "(did you mean 'LOCKFN'?)"]
+    assert [r.args for r in conf.rules] == [("a",)]
 
 
 def test_at_before_paths_refused(tmp_path: Path) -> None:

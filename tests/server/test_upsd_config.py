@@ -55,9 +55,8 @@ def test_upsd_conf_every_directive() -> None:
     ("ALLOW_NO_DEVICE perhaps\n", 1, "expected a boolean"),
     ("CERTIDENT onlyname\n", 1, "CERTIDENT needs a certificate name and a password"),
     ("CERTREQUEST 7\n", 1, "CERTREQUEST must be 0, 1 or 2"),
-    ("# ok\nMAXAEG 5\n", 2, "unknown directive 'MAXAEG'"),
-    ("maxage 5\n", 1, "unknown directive 'maxage'"),  # keywords are upper case, as in NUT
     ('LISTEN "127.0.0.1#\n', 1, "Unbalanced word due to unescaped # in quotes"),
+    ('LISTEN "127.0.0.1 3502\nMAXAGE 5\n', 1, "missing closing quote"),
 ])
 def test_upsd_conf_errors_name_file_and_line(text: str, line: int, problem: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -65,6 +64,22 @@ def test_upsd_conf_errors_name_file_and_line(text: str, line: int, problem: str)
     assert info.value.lineno == line
     assert problem in info.value.problem
     assert str(info.value).startswith(f"upsd.conf:{line}: ")
+
+
+def test_unknown_names_are_warnings_as_in_nut() -> None:
+    """NUT logs an unknown directive or user setting and carries on; so does pnut,
+    naming the line and the name it probably meant (issue 11)."""
+    conf = upsd("# ok\nMAXAEG 5\nmaxage 7\n")
+    assert conf.maxage == 15
+    assert conf.warnings == [
+        "upsd.conf:2: unknown directive 'MAXAEG' is ignored (did you mean 'MAXAGE'?)",
+        "upsd.conf:3: unknown directive 'maxage' is ignored (directives are upper-case: MAXAGE)",
+    ]
+    u = users("[a]\n  password = x\n  colour = blue\n  pasword = y\n")
+    assert u.warnings == ["upsd.users:3: unknown user setting 'colour' is ignored",
+                          "upsd.users:4: unknown user setting 'pasword' is ignored "
+                          "(did you mean 'password'?)"]
+    assert u.check_action("a", "x", "login") is False and u.authenticate("a", "x") is not None
 
 
 def test_users_every_form() -> None:
@@ -107,7 +122,6 @@ def test_users_hashed_password() -> None:
     ("password = x\n", 1, "setting outside a [user] section"),
     ("[a]\n  password = x\n  password = y\n", 3, "user [a] has two passwords"),
     ("[a]\n  upsmon boss\n", 2, "unknown upsmon role 'boss'"),
-    ("[a]\n  colour = blue\n", 2, "unknown user setting 'colour'"),
     ("[a]\n  password x\n", 2, "expected 'key = value'"),
     ("[a]\n[a]\n", 2, "user [a] is defined twice"),
     ('[a]\n  password = "$argon2id$broken"\n', 2, "malformed argon2 hash"),

@@ -38,6 +38,8 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 1
+    for warning in conf.warnings:
+        log.warning("%s", warning)
     status = 0
     for rule in conf.matching(notifytype, upsname):
         try:

@@ -1,17 +1,30 @@
 """One reader for NUT's config syntax, shared by every config file kind.
 
-A file becomes a list of :class:`ConfLine` (words plus line number); a
-tokenizer error, an unreadable file or a bad directive is a
-:class:`ConfigError` that names the file, the line and the problem, so
+A file becomes a :class:`ConfText`, a list of :class:`ConfLine` (words
+plus line number); a tokenizer error, an unreadable file or a bad directive
+is a :class:`ConfigError` that names the file, the line and the problem, so
 that every daemon can print one clear line and exit non-zero.
+
+No input is lost without a word (issue 11).  A quoted value left open at the
+end of its line is an error here: NUT's parser would swallow the following
+lines into it (dropping their newlines with a warning on stderr), so an
+unclosed quote in SHUTDOWNCMD silently ate the POWERDOWNFLAG line after it.
+A backslash at the end of a line still continues it, inside quotes too.
+What NUT truncates or drops and pnut keeps doing so (words after the 32nd,
+characters after the 512th, bytes outside printable ASCII) is reported in
+:attr:`ConfText.warnings`, which every file kind passes on to its daemon.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pnut.protocol.limits import MAX_ARGS, MAX_WORD_LEN
 from pnut.protocol.tokens import Tokenizer
 
 #: Compiled-in default of NUT's Debian build.
@@ -40,20 +53,87 @@ class ConfLine:
         return ConfigError(self.path, self.lineno, problem)
 
 
-def parse_text(text: bytes, path: str = "<string>") -> list[ConfLine]:
-    """Tokenize a whole file; empty lines and comments are dropped."""
-    tok = Tokenizer()
-    lines = tok.feed(text) + tok.finish()
-    out: list[ConfLine] = []
-    for line in lines:
-        if line.error is not None:
-            raise ConfigError(path, line.lineno, line.error)
-        if line.words:
-            out.append(ConfLine(line.words, line.lineno, path))
+class ConfText(list[ConfLine]):
+    """The lines of one file, plus warnings about input NUT would also drop."""
+
+    def __init__(self, lines: list[ConfLine] | None = None, warnings: list[str] | None = None):
+        super().__init__(lines or [])
+        self.warnings: list[str] = warnings or []
+
+
+#: Bytes the tokenizer drops (it keeps 0x20..0x7F and white space between words).
+_DROPPED_BYTE = re.compile(rb"[^\x20-\x7f\t\r\n\x0b\x0c]")
+_PHYSICAL = re.compile(rb"[^\n]*\n|[^\n]+")
+_UNCLOSED_QUOTE = ("missing closing quote: the quoted value runs past the end of this line "
+                   "(close it with \", or end the line with a backslash to continue it)")
+
+
+def _outside_comment(raw: bytes) -> bytes:
+    """The part of a physical line before an unquoted ``#`` (for warnings only)."""
+    quoted = escaped = False
+    for i, ch in enumerate(raw):
+        if escaped:
+            escaped = False
+        elif ch == 0x5C:
+            escaped = True
+        elif ch == 0x22:
+            quoted = not quoted
+        elif ch == 0x23 and not quoted:
+            return raw[:i]
+    return raw
+
+
+def _continues(raw: bytes) -> bool:
+    """True when a physical line ends in an unescaped backslash (line continuation)."""
+    body = raw[:-1] if raw.endswith(b"\n") else raw
+    return (len(body) - len(body.rstrip(b"\\"))) % 2 == 1
+
+
+def parse_text(text: bytes, path: str = "<string>") -> ConfText:
+    """Tokenize a whole file; empty lines and comments are dropped.
+
+    The tokenizer is fed one physical line at a time so that a line which
+    leaves a logical line open is caught on the spot: that is either a
+    continuation (a final backslash) or an unclosed quote.
+    """
+    # One more word and character than NUT keeps, to tell when it truncates.
+    tok = Tokenizer(max_args=MAX_ARGS + 1, max_word=MAX_WORD_LEN + 1)
+    out = ConfText()
+    physical = _PHYSICAL.findall(text)
+    for number, raw in enumerate(physical, 1):
+        bad = _DROPPED_BYTE.search(_outside_comment(raw))
+        if bad is not None:
+            out.warnings.append(f"{path}:{number}: byte 0x{bad.group()[0]:02x} is not printable "
+                                "ASCII and was dropped (as NUT does)")
+        done = tok.feed(raw) if number < len(physical) or raw.endswith(b"\n") else \
+            tok.feed(raw) + tok.finish()
+        for line in done:
+            _add(out, line.words, line.lineno, line.error, path)
+        if tok.partial and not _continues(raw):
+            raise ConfigError(path, number, _UNCLOSED_QUOTE)
+    for line in tok.finish():  # a file ending in a backslash
+        _add(out, line.words, line.lineno, line.error, path)
     return out
 
 
-def read_conf(path: str | os.PathLike[str]) -> list[ConfLine]:
+def _add(out: ConfText, words: tuple[str, ...], lineno: int, error: str | None,
+         path: str) -> None:
+    if error is not None:
+        raise ConfigError(path, lineno, error)
+    if not words:
+        return
+    if len(words) > MAX_ARGS:
+        out.warnings.append(f"{path}:{lineno}: more than {MAX_ARGS} words: the rest of the "
+                            "line is ignored (as NUT does)")
+        words = words[:MAX_ARGS]
+    if any(len(w) > MAX_WORD_LEN for w in words):
+        out.warnings.append(f"{path}:{lineno}: a word longer than {MAX_WORD_LEN} characters "
+                            "is cut short (as NUT does)")
+        words = tuple(w[:MAX_WORD_LEN] for w in words)
+    out.append(ConfLine(words, lineno, path))
+
+
+def read_conf(path: str | os.PathLike[str]) -> ConfText:
     """Read and tokenize ``path``; a missing or unreadable file is an error."""
     try:
         data = Path(path).read_bytes()
@@ -111,3 +191,22 @@ def sections(lines: list[ConfLine]) -> tuple[list[ConfLine], list[tuple[ConfLine
 
 def section_name(header: ConfLine) -> str:
     return header.words[0][1:-1]
+
+
+def warnings_of(lines: list[ConfLine]) -> list[str]:
+    """The tokenizer's warnings for ``lines`` when they came from :func:`parse_text`."""
+    return list(lines.warnings) if isinstance(lines, ConfText) else []
+
+
+def did_you_mean(word: str, known: Iterable[str], *, upper: bool = False) -> str:
+    """`` (did you mean 'X'?)`` for a misspelt name, else an empty string.
+
+    ``upper``: the names are upper-case keywords, so a lower-case spelling of
+    a known one gets a hint about case instead of a guess.
+    """
+    names = list(known)
+    if upper and word != word.upper() and word.upper() in names:
+        return f" (directives are upper-case: {word.upper()})"
+    by_low = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(word.lower(), list(by_low), n=1, cutoff=0.7)
+    return f" (did you mean {by_low[close[0]]!r}?)" if close else ""

@@ -19,6 +19,7 @@ from pnut.config.parser import (
     read_conf,
     section_name,
     sections,
+    warnings_of,
 )
 
 
@@ -63,6 +64,7 @@ class UpsConf:
     globals: dict[str, str] = field(default_factory=dict)
     global_flags: set[str] = field(default_factory=set)
     upses: list[UpsSection] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def get(self, name: str) -> UpsSection | None:
         """Look a UPS up case-insensitively, as upsd does."""
@@ -93,7 +95,7 @@ def _kv(line: ConfLine) -> tuple[str, str] | None:
 
 def parse_ups_conf(lines: list[ConfLine], path: str = "ups.conf") -> UpsConf:
     head, body = sections(lines)
-    conf = UpsConf(path)
+    conf = UpsConf(path, warnings=warnings_of(lines))
     for line in head:
         kv = _kv(line)
         if kv is None:

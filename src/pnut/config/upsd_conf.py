@@ -24,7 +24,15 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pnut.config.parser import ConfigError, ConfLine, parse_bool, parse_int, read_conf
+from pnut.config.parser import (
+    ConfigError,
+    ConfLine,
+    did_you_mean,
+    parse_bool,
+    parse_int,
+    read_conf,
+    warnings_of,
+)
 from pnut.protocol.limits import (
     CLIENT_IDLE_TIMEOUT,
     DEFAULT_MAXAGE,
@@ -45,6 +53,14 @@ DEFAULT_MAX_LOGIN_FAILURES = 10
 DEFAULT_LINE_TIMEOUT = 10.0
 #: Seconds a client has to finish the TLS handshake after ``OK STARTTLS``.
 DEFAULT_TLS_HANDSHAKE_TIMEOUT = 10.0
+#: Every directive upsd.conf knows (NUT's and pnut's), for "did you mean".
+DIRECTIVES = (
+    "DEBUG_MIN", "LISTEN", "MAXAGE", "TRACKINGDELAY", "MAXCONN", "ALLOW_NO_DEVICE",
+    "ALLOW_NOT_ALL_LISTENERS", "STATEPATH", "DATAPATH", "CERTFILE", "CERTPATH", "CERTIDENT",
+    "CERTREQUEST", "DISABLE_WEAK_SSL", "TLS_MIN_VERSION", "REQUIRE_TLS", "CLIENTCAFILE",
+    "MAXCONN_PER_ADDRESS", "LIMIT_LOOPBACK", "MAX_LOGIN_FAILURES", "IDLE_TIMEOUT",
+    "LINE_TIMEOUT", "TLS_HANDSHAKE_TIMEOUT", "ACCEPT", "REJECT", "ACL",
+)
 #: CERTREQUEST values, NUT's names.
 CERTREQUEST_NAMES = {"NO": 0, "REQUEST": 1, "REQUIRE": 2}
 
@@ -182,7 +198,7 @@ def _need(line: ConfLine, count: int, usage: str) -> None:
 
 
 def parse_upsd_conf(lines: list[ConfLine], path: str = "upsd.conf") -> UpsdConf:
-    conf = UpsdConf(path)
+    conf = UpsdConf(path, warnings=warnings_of(lines))
     for line in lines:
         key = line.words[0]
         args = line.words[1:]
@@ -263,8 +279,9 @@ def parse_upsd_conf(lines: list[ConfLine], path: str = "upsd.conf") -> UpsdConf:
                 f"{path}:{line.lineno}: {key} is no longer supported and is ignored - "
                 "use LISTEN to choose where upsd listens"
             )
-        else:
-            raise line.error(f"unknown directive {key!r}")
+        else:  # NUT: "Unrecognized directive", and carries on
+            conf.warnings.append(f"{path}:{line.lineno}: unknown directive {key!r} is ignored"
+                                 + did_you_mean(key, DIRECTIVES, upper=True))
     return conf
 
 

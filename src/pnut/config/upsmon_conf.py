@@ -18,10 +18,12 @@ from pnut.config.parser import (
     ConfigError,
     ConfLine,
     confpath,
+    did_you_mean,
     parse_bool,
     parse_int,
     parse_text,
     read_conf,
+    warnings_of,
 )
 from pnut.monitor.events import (
     DEFAULT_FLAGS,
@@ -258,15 +260,16 @@ _LATER_DIRECTIVES = frozenset({"OFFDURATION", "OVERDURATION", "OBLBDURATION", "A
 
 
 def parse_lines(lines: list[ConfLine], path: str, *, require_monitor: bool = True) -> UpsmonConf:
-    conf = UpsmonConf(path=path)
+    conf = UpsmonConf(path=path, warnings=warnings_of(lines))
     for line in lines:
         key, args = line.words[0], line.words[1:]
         if key.upper() == "DEBUG_MIN":
             key = "DEBUG_MIN"
         spec = DIRECTIVES.get(key)
-        if spec is None:
-            hint = " (directives are upper-case)" if key.upper() in DIRECTIVES else ""
-            raise line.error(f"unknown directive {key!r}{hint}")
+        if spec is None:  # NUT warns and carries on
+            conf.warnings.append(f"{path}:{line.lineno}: unknown directive {key!r} is ignored"
+                                 + did_you_mean(key, DIRECTIVES, upper=True))
+            continue
         counts, handler = spec
         if len(args) not in counts:
             want = " or ".join(str(n) for n in counts)

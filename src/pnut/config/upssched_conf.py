@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pnut.config.parser import ConfLine, confpath, parse_int, read_conf
+from pnut.config.parser import (
+    ConfLine,
+    confpath,
+    did_you_mean,
+    parse_int,
+    read_conf,
+    warnings_of,
+)
 from pnut.monitor.events import LATER_EVENTS, NotifyType
 
 FILENAME = "upssched.conf"
@@ -23,6 +30,7 @@ AT_COMMANDS: dict[str, tuple[int, ...]] = {
     "EXECUTE": (1,),
 }
 _LATER_COMMANDS = frozenset({"START-TIMER-SHARED", "CANCEL-TIMER-MATCHED"})
+_DIRECTIVES = ("CMDSCRIPT", "PIPEFN", "LOCKFN")
 _EVENTS = frozenset(t.value for t in NotifyType) | LATER_EVENTS
 
 
@@ -48,6 +56,7 @@ class UpsschedConf:
     lockfn: str | None = None
     debug_min: int | None = None
     rules: list[AtRule] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def matching(self, notifytype: str, ups: str) -> list[AtRule]:
         """Every rule for this event, in file order (each one fires)."""
@@ -62,13 +71,14 @@ def _at(conf: UpsschedConf, line: ConfLine) -> AtRule:
         raise line.error("AT needs: AT <notifytype> <upsname|*> <command> <argument...>")
     _, event, ups, command, *args = line.words
     if event.upper() not in _EVENTS:
-        raise line.error(f"unknown notify type {event!r}")
+        raise line.error(f"unknown notify type {event!r}" + did_you_mean(event, _EVENTS))
     if command in _LATER_COMMANDS:
         raise line.error(f"{command} is from NUT 2.8.5 and not supported")
     counts = AT_COMMANDS.get(command)
     if counts is None:
-        raise line.error(f"unknown AT command {command!r} "
-                         "(START-TIMER, CANCEL-TIMER or EXECUTE)")
+        raise line.error(f"unknown AT command {command!r}"
+                         + (did_you_mean(command, AT_COMMANDS)
+                            or " (START-TIMER, CANCEL-TIMER or EXECUTE)"))
     if len(args) not in counts:
         want = " or ".join(map(str, counts))
         raise line.error(f"{command} takes {want} argument(s), got {len(args)}")
@@ -80,7 +90,7 @@ def _at(conf: UpsschedConf, line: ConfLine) -> AtRule:
 
 
 def parse_lines(lines: list[ConfLine], path: str) -> UpsschedConf:
-    conf = UpsschedConf(path=path)
+    conf = UpsschedConf(path=path, warnings=warnings_of(lines))
     for line in lines:
         key, args = line.words[0], line.words[1:]
         if key == "AT":
@@ -89,8 +99,11 @@ def parse_lines(lines: list[ConfLine], path: str) -> UpsschedConf:
         if key.upper() == "DEBUG_MIN" and len(args) == 1:
             conf.debug_min = parse_int(line, args[0], minimum=0)
             continue
-        if key not in ("CMDSCRIPT", "PIPEFN", "LOCKFN"):
-            raise line.error(f"unknown directive {key!r}")
+        if key not in _DIRECTIVES:  # NUT: "Unrecognized directive", and carries on
+            conf.warnings.append(f"{path}:{line.lineno}: unknown directive {key!r} is ignored"
+                                 + did_you_mean(key, (*_DIRECTIVES, "AT", "DEBUG_MIN"),
+                                                upper=True))
+            continue
         if len(args) != 1 or not args[0]:
             raise line.error(f"{key} takes one non-empty argument")
         setattr(conf, key.lower(), args[0])

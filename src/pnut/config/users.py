@@ -22,7 +22,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pnut.config.parser import ConfLine, read_conf, section_name, sections
+from pnut.config.parser import (
+    ConfLine,
+    did_you_mean,
+    read_conf,
+    section_name,
+    sections,
+    warnings_of,
+)
 from pnut.config.passwords import check_hash_syntax, verify
 
 #: upsmon roles and the actions they grant.
@@ -32,6 +39,10 @@ UPSMON_ROLES: dict[str, frozenset[str]] = {
     "secondary": frozenset({"login"}),
     "slave": frozenset({"login"}),
 }
+
+
+#: The settings of a user section, for "did you mean".
+SETTINGS = ("password", "actions", "instcmds", "upsmon", "allowfrom")
 
 
 @dataclass
@@ -115,13 +126,14 @@ def _apply(user: User, line: ConfLine, key: str, values: list[str], warnings: li
             user.actions.update(role)
     elif low == "allowfrom":
         warnings.append(f"{where}: allowfrom is no longer used and is ignored")
-    else:
-        raise line.error(f"unknown user setting {key!r}")
+    else:  # NUT: "Unrecognized user setting", and carries on
+        warnings.append(f"{where}: unknown user setting {key!r} is ignored"
+                        + did_you_mean(key, SETTINGS))
 
 
 def parse_users(lines: list[ConfLine], path: str = "upsd.users") -> Users:
     head, body = sections(lines)
-    out = Users(path)
+    out = Users(path, warnings=warnings_of(lines))
     for line in head:
         if line.words[0].lower() == "user":  # NUT's ancient format: ignored
             continue

@@ -167,7 +167,7 @@ def load_config(confdir: Path, statepath: str | None = None) -> Config:
         users = Users(str(confdir / "upsd.users"))
     else:
         users = load_users(confdir)
-    for warning in (*upsd.warnings, *users.warnings):
+    for warning in (*upsd.warnings, *ups_conf.warnings, *users.warnings):
         log.warning("%s", warning)
     return Config(
         upsd=upsd,
