@@ -208,6 +208,7 @@ class Driver:
 BUILTIN_DRIVERS: dict[str, str] = {
     "sim": "pnut.driver.drivers.sim:SimDriver",
     "dummy-ups": "pnut.driver.drivers.dummy:DummyUps",
+    "usbhid-ups": "pnut.driver.drivers.usbhid_ups:UsbHidUps",
 }
 
 
