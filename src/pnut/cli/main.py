@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "upssched": ("upssched", "timers for upsmon notifications"),
     "status": ("status", "one-screen summary of every UPS on a server"),
     "watch": ("watch", "live terminal view of one or more servers"),
+    "web": ("web", "Prometheus metrics, JSON API and live web page for upsd servers"),
     "cert": ("cert", "create and inspect TLS certificates"),
     "passwd": ("passwd", "hash a password for upsd.users"),
 }
