@@ -39,7 +39,8 @@ class Emulator:
     def __init__(self, fixture: Path) -> None:
         self.fixture = fixture
         self.proc = subprocess.Popen(
-            [SYSTEM_PYTHON, str(EMULATOR), str(fixture)], stdin=subprocess.PIPE,
+            # Under umockdev's preload itself, so that its uevents reach libusb.
+            ["umockdev-wrapper", SYSTEM_PYTHON, str(EMULATOR), str(fixture)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
         self.lines: queue.Queue[str] = queue.Queue()
         self.events: list[str] = []

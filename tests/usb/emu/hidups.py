@@ -329,6 +329,7 @@ class Emulator:
         self.syspath: str | None = None
         self.device: Device | None = None
         self.handler: UMockdev.IoctlBase | None = None
+        self.plugged_before = False
 
     @property
     def devnode(self) -> str:
@@ -361,7 +362,8 @@ class Emulator:
                             ("serial", fx.iserial)):
             if index in fx.strings:
                 lines.append(f"A: {attr}={fx.strings[index]}")
-        self.syspath = self.testbed.add_from_string("\n".join(lines) + "\n")
+        self.testbed.add_from_string("\n".join(lines) + "\n")
+        self.syspath = f"/sys/devices/pci0000:00/0000:00:14.0/usb{self.bus}/{self.bus}-1"
         self.device = Device(fx, self.out)
         handler = UMockdev.IoctlBase()
         device = self.device
@@ -378,6 +380,9 @@ class Emulator:
         handler.connect("handle-ioctl", on_ioctl)
         self.testbed.attach_ioctl(self.devnode, handler)
         self.handler = handler
+        if self.plugged_before:
+            self.testbed.uevent(self.syspath, "add")  # libusb's hotplug monitor sees it
+        self.plugged_before = True
 
     def unplug(self) -> None:
         if self.device is None:
