@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("status", "one-screen summary of every UPS on a server"),
     "watch": ("watch", "live terminal view of one or more servers"),
     "web": ("web", "Prometheus metrics, JSON API and live web page for upsd servers"),
+    "mqtt": ("mqtt", "publish UPS state to an MQTT broker, with Home Assistant discovery"),
     "cert": ("cert", "create and inspect TLS certificates"),
     "passwd": ("passwd", "hash a password for upsd.users"),
 }

@@ -1,0 +1,135 @@
+"""pnut mqtt: mirror one or more upsd servers onto an MQTT broker.
+
+Credentials never have to be on the command line: the broker's come from
+the URL, ``--broker-password-file`` or ``$PNUT_MQTT_USERNAME`` /
+``$PNUT_MQTT_PASSWORD``; upsd's (needed only for ``--commands``) from the
+server URL, ``--password-file`` or ``$PNUT_USERNAME`` / ``$PNUT_PASSWORD``.
+See docs/mqtt.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pnut.client.session import Secret
+from pnut.client.url import ServerUrl, parse_server_url
+from pnut.mqtt.bridge import Broker, Options, run_bridges
+
+MQTT_PORT = 1883
+MQTTS_PORT = 8883
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pnut mqtt",
+        description="publish UPS state to an MQTT broker (with Home Assistant discovery)")
+    p.add_argument("--broker", default="mqtt://localhost",
+                   help="mqtt[s]://[USER[:PASSWORD]@]HOST[:PORT] (default mqtt://localhost)")
+    p.add_argument("--broker-password-file", metavar="FILE",
+                   help="file holding the broker password (else $PNUT_MQTT_PASSWORD)")
+    p.add_argument("--broker-cafile", metavar="FILE", help="CA certificates for mqtts://")
+    p.add_argument("--broker-insecure", action="store_true",
+                   help="mqtts:// without checking the broker's certificate")
+    p.add_argument("--server", action="append", metavar="URL",
+                   help="nut://[USER[:PASSWORD]@]HOST[:PORT], repeatable (default nut://localhost)")
+    p.add_argument("--user", help="upsd user for --commands when a URL names none "
+                   "(else $PNUT_USERNAME)")
+    p.add_argument("--password-file", metavar="FILE",
+                   help="file holding the upsd password (else $PNUT_PASSWORD)")
+    p.add_argument("--commands", action="store_true",
+                   help="accept instant commands on <prefix>/<server>/<ups>/command/<cmd>")
+    p.add_argument("-i", "--interval", type=float, default=5.0,
+                   help="seconds between polls of each upsd (default 5)")
+    p.add_argument("--prefix", default="pnut", help="topic prefix (default pnut)")
+    p.add_argument("--discovery-prefix", default="homeassistant",
+                   help="Home Assistant discovery prefix (default homeassistant)")
+    p.add_argument("--no-discovery", action="store_true", help="no Home Assistant discovery")
+    p.add_argument("--keepalive", type=int, default=30,
+                   help="MQTT keepalive in seconds; the broker sends the last will "
+                   "after 1.5 times this without a word (default 30)")
+    p.add_argument("-D", "--debug", action="count", default=0, help="more logging")
+    return p
+
+
+def _read_secret(path: str | None, env: str) -> str | None:
+    if path is not None:
+        return Path(path).read_text().splitlines()[0] if Path(path).stat().st_size else ""
+    return os.environ.get(env)
+
+
+def parse_broker(text: str, user: str | None, password: str | None,
+                 cafile: str | None = None, insecure: bool = False) -> Broker:
+    """``mqtt[s]://[USER[:PASSWORD]@]HOST[:PORT]`` as a :class:`Broker`."""
+    raw = text if "://" in text else f"mqtt://{text}"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ValueError("bad broker URL (host or port)") from None
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError("broker URL must be mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+    tls = parts.scheme == "mqtts"
+    final_user = unquote(parts.username) if parts.username else user
+    final_pw = unquote(parts.password) if parts.password is not None else password
+    return Broker(parts.hostname, port or (MQTTS_PORT if tls else MQTT_PORT), tls, final_user,
+                  Secret(final_pw) if final_pw is not None and final_user else None,
+                  cafile, insecure)
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug > 1 else logging.INFO,
+        format="pnut mqtt: %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        import aiomqtt  # noqa: F401
+    except ImportError:
+        sys.stderr.write("pnut mqtt needs aiomqtt: pip install 'pnut[mqtt]'\n")
+        return 2
+    try:
+        broker_pw = _read_secret(args.broker_password_file, "PNUT_MQTT_PASSWORD")
+        nut_pw = _read_secret(args.password_file, "PNUT_PASSWORD")
+        broker = parse_broker(args.broker, os.environ.get("PNUT_MQTT_USERNAME"), broker_pw,
+                              args.broker_cafile, args.broker_insecure)
+        user = args.user or os.environ.get("PNUT_USERNAME")
+        servers = [parse_server_url(s, user=user, password=nut_pw)
+                   for s in args.server or ["nut://localhost"]]
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"pnut mqtt: {exc}\n")
+        return 2
+    if len({s.key for s in servers}) != len(servers):
+        sys.stderr.write("pnut mqtt: the same server is given twice\n")
+        return 2
+    missing = [s for s in servers if s.password is None]
+    if args.commands and missing:
+        sys.stderr.write(f"pnut mqtt: --commands needs a upsd user and password for "
+                         f"{missing[0]} (URL, --user/--password-file or $PNUT_USERNAME/"
+                         "$PNUT_PASSWORD)\n")
+        return 2
+    if args.interval < 0.1:
+        sys.stderr.write("pnut mqtt: --interval must be at least 0.1\n")
+        return 2
+    opts = Options(interval=args.interval, prefix=args.prefix.strip("/"),
+                   discovery_prefix=None if args.no_discovery else args.discovery_prefix,
+                   commands=args.commands, keepalive=max(1, args.keepalive))
+    logging.getLogger("pnut.mqtt").info(
+        "%s -> %s", ", ".join(s.display for s in servers), broker)
+    return asyncio.run(_serve(servers, broker, opts))
+
+
+async def _serve(servers: list[ServerUrl], broker: Broker, opts: Options) -> int:
+    task = asyncio.create_task(run_bridges(servers, broker, opts))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return 0

@@ -1,0 +1,93 @@
+"""The sans-IO parts of ``pnut mqtt``: URLs, topic names, what a poll publishes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pnut.cli.mqtt import parse_broker
+from pnut.client.url import escape_part, parse_server_url
+from pnut.mqtt.feed import Feed, UpsData
+
+
+@given(st.text(min_size=1), st.text(min_size=1))
+def test_escaping_is_injective_and_topic_safe(a: str, b: str) -> None:
+    ea, eb = escape_part(a), escape_part(b)
+    assert (ea == eb) == (a == b)
+    assert not set(ea) & set("/+#\x00")
+
+
+def test_server_urls() -> None:
+    u = parse_server_url("nut://mon:pw@Nas.local:3494")
+    assert (u.host, u.port, u.user) == ("nas.local", 3494, "mon")
+    assert u.password is not None and u.password.reveal() == "pw"
+    assert "pw" not in repr(u) and "pw" not in str(u)
+    assert u.key == "nas.local_3494"
+    v6 = parse_server_url("[::1]", user="admin", password="x")
+    assert (v6.host, v6.port, v6.user, v6.display) == ("::1", 3493, "admin", "[::1]:3493")
+    assert v6.key == "%3a%3a1_3493"
+    assert parse_server_url("nas").password is None  # no user: no password
+    # Same host, other port: other key; a host with "_" cannot fake a port.
+    assert parse_server_url("a:1").key != parse_server_url("a:2").key
+    assert parse_server_url("a_1").key != parse_server_url("a:1").key
+    for bad in ("http://nas", "nut://", "nut://nas:99999", "nut://u:secretpw@nas/path"):
+        with pytest.raises(ValueError) as err:
+            parse_server_url(bad)
+        assert "secretpw" not in str(err.value)
+
+
+def test_broker_urls() -> None:
+    b = parse_broker("mqtts://ha:pw@broker", None, None)
+    assert (b.host, b.port, b.tls, b.user) == ("broker", 8883, True, "ha")
+    assert "pw" not in str(b)
+    b = parse_broker("127.0.0.1:1884", "env-user", "env-pw")
+    assert (b.port, b.tls, b.user) == (1884, False, "env-user")
+    assert b.password is not None and b.password.reveal() == "env-pw"
+    with pytest.raises(ValueError):
+        parse_broker("http://x", None, None)
+
+
+def _topics(msgs: list) -> dict[str, str]:  # type: ignore[type-arg]
+    return {m.topic: m.payload for m in msgs}
+
+
+def test_feed_publishes_changes_only() -> None:
+    feed = Feed("h_3493", "h:3493", boot="b", commands=True)
+    snap = {"ups1": UpsData({"ups.status": "OL", "battery.charge": "90"}, "d", ("beeper.off",))}
+    first = _topics(feed.update(snap, 1.0))
+    assert first["pnut/h_3493/availability"] == "online"
+    assert first["pnut/h_3493/ups1/var/battery.charge"] == "90"
+    assert first["pnut/h_3493/ups1/availability"] == "online"
+    state = json.loads(first["pnut/h_3493/ups1/state"])
+    assert (state["seq"], state["status"], state["available"]) == (1, ["OL"], True)
+    assert any(t.startswith("homeassistant/button/") for t in first)
+    assert feed.update(snap, 2.0) == []  # nothing changed, nothing sent
+    second = _topics(feed.update({"ups1": UpsData({"ups.status": "OB"}, "d")}, 3.0))
+    assert second["pnut/h_3493/ups1/var/ups.status"] == "OB"
+    assert second["pnut/h_3493/ups1/var/battery.charge"] == ""  # deleted
+    assert json.loads(second["pnut/h_3493/ups1/state"])["seq"] == 2
+    # The charge sensor's discovery config goes away with the variable.
+    gone = [t for t, p in second.items() if t.startswith("homeassistant/sensor/") and p == ""]
+    assert len(gone) == 1 and "battery_charge" in gone[0]
+    down = _topics(feed.server_down(4.0))
+    assert down["pnut/h_3493/availability"] == "offline"
+    assert down["pnut/h_3493/ups1/availability"] == "offline"
+    assert json.loads(down["pnut/h_3493/ups1/state"])["available"] is False
+    assert feed.server_down(5.0) == []
+    assert feed.parse_command("pnut/h_3493/ups1/command/beeper.off") == ("ups1", "beeper.off")
+    assert feed.parse_command("pnut/h_3493/ups1/command/load.off") is None
+    assert feed.parse_command("pnut/h_3493/ups2/command/beeper.off") is None
+    assert feed.parse_command("pnut/other_3493/ups1/command/beeper.off") is None
+    everything = _topics(feed.everything())
+    assert everything["pnut/h_3493/ups1/var/ups.status"] == "OB"
+    assert everything["pnut/h_3493/ups1/availability"] == "offline"
+
+
+def test_odd_ups_names_stay_in_their_topic() -> None:
+    feed = Feed("h_3493", "h:3493", boot="b", discovery_prefix=None)
+    msgs = feed.update({"a/b+#": UpsData({"ups.status": "OL"})}, 1.0)
+    assert all(m.topic.startswith("pnut/h_3493/a%2fb%2b%23/") or
+               m.topic == "pnut/h_3493/availability" for m in msgs)
