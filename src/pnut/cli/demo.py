@@ -19,6 +19,11 @@ mains power return after ``--restore-after`` seconds by sending
 ``test.failure.stop`` straight to the driver socket, and then "boots" the
 machine again: upsd and upsmon restart and find the UPS on line.
 
+``pnut web`` runs beside them on 127.0.0.1 (port 9493, or a free one):
+the demo prints the page's URL and the ``/metrics`` URL (``--no-web`` skips
+it).  It is not part of the "machine" that halts, so the page shows upsd
+going away and coming back.
+
 With ``--tls`` (implied when ``--listen`` is not a loopback address, since
 upsd then requires TLS) the demo also makes a private CA and a server
 certificate with :mod:`pnut.tls.certs` in its config dir, sets CERTFILE and
@@ -44,6 +49,8 @@ from pnut.config.upsd_conf import is_loopback_host
 from pnut.protocol.limits import DEFAULT_PORT
 
 UPS = "sim"
+#: pnut web's default port; the demo's page listens on loopback only.
+WEB_PORT = 9493
 USER = "admin"
 MON_SECONDARY = "monuser"
 
@@ -150,9 +157,11 @@ class Children:
         self.procs: list[tuple[str, asyncio.subprocess.Process]] = []
         self.pumps: list[asyncio.Task[None]] = []
 
-    async def start(self, name: str, *args: str) -> asyncio.subprocess.Process:
+    async def start(self, name: str, *args: str,
+                    env_extra: dict[str, str] | None = None) -> asyncio.subprocess.Process:
         env = dict(os.environ, NUT_CONFPATH=str(self.confdir), PYTHONUNBUFFERED="1")
         env["NUT_STATEPATH"] = str(self.confdir / "state")
+        env.update(env_extra or {})
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "pnut", *args, env=env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -245,6 +254,38 @@ async def _boot(kids: Children, args: argparse.Namespace, confdir: Path) -> bool
     return True
 
 
+def _free_web_port(wanted: int) -> int:
+    if _port_problem("127.0.0.1", wanted) is None:
+        return wanted
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _start_web(kids: Children, args: argparse.Namespace, confdir: Path) -> str:
+    """``pnut web`` on loopback, following the demo's upsd; the lines to print about it.
+
+    It keeps running while the "machine" is halted, so the page shows upsd
+    going away and coming back.
+    """
+    if args.no_web:
+        return ""
+    try:
+        import aiohttp  # noqa: F401
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return "  web page:       not started (pip install 'pnut[web]')\n"
+    port = _free_web_port(args.web_port)
+    env = {"PNUT_TLS_CAFILE": str(confdir / "pki" / "ca.pem")} if args.tls else {}
+    web = await kids.start("web", "web", "--listen", f"127.0.0.1:{port}", "--server",
+                           f"nut://{_hostport(args.listen, args.port)}",
+                           "--history-step", "5", env_extra=env)
+    if not await _wait_port("127.0.0.1", port, web, 15):
+        return "  web page:       pnut web did not start (see its log above)\n"
+    return (f"  web page:       http://127.0.0.1:{port}/  (log in as {USER} to send commands)\n"
+            f"  metrics:        http://127.0.0.1:{port}/metrics\n")
+
+
 async def _halt_and_restore(kids: Children, args: argparse.Namespace, confdir: Path,
                             stop: asyncio.Event) -> bool:
     """The machine powered off; mains returns later; the machine boots again."""
@@ -291,6 +332,7 @@ async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
             return 1
         if not await _boot(kids, args, confdir):
             return 1
+        web_note = await _start_web(kids, args, confdir)
         target = f"{UPS}@{_hostport(args.listen, args.port)}"
         print(
             f"\npnut demo is running: UPS '{UPS}' served on {args.listen} port {args.port}.\n"
@@ -300,6 +342,7 @@ async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
             f"  power returns:  upscmd -u {USER} -p {password} {target} test.failure.stop\n"
             f"  settable vars:  upsrw {target}\n"
             f"{tls_note.format(target=target)}"
+            f"{web_note}"
             f"config in {confdir} (removed on exit). Ctrl-C stops.\n",
             flush=True,
         )
@@ -330,6 +373,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--restore-after", type=float, default=15.0, metavar="SECONDS",
                     help="after the shutdown, mains power returns this much later (default 15)")
     ap.add_argument("--no-upsmon", action="store_true", help="run only the driver and upsd")
+    ap.add_argument("--web-port", type=int, default=WEB_PORT, metavar="PORT",
+                    help=f"port of the web page and /metrics on 127.0.0.1 (default {WEB_PORT}; "
+                         "a free one if taken)")
+    ap.add_argument("--no-web", action="store_true", help="do not start pnut web")
     ap.add_argument("--tls", action="store_true",
                     help="make certificates and require STARTTLS (always on when --listen is "
                          "not a loopback address)")
