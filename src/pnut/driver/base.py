@@ -209,6 +209,9 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "sim": "pnut.driver.drivers.sim:SimDriver",
     "dummy-ups": "pnut.driver.drivers.dummy:DummyUps",
     "usbhid-ups": "pnut.driver.drivers.usbhid_ups:UsbHidUps",
+    "nutdrv_qx": "pnut.driver.drivers.nutdrv_qx:NutdrvQx",
+    "blazer_ser": "pnut.driver.drivers.nutdrv_qx:BlazerSer",
+    "blazer_usb": "pnut.driver.drivers.nutdrv_qx:BlazerUsb",
 }
 
 

@@ -1,0 +1,1 @@
+"""Emulated UPS devices (pty pairs) for tests, demos and benchmarks."""

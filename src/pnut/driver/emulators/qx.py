@@ -1,0 +1,249 @@
+"""A Q* (Megatec family) UPS on a pty, for tests and benchmarks.
+
+How this works
+--------------
+Written from the Megatec protocol document (NUT website, protocols/
+megatec.txt) and the dialect notes in NUT's driver sources, not from pnut's
+driver, so the two check each other.  :class:`QxDevice` is the device
+without I/O: :meth:`QxDevice.handle` takes one command line and returns
+the reply bytes (``b""`` = silence).  Per dialect only three things move:
+the status command (``Q1``, ``D``, ``QS``), the vendor command (``I``,
+``FW?`` or none) and whether ``M`` answers ``V`` (Voltronic-QS).  As the
+document asks, an unknown command is echoed back; control commands
+(``Q``, ``S..``, ``C``, ``T..``, ``CT``) change the state and answer nothing.
+
+The state is a JSON file (``--state``) read again whenever it changes:
+readings, the eight status bits, and ``fault`` — ``garbage`` (random bytes
+and ``\\r``), ``truncated`` (the reply cut in half), ``nonnumeric`` (letters
+in the numbers), ``silent`` (no reply at all) or ``none``.  Every command
+received is appended to ``--log`` byte for byte (as Python bytes reprs, one
+per line), so tests can check what a driver really sent.
+
+:func:`serve` runs it on a pty pair whose slave is linked at ``--link``;
+stopping the process (SIGTERM) is "unplugging": the link goes and the
+driver's reads fail; starting it again at the same link is "plugging in".
+
+    python -m pnut.driver.emulators.qx --dialect megatec --link /tmp/ttyQX0
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import select
+import signal
+import termios
+import tty
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: dialect -> (status command, vendor command or None, answers M with V)
+DIALECTS: dict[str, tuple[bytes, bytes | None, bool]] = {
+    "megatec": (b"Q1", b"I", False),
+    "megatec-old": (b"D", b"I", False),
+    "mustek": (b"QS", b"I", False),
+    "zinto": (b"Q1", b"FW?", False),
+    "hunnox": (b"Q1", b"FW?", False),
+    "q1": (b"Q1", None, False),
+    "voltronic-qs": (b"QS", None, True),
+}
+#: Bytes one command may take before the emulator gives up on it.
+MAX_COMMAND = 256
+FAULTS = ("none", "garbage", "truncated", "nonnumeric", "silent")
+
+DEFAULT_STATE: dict[str, Any] = {
+    "input_voltage": 230.4, "fault_voltage": 230.4, "output_voltage": 230.4, "load": 21,
+    "frequency": 50.0, "battery_voltage": 27.2, "temperature": 31.0,
+    # bits: utility fail, battery low, bypass/boost/buck, failed, standby, test,
+    # shutdown active, beeper on
+    "bits": "00001001",
+    "mfr": "PNUT-EMU", "model": "QX1500", "firmware": "VER 1.2",
+    "rating_voltage": 230.0, "rating_current": 6, "rating_battery": 24.0,
+    "rating_frequency": 50.0, "fault": "none",
+}
+
+
+@dataclass
+class QxDevice:
+    """The device: commands in, replies out, no I/O."""
+
+    dialect: str
+    state: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_STATE))
+    rng: random.Random = field(default_factory=lambda: random.Random(1))
+
+    def __post_init__(self) -> None:
+        self.status_cmd, self.vendor_cmd, self.has_m = DIALECTS[self.dialect]
+
+    def _bit(self, index: int, on: bool) -> None:
+        bits = list(str(self.state["bits"]).ljust(8, "0"))
+        bits[index] = "1" if on else "0"
+        self.state["bits"] = "".join(bits)
+
+    def status_line(self) -> bytes:
+        s = self.state
+        bits = str(s["bits"])
+        return (f"({s['input_voltage']:05.1f} {s['fault_voltage']:05.1f} "
+                f"{s['output_voltage']:05.1f} {int(s['load']):03d} {s['frequency']:04.1f} "
+                f"{self._battery()} {s['temperature']:04.1f} {bits}\r").encode()
+
+    def _battery(self) -> str:
+        volts = float(self.state["battery_voltage"])
+        return f"{volts:.2f}" if volts < 10 else f"{volts:04.1f}"
+
+    def handle(self, command: bytes) -> bytes:
+        """The reply to one command (without its \\r); b"" = no reply."""
+        reply = self._reply(command)
+        fault = self.state.get("fault", "none")
+        if fault == "silent":
+            return b""
+        if not reply:
+            return reply
+        if fault == "garbage":
+            junk = bytes(self.rng.randrange(1, 256) for _ in range(self.rng.randrange(1, 60)))
+            return junk.replace(b"\r", b"") + b"\r"
+        if fault == "truncated":
+            return reply[: max(1, len(reply) // 2)] + b"\r"
+        if fault == "nonnumeric" and reply.startswith(b"("):
+            return reply.replace(b"2", b"X").replace(b"5", b"?")
+        return reply
+
+    def _reply(self, cmd: bytes) -> bytes:
+        s = self.state
+        if cmd == self.status_cmd:
+            return self.status_line()
+        if cmd == b"F" and (self.vendor_cmd is not None or self.has_m):
+            return (f"#{s['rating_voltage']:05.1f} {int(s['rating_current']):03d} "
+                    f"{s['rating_battery']:05.2f} {s['rating_frequency']:04.1f}\r").encode()
+        if self.vendor_cmd is not None and cmd == self.vendor_cmd:
+            return (f"#{s['mfr']:<15.15} {s['model']:<10.10} {s['firmware']:<10.10}\r").encode()
+        if cmd == b"M" and self.has_m:
+            return b"V\r"
+        if self._control(cmd):
+            return b""
+        return cmd + b"\r"
+
+    def _control(self, cmd: bytes) -> bool:
+        """Commands that act and answer nothing; False for unknown ones."""
+        if cmd == b"Q":
+            self._bit(7, str(self.state["bits"])[7] != "1")
+        elif cmd in (b"T", b"TL") or (cmd[:1] == b"T" and cmd[1:].isdigit()
+                                      and len(cmd) == 3):
+            self._bit(5, True)
+        elif cmd == b"CT":
+            self._bit(5, False)
+        elif cmd == b"C":
+            self._bit(6, False)
+            self.state["output_voltage"] = self.state["input_voltage"]
+        elif cmd[:1] == b"S" and _valid_shutdown(cmd[1:]):
+            self._bit(6, True)
+        else:
+            return False
+        return True
+
+
+def _valid_shutdown(arg: bytes) -> bool:
+    """``n`` or ``nRmmmm`` with n in .2-.9 or 01-10 and m in 0000-9999."""
+    n, _, m = arg.partition(b"R")
+    if m and (len(m) != 4 or not m.isdigit()):
+        return False
+    if len(n) == 2 and n[:1] == b"." and n[1:].isdigit():
+        return True
+    return len(n) == 2 and n.isdigit() and 0 <= int(n) <= 10
+
+
+class StateFile:
+    """The JSON state, re-read when its modification time changes."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.mtime = 0
+
+    def refresh(self, device: QxDevice) -> None:
+        if self.path is None:
+            return
+        try:
+            mtime = self.path.stat().st_mtime_ns
+            if mtime == self.mtime:
+                return
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return
+        self.mtime = mtime
+        if isinstance(data, dict):
+            device.state.update(data)
+
+
+def open_pty(link: Path) -> tuple[int, int]:
+    """A raw pty pair with its slave linked at ``link``; (master, slave)."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    attrs = termios.tcgetattr(slave)
+    attrs[3] &= ~termios.ECHO
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    tmp = link.with_name(link.name + ".new")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    os.symlink(os.ttyname(slave), tmp)
+    os.replace(tmp, link)
+    return master, slave
+
+
+def serve(dialect: str, link: Path, state: Path | None, log: Path | None) -> None:
+    device = QxDevice(dialect)
+    states = StateFile(state)
+    states.refresh(device)
+    master, slave = open_pty(link)
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    buf = b""
+    try:
+        while not stop:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 1024)
+            except OSError:
+                continue
+            buf += chunk
+            while b"\r" in buf:
+                line, buf = buf.split(b"\r", 1)
+                if log is not None:
+                    with open(log, "a") as fh:
+                        fh.write(repr(line + b"\r") + "\n")
+                states.refresh(device)
+                reply = device.handle(line.strip(b"\n"))
+                if reply:
+                    os.write(master, reply)
+            buf = buf[-MAX_COMMAND:]
+    finally:
+        with contextlib.suppress(OSError):
+            link.unlink()
+        os.close(master)
+        os.close(slave)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--dialect", choices=sorted(DIALECTS), default="megatec")
+    parser.add_argument("--link", required=True, type=Path,
+                        help="path of the symlink to the pty the driver opens")
+    parser.add_argument("--state", type=Path, help="JSON file with readings, bits, fault")
+    parser.add_argument("--log", type=Path, help="append every command received here")
+    args = parser.parse_args(argv)
+    serve(args.dialect, args.link, args.state, args.log)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""The row type of a Q* dialect table and the C conversions the tables rely on.
+
+How this works
+--------------
+A dialect (NUT calls it a subdriver) is a table of :class:`Item` rows, as in
+NUT's nutdrv_qx: which command to send, how long and how the reply must
+start, which characters (``start``..``end``, inclusive) hold the value, how
+to print it (``fmt``, a printf format), and flags saying when to poll it.
+Commands and settable variables are rows too.  Everything is data except
+three optional hooks per row (command, raw answer, value).
+
+The helpers mirror the C library calls NUT uses on these values
+(``strtod``, ``strtol``, ``strspn``, ``printf``) so that pnut prints the same
+digits as the C driver, including for odd input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pnut.driver.qx.engine import QxEngine
+
+# -- NUT's per-row flags (nutdrv_qx.h) ---------------------------------------
+STATIC = 2          #: read once, at start-up
+SEMI_STATIC = 4     #: read again after a command or SET changed the device
+ABSENT = 8          #: not in the device: the driver keeps it (``fmt`` = default)
+QUICK_POLL = 16     #: read at every poll; a failure means the poll failed
+CMD = 32            #: an instant command
+SETVAR = 64         #: how to SET the variable
+TRIM = 128          #: strip spaces and '#' around the value
+ENUM = 256          #: ``rw`` lists the allowed values
+RANGE = 512         #: ``rw`` lists min, max pairs
+NONUT = 1024        #: no NUT variable: log only (or a ups.conf setting for SETVAR)
+SKIP = 2048         #: not handled (set at run time)
+
+# -- NUT's state flags -------------------------------------------------------
+ST_RW = 1
+ST_STRING = 2
+
+#: A hook turning a value (or command argument) into another; None = failure.
+Hook = Callable[["QxEngine", "Item", str], "str | None"]
+#: A hook on the raw reply bytes; returns the answer text, None = failure.
+AnswerHook = Callable[["QxEngine", "Item", bytes], "str | None"]
+
+
+@dataclass(slots=True)
+class Item:
+    """One row of a dialect table (NUT's item_t)."""
+
+    name: str
+    command: str | None
+    answer_len: int = 0
+    leading: str = ""
+    start: int = 0
+    end: int = 0
+    fmt: str | None = None
+    flags: int = 0
+    st_flags: int = 0
+    rw: tuple[str, ...] = ()
+    preprocess: Hook | None = None
+    preprocess_command: Hook | None = None
+    preprocess_answer: AnswerHook | None = None
+    #: Filled at run time.
+    answer: str = field(default="", compare=False)
+    value: str = field(default="", compare=False)
+
+    def copy(self) -> Item:
+        return Item(self.name, self.command, self.answer_len, self.leading, self.start,
+                    self.end, self.fmt, self.flags, self.st_flags, self.rw, self.preprocess,
+                    self.preprocess_command, self.preprocess_answer)
+
+
+def extract(item: Item, answer: str, length: int) -> str | None:
+    """NUT's qx_process_answer after the 'rejected' check: the value, or None."""
+    if item.answer_len and length < item.answer_len:
+        return None
+    if item.leading and answer[:1] != item.leading:
+        return None
+    if item.end and item.end < item.start:
+        return None
+    if not answer:
+        return ""
+    if item.end:
+        return answer[item.start:item.end + 1]
+    count = _strcspn(answer, "\r") - item.start
+    return answer[item.start:] if count < 0 else answer[item.start:item.start + count]
+
+
+def _strcspn(text: str, reject: str) -> int:
+    for i, ch in enumerate(text):
+        if ch in reject:
+            return i
+    return len(text)
+
+
+_FLOAT = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+_INT = re.compile(r"\s*([+-]?\d+)")
+
+
+def strtod(text: str | None) -> float:
+    """C's strtod(text, NULL): the leading number, 0.0 if none."""
+    if not text:
+        return 0.0
+    m = _FLOAT.match(text)
+    return float(m.group(1)) if m else 0.0
+
+
+def strtol(text: str | None) -> int:
+    """C's strtol(text, NULL, 10): the leading whole number, 0 if none."""
+    if not text:
+        return 0
+    m = _INT.match(text)
+    return int(m.group(1)) if m else 0
+
+
+def only(text: str, allowed: str) -> bool:
+    """strspn(text, allowed) == strlen(text)."""
+    return all(ch in allowed for ch in text)
+
+
+def cformat(fmt: str, value: float | int | str) -> str:
+    """printf for the formats the tables use (%s, %.Nf, %d, %02d, %ld)."""
+    return fmt.replace("%ld", "%d") % value
+
+
+def trim(text: str, chars: str = "# ") -> str:
+    """NUT's str_trim_m: strip ``chars`` at both ends."""
+    return text.strip(chars)

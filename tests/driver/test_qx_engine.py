@@ -1,0 +1,240 @@
+"""The nutdrv_qx engine against the emulated devices, in process (no pty, no timing)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from qxutil import MemoryTransport
+
+from pnut.driver.dstate import DriverState
+from pnut.driver.emulators.qx import DEFAULT_STATE, QxDevice
+from pnut.driver.qx import DIALECTS
+from pnut.driver.qx.engine import Dialect, QxEngine, detect
+from pnut.driver.qx.items import Item, extract, strtod, strtol
+from pnut.driver.sockproto import Stat
+
+#: emulated dialect -> (protocol NUT's detection settles on, probes sent on the way)
+DETECTED = {
+    "voltronic-qs": ("Voltronic-QS", [b"M\r", b"QS\r"]),
+    "mustek": ("Mustek", [b"M\r"] * 3 + [b"QS\r"]),
+    "megatec-old": ("Megatec/old", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"]),
+    "megatec": ("Megatec", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"I\r"]),
+    # Zinto comes before Hunnox in NUT's list and both read Q1 + FW?.
+    "zinto": ("Zinto", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3
+              + [b"Q1\r", b"I\r"] * 3 + [b"Q1\r", b"FW?\r"]),
+    "hunnox": ("Zinto", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3
+               + [b"Q1\r", b"I\r"] * 3 + [b"Q1\r", b"FW?\r"]),
+    "q1": ("Q1", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"I\r"] * 3
+           + [b"Q1\r", b"FW?\r"] * 6 + [b"Q1\r"]),
+}
+
+
+class Setup:
+    def __init__(self, dialect: str, protocol: str | None = None,
+                 settings: dict[str, str] | None = None, **state: Any) -> None:
+        self.device = QxDevice(dialect, dict(DEFAULT_STATE, **state))
+        self.transport = MemoryTransport(self.device)
+        self.ds = DriverState()
+        self.settings = settings or {}
+        self.protocol = protocol
+        self.clock = 1000.0
+
+    def make(self, dialect: Dialect) -> QxEngine:
+        return QxEngine(dialect, self.transport, self.ds, self.settings, frozenset(),
+                        clock=lambda: self.clock)
+
+    def start(self) -> QxEngine:
+        async def go() -> QxEngine:
+            engine = await detect(DIALECTS, self.protocol, self.make)
+            assert engine is not None
+            if engine.dialect.initups:
+                engine.dialect.initups(engine)
+            await engine.init_info()
+            assert await engine.update()
+            return engine
+        return asyncio.run(go())
+
+    def values(self) -> dict[str, str]:
+        return {v.name: v.value for v in self.ds.tree.variables()}
+
+
+@pytest.mark.parametrize("dialect", sorted(DETECTED))
+def test_detection_follows_nuts_order(dialect: str) -> None:
+    s = Setup(dialect)
+    engine = s.start()
+    protocol, probes = DETECTED[dialect]
+    assert engine.dialect.protocol == protocol
+    assert s.transport.sent[: len(probes)] == probes
+    values = s.values()
+    assert values["driver.version.data"] == engine.dialect.name
+    assert values["ups.status"] == "OL"
+    assert values["input.voltage"] == "230.4"
+    assert values["battery.voltage"] == "27.20"
+
+
+def test_megatec_variables_flags_and_commands() -> None:
+    s = Setup("megatec")
+    s.start()
+    v = s.values()
+    assert v["device.mfr"] == "PNUT-EMU" and v["device.model"] == "QX1500"
+    assert v["ups.firmware"] == "VER 1.2" and v["ups.type"] == "offline / line interactive"
+    assert v["input.voltage.nominal"] == "230" and v["battery.voltage.nominal"] == "24.0"
+    # NUT's guesses when the device gives no battery limits
+    assert v["battery.voltage.low"] == "20.80" and v["battery.voltage.high"] == "26.00"
+    assert v["battery.charge"] == "100" and v["ups.beeper.status"] == "enabled"
+    delay = s.ds.get("ups.delay.shutdown")
+    assert delay is not None and delay.writable and delay.ranges == [(12, 600)]
+    assert sorted(s.ds.tree.commands()) == [
+        "beeper.toggle", "load.off", "load.on", "shutdown.return", "shutdown.stayoff",
+        "shutdown.stop", "test.battery.start", "test.battery.start.deep",
+        "test.battery.start.quick", "test.battery.stop"]
+
+
+@pytest.mark.parametrize(("bits", "volts", "status"), [
+    ("10001000", {}, "OB"),
+    ("11001000", {}, "OB LB"),
+    ("00101000", {"output_voltage": 200.0}, "OL TRIM"),
+    ("00101000", {"output_voltage": 250.0}, "OL BOOST"),
+    ("00101000", {}, "OL BYPASS"),
+    ("00001100", {}, "OL CAL"),
+    ("00001010", {}, "ALARM OL FSD"),
+    ("00011000", {}, "ALARM OL"),
+])
+def test_status_bits(bits: str, volts: dict[str, float], status: str) -> None:
+    s = Setup("megatec", bits=bits, **volts)
+    engine = s.start()
+    # Alarms are gathered by full updates only (every pollfreq), as in NUT.
+    s.clock += 31
+    assert asyncio.run(engine.update())
+    assert s.values()["ups.status"] == status
+
+
+def test_alarm_texts_come_with_the_first_full_update() -> None:
+    s = Setup("megatec", bits="00011010")
+    engine = s.start()
+    assert "ups.alarm" not in s.values()
+    s.clock += 31
+    assert asyncio.run(engine.update())
+    assert s.values()["ups.alarm"] == "UPS selftest failed! Shutdown imminent!"
+
+
+def test_quick_polls_read_only_the_status_until_pollfreq() -> None:
+    s = Setup("megatec")
+    engine = s.start()
+
+    async def poll() -> bool:
+        return await engine.update()
+
+    s.transport.sent.clear()
+    s.device.state.update(bits="10001000", input_voltage=0.0)
+    s.clock += 10
+    assert asyncio.run(poll())
+    assert s.transport.sent == [b"Q1\r"]
+    assert s.values()["ups.status"] == "OB"
+    assert s.values()["input.voltage"] == "230.4"  # refreshed at the next full update only
+    s.clock += 30
+    assert asyncio.run(poll())
+    assert s.values()["input.voltage"] == "000.0".replace("000.0", "0.0")
+
+
+@pytest.mark.parametrize(("cmd", "param", "sent"), [
+    ("beeper.toggle", None, b"Q\r"),
+    ("load.off", None, b"S00R0000\r"),
+    ("load.on", None, b"C\r"),
+    ("shutdown.return", None, b"S.5R0003\r"),
+    ("shutdown.stayoff", None, b"S.5R0000\r"),
+    ("shutdown.stop", None, b"C\r"),
+    ("test.battery.start", None, b"T10\r"),
+    ("test.battery.start", "120", b"T02\r"),
+    ("test.battery.start.deep", None, b"TL\r"),
+    ("test.battery.start.quick", None, b"T\r"),
+    ("test.battery.stop", None, b"CT\r"),
+])
+def test_instant_commands_send_nuts_bytes(cmd: str, param: str | None, sent: bytes) -> None:
+    s = Setup("megatec")
+    engine = s.start()
+    s.transport.sent.clear()
+    assert asyncio.run(engine.instcmd(cmd, param)) == Stat.HANDLED
+    assert s.transport.sent == [sent]
+
+
+def test_refused_commands_and_sets() -> None:
+    s = Setup("megatec")
+    engine = s.start()
+    assert asyncio.run(engine.instcmd("test.battery.start", "30")) == Stat.FAILED
+    assert asyncio.run(engine.instcmd("calibrate.start", None)) == Stat.INVALID
+    assert asyncio.run(engine.setvar("ups.delay.shutdown", "700")) == Stat.UNKNOWN
+    assert asyncio.run(engine.setvar("ups.delay.shutdown", "abc")) == Stat.UNKNOWN
+    assert asyncio.run(engine.setvar("ups.delay.shutdown", "45")) == Stat.HANDLED
+    assert s.values()["ups.delay.shutdown"] == "42"
+    assert asyncio.run(engine.setvar("ups.delay.start", "150")) == Stat.HANDLED
+    assert s.values()["ups.delay.start"] == "120"
+    s.transport.sent.clear()
+    assert asyncio.run(engine.instcmd("shutdown.return", None)) == Stat.HANDLED
+    assert s.transport.sent == [b"S.7R0002\r"]
+
+
+def test_voltronic_qs_reads_output_side_and_refuses_by_reply() -> None:
+    s = Setup("voltronic-qs")
+    engine = s.start()
+    v = s.values()
+    assert v["ups.firmware.aux"] == "PM-V" and v["output.frequency"] == "50.0"
+    assert "input.frequency" not in v and v["output.voltage.nominal"] == "230"
+    assert "test.battery.start.deep" not in s.ds.tree.commands()
+    # an unknown command comes back echoed: characters 1..3 are not empty -> FAILED
+    s.device.state["fault"] = "none"
+    item = engine.find("beeper.toggle")
+    assert item is not None
+    item.command = "XYZ\r"
+    assert asyncio.run(engine.instcmd("beeper.toggle", None)) == Stat.FAILED
+
+
+@pytest.mark.parametrize("fault", ["garbage", "truncated", "silent"])
+def test_bad_replies_fail_the_poll_without_raising(fault: str) -> None:
+    s = Setup("megatec")
+    engine = s.start()
+    before = s.values()
+    s.device.state["fault"] = fault
+    s.clock += 60
+    assert asyncio.run(engine.update()) is False
+    assert s.values() == before
+    s.device.state["fault"] = "none"
+    assert asyncio.run(engine.update()) is True
+
+
+def test_non_numeric_readings_are_skipped_and_the_status_still_read() -> None:
+    s = Setup("megatec")
+    engine = s.start()
+    before = s.values()
+    s.device.state.update(fault="nonnumeric", bits="10001000")
+    s.clock += 60
+    assert asyncio.run(engine.update()) is True
+    after = s.values()
+    assert after["ups.status"] == "OB"
+    assert after["input.voltage"] == before["input.voltage"]  # "X30.4" was not published
+
+
+def test_runtimecal_estimates_runtime_and_charge() -> None:
+    s = Setup("megatec", settings={"runtimecal": "240,100,720,50", "chargetime": "3600",
+                                   "idleload": "10"})
+    engine = s.start()
+    assert s.values()["battery.charge"] == "100"
+    s.device.state.update(bits="10001000", load=50)
+    s.clock += 100
+    engine.data_has_changed = True
+    assert asyncio.run(engine.update())
+    v = s.values()
+    assert v["ups.status"] == "OB"
+    assert 0 < int(v["battery.runtime"]) < 720 and int(v["battery.charge"]) < 100
+
+
+def test_c_conversions() -> None:
+    assert strtod(" 12.5x") == 12.5 and strtod("abc") == 0.0 and strtod("") == 0.0
+    assert strtol("0042 ") == 42 and strtol("-7x") == -7 and strtol(None) == 0
+    item = Item("x", "Q1\r", 5, "(", 1, 3)
+    assert extract(item, "(1234\r", 6) == "123"
+    assert extract(item, "(12\r", 4) is None  # short
+    assert extract(item, "#1234\r", 6) is None  # wrong leading character
+    assert extract(Item("y", "M\r"), "V\r", 2) == "V"
