@@ -98,7 +98,10 @@ def test_state_discovery_setinfo_and_command(broker: Mosquitto, impl: str) -> No
         assert obs.get(f"{base}/eaton/availability") == "online"
         assert obs.get(f"{base}/availability") == "online"
 
-        # Home Assistant discovery: one device per UPS, typed sensors, buttons.
+        # Home Assistant discovery: one device per UPS, typed sensors, buttons
+        # (those once LIST CMD has been answered).
+        wait_for(lambda: len([t for t in obs.topics(lambda t: t.startswith("homeassistant/button/"))
+                              if f"{base}/fake/" in (obs.get(t) or "")]) == 2)
         configs = {t: json.loads(obs.get(t) or "{}")
                    for t in obs.topics(lambda t: t.startswith("homeassistant/"))}
         charge = next(c for t, c in configs.items() if t.endswith("/battery_charge/config")

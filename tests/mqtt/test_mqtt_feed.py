@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pnut.cli.mqtt import parse_broker
-from pnut.client.url import escape_part, parse_server_url
 from pnut.mqtt.feed import Feed, UpsData
+from pnut.mqtt.names import escape_part, server_key, ups_part
+from pnut.poller import parse_server
 
 
 @given(st.text(min_size=1), st.text(min_size=1))
@@ -20,23 +21,17 @@ def test_escaping_is_injective_and_topic_safe(a: str, b: str) -> None:
     assert not set(ea) & set("/+#\x00")
 
 
-def test_server_urls() -> None:
-    u = parse_server_url("nut://mon:pw@Nas.local:3494")
-    assert (u.host, u.port, u.user) == ("nas.local", 3494, "mon")
-    assert u.password is not None and u.password.reveal() == "pw"
-    assert "pw" not in repr(u) and "pw" not in str(u)
-    assert u.key == "nas.local_3494"
-    v6 = parse_server_url("[::1]", user="admin", password="x")
-    assert (v6.host, v6.port, v6.user, v6.display) == ("::1", 3493, "admin", "[::1]:3493")
-    assert v6.key == "%3a%3a1_3493"
-    assert parse_server_url("nas").password is None  # no user: no password
+def test_server_keys() -> None:
+    def key(url: str) -> str:
+        return server_key(parse_server(url, {}))
+
+    assert key("nut://mon:pw@Nas.local:3494") == "nas.local_3494"
+    assert key("[::1]") == "%3a%3a1_3493"
     # Same host, other port: other key; a host with "_" cannot fake a port.
-    assert parse_server_url("a:1").key != parse_server_url("a:2").key
-    assert parse_server_url("a_1").key != parse_server_url("a:1").key
-    for bad in ("http://nas", "nut://", "nut://nas:99999", "nut://u:secretpw@nas/path"):
-        with pytest.raises(ValueError) as err:
-            parse_server_url(bad)
-        assert "secretpw" not in str(err.value)
+    assert key("a:1") != key("a:2")
+    assert key("a_1") != key("a:1")
+    assert ups_part("ups_1.a") == "ups_1.a"
+    assert ups_part("a/b") == "a%2fb"
 
 
 def test_broker_urls() -> None:

@@ -16,12 +16,14 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from pnut.client.session import Secret
-from pnut.client.url import ServerUrl, parse_server_url
 from pnut.mqtt.bridge import Broker, Options, run_bridges
+from pnut.mqtt.names import server_key
+from pnut.poller import ServerSpec, parse_servers, read_server_file
 
 MQTT_PORT = 1883
 MQTTS_PORT = 8883
@@ -38,8 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--broker-cafile", metavar="FILE", help="CA certificates for mqtts://")
     p.add_argument("--broker-insecure", action="store_true",
                    help="mqtts:// without checking the broker's certificate")
-    p.add_argument("--server", action="append", metavar="URL",
+    p.add_argument("--server", action="append", default=[], metavar="URL",
                    help="nut://[USER[:PASSWORD]@]HOST[:PORT], repeatable (default nut://localhost)")
+    p.add_argument("--servers-file", type=Path, metavar="FILE",
+                   help="server URLs, one per line (keeps passwords out of ps)")
     p.add_argument("--user", help="upsd user for --commands when a URL names none "
                    "(else $PNUT_USERNAME)")
     p.add_argument("--password-file", metavar="FILE",
@@ -99,14 +103,9 @@ def main(argv: list[str]) -> int:
         nut_pw = _read_secret(args.password_file, "PNUT_PASSWORD")
         broker = parse_broker(args.broker, os.environ.get("PNUT_MQTT_USERNAME"), broker_pw,
                               args.broker_cafile, args.broker_insecure)
-        user = args.user or os.environ.get("PNUT_USERNAME")
-        servers = [parse_server_url(s, user=user, password=nut_pw)
-                   for s in args.server or ["nut://localhost"]]
+        servers = _servers(args, nut_pw)
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"pnut mqtt: {exc}\n")
-        return 2
-    if len({s.key for s in servers}) != len(servers):
-        sys.stderr.write("pnut mqtt: the same server is given twice\n")
         return 2
     missing = [s for s in servers if s.password is None]
     if args.commands and missing:
@@ -121,11 +120,29 @@ def main(argv: list[str]) -> int:
                    discovery_prefix=None if args.no_discovery else args.discovery_prefix,
                    commands=args.commands, keepalive=max(1, args.keepalive))
     logging.getLogger("pnut.mqtt").info(
-        "%s -> %s", ", ".join(s.display for s in servers), broker)
+        "%s -> %s", ", ".join(s.label for s in servers), broker)
     return asyncio.run(_serve(servers, broker, opts))
 
 
-async def _serve(servers: list[ServerUrl], broker: Broker, opts: Options) -> int:
+def _servers(args: argparse.Namespace, password: str | None) -> list[ServerSpec]:
+    """--server and --servers-file URLs; --user/--password-file fill in what they lack."""
+    urls = list(args.server)
+    if args.servers_file is not None:
+        urls += read_server_file(args.servers_file.read_text(), str(args.servers_file))
+    env = dict(os.environ)
+    if password is not None:
+        env["PNUT_PASSWORD"] = password
+    specs = parse_servers(urls or ["nut://localhost"], env)
+    user = args.user or os.environ.get("PNUT_USERNAME")
+    if user and password is not None:
+        specs = [s if s.user else replace(s, user=user, password=Secret(password))
+                 for s in specs]
+    if len({server_key(s) for s in specs}) != len(specs):
+        raise ValueError("the same server is given twice")
+    return specs
+
+
+async def _serve(servers: list[ServerSpec], broker: Broker, opts: Options) -> int:
     task = asyncio.create_task(run_bridges(servers, broker, opts))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,20 +2,20 @@
 
 How this works
 --------------
-One :class:`ServerBridge` per ``--server``, each with its own MQTT
-connection (MQTT allows one last will per connection, and the will
-``<prefix>/<server>/availability = offline`` must cover exactly the UPSes
-of that server).  Two loops run side by side:
+The shared :class:`~pnut.poller.Poller` (the core of ``pnut web`` too)
+follows every ``--server``; after each poll that changed something it
+calls :meth:`ServerBridge.on_changes`, which reads that server's UPSes
+from the poller's fleet, hands them to the sans-IO
+:class:`~pnut.mqtt.feed.Feed` and puts the messages it returns in
+``pending``.  ``LIST CMD`` is asked once per UPS when it first comes up.
 
-- the poll loop asks upsd (``LIST UPS``, ``LIST VAR`` per UPS, ``LIST CMD``
-  when a UPS appears) every ``interval`` seconds, hands the snapshot to the
-  sans-IO :class:`~pnut.mqtt.feed.Feed` and puts the messages it returns
-  in ``pending``; a failed poll makes everything offline and the next one
-  reconnects (with back-off up to ``MAX_BACKOFF``);
-- the broker loop connects, publishes :meth:`Feed.everything` (a broker
-  that restarted may have lost its retained messages), then drains
-  ``pending`` with QoS 1; on any MQTT error it waits (back-off) and
-  connects again.
+One :class:`ServerBridge` per server, each with its own MQTT connection:
+MQTT allows one last will per connection, and the will
+``<prefix>/<server>/availability = offline`` must cover exactly the UPSes
+of that server.  Its broker loop connects, publishes
+:meth:`Feed.everything` (a broker that restarted may have lost its
+retained messages), then drains ``pending`` with QoS 1; on any MQTT error
+it waits (back-off) and connects again.
 
 ``pending`` maps topic -> newest message: while the broker is away it
 holds at most one message per topic, so it stays bounded however long
@@ -24,10 +24,11 @@ the outage lasts (intermediate values of a topic are then skipped; the
 
 Commands (``--commands``): the bridge subscribes to
 ``<prefix>/<server>/+/command/+``; each message for a known UPS and
-command becomes ``INSTCMD`` on a separate, authenticated connection (the
-credentials of the server URL), with TRACKING when upsd has it; the
-outcome goes to ``.../command/<cmd>/result`` (not retained).  At most
-``MAX_COMMANDS`` wait at once; more are refused with a log line.
+command becomes ``INSTCMD`` on a fresh connection with the credentials
+of the server URL (:func:`pnut.poller.run_action`, with TRACKING when upsd
+has it); the outcome goes to ``.../command/<cmd>/result`` (not
+retained).  At most ``MAX_COMMANDS`` wait at once; more are refused with
+a log line.
 """
 
 from __future__ import annotations
@@ -40,22 +41,23 @@ import os
 import socket
 import ssl
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pnut.client import ClientError, ServerError
-from pnut.client.aio import AsyncClient
 from pnut.client.session import Secret
 from pnut.client.tls import settings_from
-from pnut.client.url import ServerUrl
 from pnut.mqtt.feed import Feed, Message, UpsData
+from pnut.mqtt.names import server_key
+from pnut.poller import Change, Poller, ServerSpec, run_action
 
 if TYPE_CHECKING:
     import aiomqtt
 
 log = logging.getLogger("pnut.mqtt")
 
-#: Longest wait between reconnect attempts (upsd or broker), seconds.
+#: Longest wait between broker reconnect attempts, seconds.
 MAX_BACKOFF: Final = 30.0
 #: Instant commands waiting for upsd at once, per server.
 MAX_COMMANDS: Final = 16
@@ -108,32 +110,23 @@ class Backoff:
 class ServerBridge:
     """One upsd mirrored onto one MQTT connection."""
 
-    def __init__(self, server: ServerUrl, broker: Broker, opts: Options, boot: str) -> None:
-        self.server = server
+    def __init__(self, spec: ServerSpec, poller: Poller, broker: Broker, opts: Options,
+                 boot: str) -> None:
+        self.spec = spec
+        self.label = spec.label
+        self.poller = poller
         self.broker = broker
         self.opts = opts
-        self.feed = Feed(server.key, server.display, boot=boot, prefix=opts.prefix,
+        self.feed = Feed(server_key(spec), spec.label, boot=boot, prefix=opts.prefix,
                          discovery_prefix=opts.discovery_prefix, commands=opts.commands)
         self.pending: dict[str, Message] = {}
         self._wake = asyncio.Event()
-        self._client: AsyncClient | None = None
-        self._cmd_client: AsyncClient | None = None
-        self._cmd_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._cmd_tasks: set[asyncio.Task[None]] = set()
-        self._mqtt: aiomqtt.Client | None = None
-        self._known_cmds: dict[str, tuple[str, ...]] = {}
-        #: Polls done and broker connections made (for tests and logs).
-        self.polls = 0
+        self._commands: dict[str, tuple[str, ...]] = {}
+        self._asking: set[str] = set()
+        #: Broker connections made (for logs and tests).
         self.connects = 0
-
-    async def run(self) -> None:
-        """Both loops until cancelled; then a clean goodbye if the broker is up."""
-        try:
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._poll_loop())
-                group.create_task(self._broker_loop())
-        finally:
-            await self._close_clients()
 
     def _queue(self, messages: list[Message]) -> None:
         for msg in messages:
@@ -142,88 +135,64 @@ class ServerBridge:
         if messages:
             self._wake.set()
 
-    # -- upsd -------------------------------------------------------------------------
-    async def _poll_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        backoff = Backoff(self.opts.interval)
-        failures = 0
-        while True:
-            started = loop.time()
-            try:
-                snapshot = await self._poll()
-            except (ClientError, OSError, ValueError) as exc:
-                await self._drop_client()
-                self._queue(self.feed.server_down(time.time()))
-                if failures == 0:
-                    log.warning("%s: %s", self.server.display, _text(exc))
-                failures += 1
-                self.polls += 1
-                # The first few retries keep the poll rhythm, then back off.
-                await asyncio.sleep(self.opts.interval if failures <= 3 else backoff.delay())
-                continue
-            if failures:
-                log.warning("%s: answering again", self.server.display)
-            failures = 0
-            backoff.reset()
-            self.polls += 1
-            self._queue(self.feed.update(snapshot, time.time()))
-            await asyncio.sleep(max(0.0, self.opts.interval - (loop.time() - started)))
+    # -- upsd (through the poller) ------------------------------------------------------
+    def on_changes(self, changes: list[Change]) -> None:
+        """The poller changed something on this server: bring the feed up to date."""
+        self._refresh()
+        for change in changes:
+            if change.kind == "removed":
+                self._commands.pop(change.ups, None)
+            elif change.up and change.ups not in self._commands and change.ups not in \
+                    self._asking:
+                self._asking.add(change.ups)
+                self._spawn(self._ask_commands(change.ups))
 
-    async def _poll(self) -> dict[str, UpsData]:
-        client = self._client
-        if client is None or not client.connected:
-            client = await AsyncClient.connect(self.server.host, self.server.port,
-                                               timeout=self.opts.timeout)
-            self._client = client
-            await client.secure(settings_from())
-        out: dict[str, UpsData] = {}
-        for entry in await client.list_ups():
-            try:
-                variables: dict[str, str] | None = await client.list_var(entry.name)
-            except ServerError:  # DATA-STALE, DRIVER-NOT-CONNECTED, UNKNOWN-UPS
-                variables = None
-            commands = self._known_cmds.get(entry.name)
-            if variables is not None and commands is None:
-                with contextlib.suppress(ServerError):
-                    commands = tuple(await client.list_cmd(entry.name))
-                    self._known_cmds[entry.name] = commands
-            if variables is None:
-                self._known_cmds.pop(entry.name, None)  # read again when it returns
-            out[entry.name] = UpsData(variables, entry.description, commands)
-        return out
+    def _refresh(self) -> None:
+        now = time.time()
+        if not self.poller.fleet.servers[self.label].up:
+            self._queue(self.feed.server_down(now))
+            return
+        snapshot = {
+            u.name: UpsData(dict(u.variables) if u.up else None, u.description,
+                            self._commands.get(u.name))
+            for u in self.poller.fleet.server_upses(self.label)
+        }
+        self._queue(self.feed.update(snapshot, now))
 
-    async def _drop_client(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
-        self._known_cmds.clear()
+    async def _ask_commands(self, ups: str) -> None:
+        try:
+            client = await self.poller.query(self.label)
+            self._commands[ups] = tuple(await client.list_cmd(ups))
+        except (ClientError, OSError):
+            return  # asked again when the UPS next changes
+        finally:
+            self._asking.discard(ups)
+        self._refresh()
 
-    async def _close_clients(self) -> None:
-        await self._drop_client()
-        cmd, self._cmd_client = self._cmd_client, None
-        if cmd is not None:
-            await cmd.close()
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- broker -----------------------------------------------------------------------
-    async def _broker_loop(self) -> None:
+    async def run(self) -> None:
+        """Keep a broker connection and publish, until cancelled (then say goodbye)."""
         import aiomqtt
 
         backoff = Backoff()
         while True:
             try:
                 async with self._mqtt_client() as client:
-                    self._mqtt = client
                     self.connects += 1
-                    log.info("%s: connected to %s", self.server.display, self.broker)
+                    log.info("%s: connected to %s", self.label, self.broker)
                     backoff.reset()
                     try:
                         await self._session(client)
                     finally:
-                        self._mqtt = None
                         await self._goodbye(client)
             except aiomqtt.MqttError as exc:
                 delay = backoff.delay()
-                log.warning("%s: broker %s: %s; retrying in %.1fs", self.server.display,
+                log.warning("%s: broker %s: %s; retrying in %.1fs", self.label,
                             self.broker, exc, delay)
                 await asyncio.sleep(delay)
 
@@ -237,7 +206,7 @@ class ServerBridge:
             if b.insecure:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-        ident = f"pnut-{socket.gethostname()}-{os.getpid()}-{self.server.key}"[:100]
+        ident = f"pnut-{socket.gethostname()}-{os.getpid()}-{self.feed.server_key}"[:100]
         client = mq.Client(
             b.host, b.port, username=b.user,
             password=b.password.reveal() if b.password is not None else None,
@@ -292,10 +261,10 @@ class ServerBridge:
             target = self.feed.parse_command(topic)
             if target is None:
                 log.info("%s: ignoring command on %s (unknown UPS or command)",
-                         self.server.display, topic)
+                         self.label, topic)
                 continue
             if len(self._cmd_tasks) >= MAX_COMMANDS:
-                log.error("%s: %d commands pending; refusing %s", self.server.display,
+                log.error("%s: %d commands pending; refusing %s", self.label,
                           len(self._cmd_tasks), topic)
                 continue
             raw = message.payload
@@ -310,47 +279,39 @@ class ServerBridge:
     async def _command(self, mqtt: aiomqtt.Client, ups: str, cmd: str,
                        param: str | None) -> None:
         result = await self._instcmd(ups, cmd, param)
-        log.info("%s: %s %s -> %s", self.server.display, ups, cmd, result)
+        log.info("%s: %s %s -> %s", self.label, ups, cmd, result)
         body = json.dumps({"ups": ups, "command": cmd, "result": result})
         with contextlib.suppress(Exception):
             await mqtt.publish(self.feed.result_topic(ups, cmd), body, qos=1)
 
     async def _instcmd(self, ups: str, cmd: str, param: str | None) -> str:
-        user, secret = self.server.user, self.server.password
+        user, secret = self.spec.user, self.spec.password
         if user is None or secret is None:
             return "ERR USERNAME-REQUIRED"
-        async with self._cmd_lock:
-            try:
-                client = self._cmd_client
-                if client is None or not client.connected:
-                    client = await AsyncClient.connect(self.server.host, self.server.port,
-                                                       timeout=self.opts.timeout)
-                    await client.secure(settings_from())
-                    await client.authenticate(user, secret.reveal())
-                    with contextlib.suppress(ServerError):
-                        await client.set_tracking(True)
-                    self._cmd_client = client
-                ident = await client.instcmd(ups, cmd, param)
-                if ident is None:
-                    return "OK"
-                status = await client.wait_tracking(ident, timeout=COMMAND_TIMEOUT,
-                                                    interval=0.2)
-                return str(status.value)
-            except ServerError as exc:
-                return f"ERR {exc.name}"
-            except (ClientError, OSError, ValueError) as exc:
-                if self._cmd_client is not None:
-                    await self._cmd_client.close()
-                    self._cmd_client = None
-                return f"ERR {_text(exc)}"
+        try:
+            result = await run_action(self.poller, self.label, user, secret.reveal(), ups,
+                                      command=cmd, param=param, wait=COMMAND_TIMEOUT)
+        except ServerError as exc:
+            return f"ERR {exc.name}"
+        except (ClientError, OSError, ValueError) as exc:
+            return f"ERR {_text(exc)}"
+        return result.result
 
 
-async def run_bridges(servers: list[ServerUrl], broker: Broker, opts: Options) -> None:
-    """Every server's bridge until cancelled."""
+async def run_bridges(specs: list[ServerSpec], broker: Broker, opts: Options) -> None:
+    """Poll every server and mirror each onto the broker, until cancelled."""
     boot = f"{int(time.time())}-{os.getpid()}"
-    bridges = [ServerBridge(s, broker, opts, boot) for s in servers]
+    poller = Poller(specs, interval=opts.interval, timeout=opts.timeout, tls=settings_from())
+    bridges = {s.label: ServerBridge(s, poller, broker, opts, boot) for s in specs}
+
+    def dispatch(changes: list[Change]) -> None:
+        for label in dict.fromkeys(c.server for c in changes):
+            bridges[label].on_changes([c for c in changes if c.server == label])
+
+    poller.add_listener(dispatch)
     async with asyncio.TaskGroup() as group:
-        for bridge in bridges:
+        group.create_task(poller.run())
+        for bridge in bridges.values():
             group.create_task(bridge.run())
 
 

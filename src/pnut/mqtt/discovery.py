@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pnut.client.url import escape_part
+from pnut.mqtt.names import NAME_SAFE, escape_part
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,6 @@ BINARY: Final = (
     ("overload", "Overload", "OVER", "problem", None),
 )
 
-_NAME_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
 _NODE_BAD = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -105,10 +104,10 @@ class Topics:
         return f"{self.base}/availability"
 
     def var(self, name: str) -> str:
-        return f"{self.base}/var/{escape_part(name, _NAME_SAFE)}"
+        return f"{self.base}/var/{escape_part(name, NAME_SAFE)}"
 
     def command(self, cmd: str) -> str:
-        return f"{self.base}/command/{escape_part(cmd, _NAME_SAFE)}"
+        return f"{self.base}/command/{escape_part(cmd, NAME_SAFE)}"
 
 
 def configs(

@@ -18,10 +18,9 @@ returns the :class:`Message` list that brings the broker up to date:
   ``offline`` when it does not - and the bridge's last will;
 - Home Assistant discovery configs (see :mod:`pnut.mqtt.discovery`).
 
-``<server>`` is :attr:`pnut.client.url.ServerUrl.key` and ``<ups>`` the
-UPS name percent-encoded the same way, so two servers with a UPS of the
-same name never share a topic, and no name can inject ``/``, ``+`` or
-``#``.  :meth:`Feed.everything` repeats every retained message (after a
+``<server>`` and ``<ups>`` are encoded by :mod:`pnut.mqtt.names`, so two
+servers with a UPS of the same name never share a topic, and no name can
+inject ``/``, ``+`` or ``#``.  :meth:`Feed.everything` repeats every retained message (after a
 broker reconnect: the broker may have lost them).
 """
 
@@ -32,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from pnut import __version__
-from pnut.client.url import escape_part
 from pnut.mqtt import discovery
+from pnut.mqtt.names import ups_part
 
 ONLINE: Final = "online"
 OFFLINE: Final = "offline"
@@ -98,7 +97,7 @@ class Feed:
         return f"{self.prefix}/{self.server_key}/availability"
 
     def _topics(self, ups: str) -> discovery.Topics:
-        return discovery.Topics(f"{self.prefix}/{self.server_key}/{escape_part(ups)}",
+        return discovery.Topics(f"{self.prefix}/{self.server_key}/{ups_part(ups)}",
                                 self.server_availability)
 
     def command_filter(self) -> str:
@@ -166,7 +165,7 @@ class Feed:
         if known is None:
             known = _Known(self._topics(name), discovery.node_id(self.server_key, name))
             self._upses[name] = known
-            self._by_part[escape_part(name)] = name
+            self._by_part[ups_part(name)] = name
         return known
 
     def _update_ups(self, name: str, data: UpsData, now: float) -> list[Message]:
