@@ -16,6 +16,7 @@ from pnut.web.metrics import metric_name, numeric, registry_for
 def test_names_and_numbers() -> None:
     assert metric_name("battery.charge") == "nut_battery_charge"
     assert metric_name("input.L1-N.voltage") == "nut_input_L1_N_voltage"
+    assert metric_name("battery.current.total") == "nut_battery_current_total_value"
     assert numeric("battery.charge", "100") == 100.0
     assert numeric("input.voltage", "229.5") == 229.5
     assert numeric("ups.serial", "00123") is None
@@ -74,3 +75,27 @@ def test_sse_framing_and_change_shape() -> None:
     frame = shapes.sse("change", body, change.seq).decode()
     assert frame.startswith(f"id: {change.seq}\nevent: change\ndata: {{")
     assert frame.endswith("\n\n") and frame.count("\n") == 4
+
+
+def test_real_device_dumps_pass_promtool() -> None:
+    """Every nut-ddl dump in the repository, as one fleet: promtool finds nothing."""
+    from websupport import promtool_check
+
+    from support import REPO
+
+    fixtures = sorted((REPO / "tests" / "fixtures" / "ddl").glob("*.dev"))
+    assert fixtures
+    fleet = Fleet([parse_server("a:1")])
+    polls = []
+    for i, path in enumerate(fixtures):
+        variables = {}
+        for line in path.read_text(errors="replace").splitlines():
+            name, sep, value = line.partition(":")
+            if sep and name and not name.startswith("#"):
+                variables[name.strip()] = value.strip().strip('"')
+        polls.append(UpsPoll(f"ups{i}", path.name, variables))
+    fleet.apply_poll("a:1", polls, now=1)
+    text = generate_latest(registry_for(fleet))
+    assert promtool_check(text) == ""
+    families = {f.name for f in text_string_to_metric_families(text.decode())}
+    assert {"nut_battery_charge", "nut_input_voltage", "nut_ups_load"} <= families

@@ -125,7 +125,8 @@ class Poller:
         """Call ``callback(changes)`` synchronously after each poll (history, metrics)."""
         self._listeners.append(callback)
 
-    def _publish(self, changes: list[Change]) -> None:
+    def publish(self, changes: list[Change]) -> None:
+        """Hand changes to listeners and subscribers (also for a fleet fed in-process)."""
         if not changes:
             return
         for listener in self._listeners:
@@ -176,7 +177,7 @@ class Poller:
             else:
                 changes = self.fleet.apply_poll(label, polls, self.clock(),
                                                 time.monotonic() - started)
-        self._publish(changes)
+        self.publish(changes)
         return changes
 
     async def poll_all(self) -> list[Change]:

@@ -59,10 +59,16 @@ _BAD = re.compile(r"[^a-zA-Z0-9_]")
 _LABELS = ["server", "ups"]
 
 
+#: Name endings Prometheus reserves for counters, histograms and summaries;
+#: a gauge named so gets ``_value`` appended (``battery.current.total``).
+RESERVED_SUFFIXES: Final = ("_total", "_count", "_sum", "_bucket", "_created")
+
+
 @lru_cache(maxsize=4096)
 def metric_name(var: str) -> str:
     """``battery.charge`` -> ``nut_battery_charge`` (any other character -> ``_``)."""
-    return PREFIX + _BAD.sub("_", var)
+    name = PREFIX + _BAD.sub("_", var)
+    return name + "_value" if name.endswith(RESERVED_SUFFIXES) else name
 
 
 def numeric(var: str, value: str) -> float | None:
