@@ -114,10 +114,11 @@ def parse_subdriver(text: str, key: str) -> dict[str, object]:
                         else int(defs.get(r[2], "0"), 0), cstr(r[3]), cstr(r[5]), flags(r[6]),
                         None if r[7] == "NULL" else r[7].lstrip("&")))
     devices = []
-    for vid, pid in re.findall(r"USB_DEVICE\(\s*(\w+)\s*,\s*(\w+)\s*\)", text):
+    pattern = r"USB_DEVICE\(\s*(\w+)\s*,\s*(\w+)\s*\)\s*,\s*&?(\w+)"
+    for vid, pid, handler in re.findall(pattern, text):
         vid_v = int(defs.get(vid, vid), 0)
         pid_v = int(defs.get(pid, pid), 0)
-        devices.append((vid_v, pid_v))
+        devices.append((vid_v, pid_v, None if handler == "NULL" else handler))
     name_m = re.search(r'#define\s+\w+_HID_VERSION\s+"([^"]+)"', text)
     return {"name": name_m.group(1) if name_m else key, "usages": usages, "hid2nut": hid2nut,
             "devices": devices, "lookups": parse_lookups(text)}
@@ -146,7 +147,8 @@ def main() -> int:
         lines = [header]
         lines.append(f"NAME = {data['name']!r}\n")
         lines.append(f"USAGES: dict[str, int] = {data['usages']!r}\n")
-        lines.append(f"DEVICES: list[tuple[int, int]] = {data['devices']!r}\n")
+        lines.append("#: (vendor ID, product ID, NUT's per-device hook or None)\n")
+        lines.append(f"DEVICES: list[tuple[int, int, str | None]] = {data['devices']!r}\n")
         lines.append("LOOKUPS: dict[str, list[tuple[int, str | None, str | None, str | None]]] = "
                      f"{data['lookups']!r}\n")
         lines.append("HID2NUT: list[tuple[str, int, int, str, str | None, int, str | None]] = [\n")

@@ -98,7 +98,7 @@ class UsbHidUps(Driver):
         def accept(handle: UsbHid) -> bool:
             info = handle.info
             sub = find_subdriver(info.vendorid, info.productid, cfg.get("productid") is not None,
-                                 cfg.get("subdriver"))
+                                 cfg.get("subdriver"), info.vendor, info.product)
             if sub is None:
                 log.debug("%04x:%04x: no subdriver claims it", info.vendorid, info.productid)
                 return False
@@ -140,6 +140,8 @@ class UsbHidUps(Driver):
         ds = self.dstate
         mfr = hid.sub.format_mfr(info.vendor)
         model = hid.sub.format_model(info.product, ds.set_info)
+        if hid.sub.key == "mge" and info.vendorid != 0x413C:  # Dell's iProduct is complete
+            model = _mge_model(hid, info.product)
         for name, value in (("ups.mfr", mfr), ("ups.model", model), ("ups.serial", info.serial)):
             if value is not None:
                 ds.set_info(name, value)
@@ -313,6 +315,30 @@ class UsbHidUps(Driver):
             if self._instcmd(cmd, None) == Stat.HANDLED:
                 return
         raise DriverError("Shutdown failed!")
+
+
+def _mge_model(hid: HidUps, product: str | None) -> str:
+    """mge-hid.c: iProduct plus iModel (or the nominal VA), e.g. "Ellipse MAX 1500".
+
+    NUT also renames a few known iProduct/iModel pairs (its mge_model_names
+    table); pnut does not carry that table yet and uses the plain pair.
+    """
+    base = product if product is not None else "unknown"
+    model = ""
+    for path, as_string in (("UPS.PowerSummary.iModel", True),
+                            ("UPS.Flow.[4].ConfigApparentPower", False)):
+        nodes = hid.sub.string_to_path(path)
+        f = None if nodes is None else hid.desc.find(nodes, 0xB0)
+        if f is None:
+            continue
+        try:
+            value = hid.read(f, age=1e9)
+        except HidError:
+            continue
+        model = hid.dev.get_string(int(value), 512) if as_string else str(int(value))
+        if model:
+            break
+    return f"{base} {model}"[:511] if model else base
 
 
 def _strtol(text: str) -> int:

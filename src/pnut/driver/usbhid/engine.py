@@ -289,6 +289,9 @@ class HidUps:
                     if row.hidflags & HU_SEMI_STATIC and not self.data_has_changed:
                         continue
             assert entry is not None
+            if (self.q.vendorid, self.q.productid) == (0x09AE, 0x1330) and \
+                    entry.field.report_id == 0x54:
+                continue  # NUT: this Tripp Lite's report 0x54 hangs the device
             try:
                 value = self.read(entry.field)
             except DeviceGone:

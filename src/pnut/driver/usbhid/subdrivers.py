@@ -70,6 +70,10 @@ class DeviceQuirks:
     battery_scale_checked: bool = False
     max_report: bool = False
     interrupt_pipe: bool = True
+    #: Tripp Lite's per-model scale factors (tripplite-hid.c).
+    io_voltage_scale: float = 1.0
+    io_frequency_scale: float = 1.0
+    io_current_scale: float = 1.0
 
 
 def _c_str(value: float) -> int:
@@ -168,6 +172,29 @@ def cps_battcharge_fun(q: DeviceQuirks, value: float) -> str:
     return f"{min(value, 100.0):.0f}"
 
 
+def tripplite_chemistry_fun(q: DeviceQuirks, value: float) -> str:
+    """AVR550U (1003) and OMNI1000LCD (2005) firmware point at a bogus string."""
+    if q.productid in (0x1003, 0x2005):
+        return "unknown"
+    return stringid_conversion_fun(q, value)
+
+
+def tripplite_battvolt_fun(q: DeviceQuirks, value: float) -> str:
+    return f"{q.battery_scale * value:.1f}"[:7]
+
+
+def tripplite_iovolt_fun(q: DeviceQuirks, value: float) -> str:
+    return f"{q.io_voltage_scale * value:.1f}"[:7]
+
+
+def tripplite_iofreq_fun(q: DeviceQuirks, value: float) -> str:
+    return f"{q.io_frequency_scale * value:.1f}"[:7]
+
+
+def tripplite_ioamp_fun(q: DeviceQuirks, value: float) -> str:
+    return f"{q.io_current_scale * value:.1f}"[:7]
+
+
 Converter = Callable[[DeviceQuirks, float], str]
 Reverser = Callable[[DeviceQuirks, str], float]
 
@@ -175,7 +202,8 @@ CONVERTERS: dict[str, Converter] = {
     f.__name__: f for f in (
         date_conversion_fun, hex_conversion_fun, stringid_conversion_fun,
         divide_by_10_conversion_fun, kelvin_celsius_conversion_fun, apc_date_conversion_fun,
-        cps_battvolt_fun, cps_battcharge_fun)
+        cps_battvolt_fun, cps_battcharge_fun, tripplite_chemistry_fun, tripplite_battvolt_fun,
+        tripplite_iovolt_fun, tripplite_iofreq_fun, tripplite_ioamp_fun)
 }
 REVERSERS: dict[str, Reverser] = {
     f.__name__: f for f in (date_conversion_reverse, apc_date_conversion_reverse)
@@ -241,6 +269,8 @@ def _fix_cps(desc: Descriptor, q: DeviceQuirks) -> bool:
     return True
 
 
+PHOENIXTEC = 0x06DA
+
 #: APC product names whose firmware overflows some reports (NUT's tweak_max_report).
 APC_MAX_REPORT = ("Back-UPS ES 525", "Back-UPS CS")
 
@@ -251,7 +281,7 @@ class Subdriver:
     name: str
     usages: dict[str, int]
     rows: list[Row]
-    devices: list[tuple[int, int]]
+    devices: list[tuple[int, int, str | None]]
     fix: Callable[[Descriptor, DeviceQuirks], bool] = _fix_none
     default_mfr: str | None = None
     model_split_fw: bool = False
@@ -264,11 +294,20 @@ class Subdriver:
                 self._by_code.setdefault(code, name)
                 self._by_name.setdefault(name.lower(), code)
 
-    def claim(self, vid: int, pid: int, productid_given: bool) -> bool:
-        vendors = {v for v, _ in self.devices}
-        if (vid, pid) in self.devices:
+    def claim(self, vid: int, pid: int, productid_given: bool, vendor: str | None = None,
+              product: str | None = None) -> bool:
+        """NUT's is_usb_device_supported plus the subdrivers' own exceptions."""
+        known = any(v == vid and p == pid for v, p, _h in self.devices)
+        if self.key == "mge" and vid == PHOENIXTEC:
+            # Liebert's, unless it is an AEG-branded unit.
+            return "AEG" in (vendor or "") or "AEG" in (product or "")
+        if known:
             return True
-        return vid in vendors and productid_given
+        if not any(v == vid for v, _p, _h in self.devices):
+            return False
+        if self.key == "tripplite" and vid == 0x09AE and pid == 0x0001:
+            return False  # serial-over-USB: the tripplite_usb driver's
+        return productid_given
 
     def path_to_string(self, path: tuple[int, ...]) -> str:
         parts = []
@@ -299,13 +338,22 @@ class Subdriver:
         return tuple(nodes) or None
 
     def on_claim(self, q: DeviceQuirks) -> None:
-        """NUT's per-device hooks of the USB ID table."""
-        if self.key == "apc" and (q.vendorid, q.productid) == (0x051D, 0x0002):
+        """NUT's per-device hooks of the USB ID table, by their C names."""
+        hook = next((h for v, p, h in self.devices if (v, p) == (q.vendorid, q.productid)),
+                    None)
+        if hook == "general_apc_check":
             q.max_report = any(q.product.startswith(p) for p in APC_MAX_REPORT)
-        if self.key == "apc" and (q.vendorid, q.productid) == (0x051D, 0x0003):
+        elif hook == "disable_interrupt_pipe":
             q.interrupt_pipe = False
-        if self.key == "cps" and (q.vendorid, q.productid) == (0x0764, 0x0501):
+        elif hook == "cps_battery_scale":
             q.might_need_battery_scale = True
+        elif hook == "battery_scale_0dot1":
+            q.battery_scale = 0.1
+        elif hook == "battery_scale_1dot0":
+            q.battery_scale = 1.0
+        elif hook == "smart1500lcdt_scale":
+            q.battery_scale = q.io_voltage_scale = 100000.0
+            q.io_frequency_scale = q.io_current_scale = 0.01
 
     def format_mfr(self, vendor: str | None) -> str | None:
         return vendor if vendor is not None else self.default_mfr
@@ -341,7 +389,7 @@ def _make(key: str, mod: ModuleType, **kw: object) -> Subdriver:
 
 #: In NUT's order of trial (usbhid-ups.c subdriver_list, explore left out).
 SUBDRIVERS: list[Subdriver] = [
-    _make("mge", tab_mge),
+    _make("mge", tab_mge, default_mfr="Eaton"),
     _make("apc", tab_apc, fix=_fix_apc, default_mfr="APC", model_split_fw=True),
     _make("belkin", tab_belkin),
     _make("cps", tab_cps, fix=_fix_cps, default_mfr="CPS"),
@@ -351,17 +399,18 @@ SUBDRIVERS: list[Subdriver] = [
 ]
 
 
-def find_subdriver(vid: int, pid: int, productid_given: bool,
-                   name: str | None = None) -> Subdriver | None:
+def find_subdriver(vid: int, pid: int, productid_given: bool, name: str | None = None,
+                   vendor: str | None = None, product: str | None = None) -> Subdriver | None:
+    """The first subdriver (NUT's order) that claims the device; ``name`` restricts the choice."""
     for sub in SUBDRIVERS:
         if name is not None and not sub.name.lower().startswith(name.lower()) and \
                 sub.key != name.lower():
             continue
-        if sub.claim(vid, pid, productid_given):
+        if sub.claim(vid, pid, productid_given, vendor, product):
             return sub
     return None
 
 
 def usb_ids() -> list[tuple[int, int, str]]:
     """Every (vendor ID, product ID, subdriver) usbhid-ups claims, for ``pnut scan``."""
-    return [(v, p, s.key) for s in SUBDRIVERS for v, p in s.devices]
+    return [(v, p, s.key) for s in SUBDRIVERS for v, p, _h in s.devices]

@@ -3,7 +3,8 @@
 # fmt: off
 NAME = 'APC HID 0.98'
 USAGES: dict[str, int] = {'APCGeneralCollection': 4286971909, 'APCEnvironment': 4286971910, 'APCProbe1': 4286971911, 'APCProbe2': 4286971912, 'APCBattReplaceDate': 4286971926, 'APCBattCapBeforeStartup': 4286971929, 'APC_UPS_FirmwareRevision': 4286971970, 'APCLineFailCause': 4286971986, 'APCStatusFlag': 4286972000, 'APCSensitivity': 4286972001, 'APCPanelTest': 4286972018, 'APCShutdownAfterDelay': 4286972022, 'APC_USB_FirmwareRevision': 4286972025, 'APCDelayBeforeReboot': 4286972028, 'APCDelayBeforeShutdown': 4286972029, 'APCDelayBeforeStartup': 4286972030, 'BUPHibernate': 8716376, 'BUPBattCapBeforeStartup': 8781842, 'BUPDelayBeforeStartup': 8781942, 'BUPSelfTest': 8781840}
-DEVICES: list[tuple[int, int]] = [(1309, 0), (1309, 2), (1309, 3)]
+#: (vendor ID, product ID, NUT's per-device hook or None)
+DEVICES: list[tuple[int, int, str | None]] = [(1309, 0, None), (1309, 2, 'general_apc_check'), (1309, 3, 'disable_interrupt_pipe')]
 LOOKUPS: dict[str, list[tuple[int, str | None, str | None, str | None]]] = {'apc_date_conversion': [(0, None, 'apc_date_conversion_fun', 'apc_date_conversion_reverse')], 'apcstatusflag_info': [(8, '!off', None, None), (16, '!off', None, None), (0, 'off', None, None)], 'apc_linefailcause_vrange_info': [(1, 'vrange', None, None), (2, 'vrange', None, None), (4, 'vrange', None, None), (8, 'vrange', None, None), (9, 'vrange', None, None), (0, '!vrange', None, None)], 'apc_linefailcause_frange_info': [(7, 'frange', None, None), (0, '!frange', None, None)], 'apc_sensitivity_info': [(0, 'low', None, None), (1, 'medium', None, None), (2, 'high', None, None)]}
 HID2NUT: list[tuple[str, int, int, str, str | None, int, str | None]] = [
     ('battery.charge', 0, 0, 'UPS.PowerSummary.RemainingCapacity', '%.0f', 0, None),

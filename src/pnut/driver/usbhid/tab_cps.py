@@ -3,7 +3,8 @@
 # fmt: off
 NAME = 'CyberPower HID 0.6'
 USAGES: dict[str, int] = {}
-DEVICES: list[tuple[int, int]] = [(1892, 5), (1892, 1281), (1892, 1537)]
+#: (vendor ID, product ID, NUT's per-device hook or None)
+DEVICES: list[tuple[int, int, str | None]] = [(1892, 5, None), (1892, 1281, 'cps_battery_scale'), (1892, 1537, None)]
 LOOKUPS: dict[str, list[tuple[int, str | None, str | None, str | None]]] = {'cps_battvolt': [(0, None, 'cps_battvolt_fun', None)], 'cps_battcharge': [(0, None, 'cps_battcharge_fun', None)]}
 HID2NUT: list[tuple[str, int, int, str, str | None, int, str | None]] = [
     ('battery.type', 0, 0, 'UPS.PowerSummary.iDeviceChemistry', '%s', 0, 'stringid_conversion'),

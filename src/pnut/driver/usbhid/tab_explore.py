@@ -3,7 +3,8 @@
 # fmt: off
 NAME = 'EXPLORE HID 0.2'
 USAGES: dict[str, int] = {}
-DEVICES: list[tuple[int, int]] = []
+#: (vendor ID, product ID, NUT's per-device hook or None)
+DEVICES: list[tuple[int, int, str | None]] = []
 LOOKUPS: dict[str, list[tuple[int, str | None, str | None, str | None]]] = {}
 HID2NUT: list[tuple[str, int, int, str, str | None, int, str | None]] = [
 ]

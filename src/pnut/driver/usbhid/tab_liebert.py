@@ -3,7 +3,8 @@
 # fmt: off
 NAME = 'Phoenixtec/Liebert HID 0.41'
 USAGES: dict[str, int] = {}
-DEVICES: list[tuple[int, int]] = [(1754, 65535)]
+#: (vendor ID, product ID, NUT's per-device hook or None)
+DEVICES: list[tuple[int, int, str | None]] = [(1754, 65535, None)]
 LOOKUPS: dict[str, list[tuple[int, str | None, str | None, str | None]]] = {}
 HID2NUT: list[tuple[str, int, int, str, str | None, int, str | None]] = [
     ('battery.voltage', 0, 0, 'UPS.PowerSummary.Voltage', '%.2f', 0, None),

@@ -1,4 +1,4 @@
-"""Start and steer the umockdev USB HID UPS emulator (tests/usb/emu/hidups.py)."""
+"""Start and steer the umockdev USB HID UPS emulator (tests/usbhid/emu/hidups.py)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from usb.emusupport import C_DRIVER, FIXTURES, Running, Workdir, available, dump, emulator
+from usbhid.emusupport import C_DRIVER, FIXTURES, Running, Workdir, available, dump, emulator
 
 REASON = available()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from usb.emusupport import FIXTURES, Running, Workdir, available, emulator
+from usbhid.emusupport import FIXTURES, Running, Workdir, available, emulator
 
 REASON = available()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")

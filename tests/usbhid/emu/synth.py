@@ -1,0 +1,193 @@
+"""Write the synthetic fixtures (vendors without a recorded descriptor in nut-ddl).
+
+Usage: ``python tests/usbhid/emu/synth.py tests/fixtures/usb``
+
+Each fixture is one report per field: the report descriptor is built here
+from the HID paths NUT's subdriver for that vendor maps, and the values are
+the ones the vendor's nut-ddl dump shows (tests/fixtures/ddl).  They test
+that pnut and NUT read the *same* bytes the same way - including the
+vendor fixes (CyberPower's output-voltage limits and 2/3 battery scale,
+Tripp Lite's 0.1 battery scale) - not what a real unit's descriptor looks
+like; the README says so.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
+
+from pnut.driver.usbhid.subdrivers import SUBDRIVERS
+
+VOLT = 0x00F0D121
+
+
+@dataclass
+class F:
+    path: str
+    value: int
+    size: int = 16
+    logmin: int = 0
+    logmax: int = 0xFFFF
+    unit: int = 0
+    exp: int = 0
+    inputs: bool = False  # also an Input item (interrupt reports)
+    rid: int = 0  # report ID; 0 = next free one
+
+
+def _item(tag: int, value: int, signed: bool = False) -> bytes:
+    if value == 0:
+        return bytes([tag | 1, 0])
+    for n, code in ((1, 1), (2, 2), (4, 3)):
+        lo, hi = (-(1 << (8 * n - 1)), (1 << (8 * n - 1)) - 1) if signed else (0, (1 << 8 * n) - 1)
+        if lo <= value <= hi:
+            return bytes([tag | code]) + value.to_bytes(n, "little", signed=signed)
+    raise ValueError(value)
+
+
+def build(key: str, fields: list[F]) -> tuple[bytes, dict[str, str]]:
+    sub = next(s for s in SUBDRIVERS if s.key == key)
+    desc = bytearray()
+    reports: dict[str, str] = {}
+    fixed = {f.rid for f in fields if f.rid}
+    free = (n for n in range(1, 255) if n not in fixed)
+    for fld in fields:
+        rid = fld.rid or next(free)
+        nodes = sub.string_to_path(fld.path)
+        assert nodes is not None, fld.path
+        opened = 0
+        i = 0
+        while i < len(nodes) - 1:
+            node = nodes[i]
+            ctype = 0x01 if i == 0 else 0x00
+            if i + 1 < len(nodes) - 1 and nodes[i + 1] & 0xFFFF0000 == 0x00FF0000:
+                ctype = 0x80 | (nodes[i + 1] & 0x7F)
+                i += 1
+            desc += _item(0x04, node >> 16) + _item(0x08, node & 0xFFFF) + _item(0xA0, ctype)
+            opened += 1
+            i += 1
+        leaf = nodes[-1]
+        desc += _item(0x84, rid) + _item(0x74, fld.size) + _item(0x94, 1)
+        desc += _item(0x14, fld.logmin, True) + _item(0x24, fld.logmax, True)
+        desc += _item(0x64, fld.unit) + _item(0x54, fld.exp & 0x0F)
+        desc += _item(0x04, leaf >> 16) + _item(0x08, leaf & 0xFFFF) + bytes([0xB1, 0x02])
+        if fld.inputs:
+            desc += _item(0x08, leaf & 0xFFFF) + bytes([0x81, 0x02])
+        desc += bytes([0xC0]) * opened
+        nbytes = (fld.size + 7) // 8
+        raw = fld.value & ((1 << (8 * nbytes)) - 1)
+        reports[str(rid)] = (bytes([rid]) + raw.to_bytes(nbytes, "little")).hex()
+    return bytes(desc), reports
+
+
+def fixture(key: str, vid: int, pid: int, strings: dict[str, str], fields: list[F],
+            source: str) -> dict[str, object]:
+    desc, reports = build(key, fields)
+    return {"vendorid": f"{vid:04x}", "productid": f"{pid:04x}", "bcddevice": "0100",
+            "strings": strings, "report_descriptor": desc.hex(), "feature": reports,
+            "synthetic": source}
+
+
+def _bool(path: str, on: bool) -> F:
+    return F(path, int(on), size=8, logmax=1, inputs=True)
+
+
+CPS = fixture("cps", 0x0764, 0x0501, {
+    "1": "CPS", "2": "CP1500PFCLCD", "3": "000000000000", "4": "PbAcid", "5": "CPS"}, [
+    F("UPS.PowerSummary.iDeviceChemistry", 4, 8, 0, 255),
+    F("UPS.PowerSummary.iOEMInformation", 5, 8, 0, 255),
+    F("UPS.PowerSummary.WarningCapacityLimit", 20, 8, 0, 100),
+    F("UPS.PowerSummary.RemainingCapacityLimit", 10, 8, 0, 100),
+    F("UPS.PowerSummary.RemainingCapacity", 100, 8, 0, 100, inputs=True),
+    F("UPS.PowerSummary.RunTimeToEmpty", 1530, inputs=True),
+    F("UPS.PowerSummary.RemainingTimeLimit", 300),
+    F("UPS.PowerSummary.ConfigVoltage", 24, 8, 0, 255, VOLT, 7),
+    # 36 V read for a 24 V battery: the 1.5x error CyberPower 0501 units make.
+    F("UPS.PowerSummary.Voltage", 36, 8, 0, 255, VOLT, 7),
+    F("UPS.Output.PercentLoad", 25, 8, 0, 100),
+    F("UPS.PowerSummary.AudibleAlarmControl", 2, 8, 1, 3),
+    F("UPS.Output.Test", 1, 8, 0, 7),
+    F("UPS.Output.ConfigActivePower", 900),
+    F("UPS.Output.DelayBeforeStartup", -60, 16, -1, 0x7FFF),
+    F("UPS.Output.DelayBeforeShutdown", -60, 16, -1, 0x7FFF),
+    _bool("UPS.PowerSummary.PresentStatus.ACPresent", True),
+    _bool("UPS.PowerSummary.PresentStatus.Charging", False),
+    _bool("UPS.PowerSummary.PresentStatus.Discharging", False),
+    _bool("UPS.PowerSummary.PresentStatus.BelowRemainingCapacityLimit", False),
+    _bool("UPS.PowerSummary.PresentStatus.FullyCharged", True),
+    F("UPS.Input.ConfigVoltage", 120, 8, 0, 255, VOLT, 7),
+    F("UPS.Input.Voltage", 116, 16, 0, 0x1FF, VOLT, 7, rid=15),
+    F("UPS.Input.LowVoltageTransfer", 88, 8, 0, 255, VOLT, 7),
+    # NUT #439: the output voltage declared with the high-transfer limits (report 16 and 18).
+    F("UPS.Input.HighVoltageTransfer", 139, 16, 130, 150, VOLT, 7, rid=16),
+    F("UPS.Output.ConfigVoltage", 120, 8, 0, 255, VOLT, 7),
+    F("UPS.Output.Voltage", 120, 16, 130, 150, VOLT, 7, rid=18),
+], "Cyber_Power_Systems__CP1500PFCLCD__usbhid-ups__2.7.4__01.dev")
+
+EATON = fixture("mge", 0x0463, 0xFFFF, {
+    "1": "EATON", "2": "5PX", "3": "G000000000", "4": "PbAc", "5": "2000"}, [
+    F("UPS.PowerSummary.iModel", 5, 8, 0, 255),
+    F("UPS.PowerSummary.RemainingCapacity", 100, 8, 0, 100, inputs=True),
+    F("UPS.PowerSummary.RemainingCapacityLimit", 20, 8, 0, 100),
+    F("UPS.PowerSummary.RunTimeToEmpty", 2060, 32, 0, 0x7FFFFFFF, inputs=True),
+    F("UPS.PowerSummary.RemainingTimeLimit", 150),
+    F("UPS.PowerSummary.iDeviceChemistry", 4, 8, 0, 255),
+    F("UPS.BatterySystem.Voltage", 545, 16, 0, 0x7FFF, VOLT, 6),
+    F("UPS.BatterySystem.ConfigVoltage", 48, 8, 0, 255, VOLT, 7),
+    F("UPS.PowerSummary.PercentLoad", 8, 8, 0, 200),
+    F("UPS.PowerConverter.Output.ApparentPower", 166),
+    F("UPS.PowerConverter.Output.ActivePower", 124),
+    F("UPS.Flow.[4].ConfigActivePower", 1800),
+    F("UPS.PowerSummary.DelayBeforeStartup", -1, 32, -1, 0x7FFFFFFF),
+    F("UPS.PowerSummary.DelayBeforeShutdown", -1, 32, -1, 0x7FFFFFFF),
+    F("UPS.BatterySystem.Battery.Test", 1, 8, 0, 7),
+    F("UPS.PowerConverter.Input.[1].Voltage", 2300, 16, 0, 0x7FFF, VOLT, 6),
+    F("UPS.PowerConverter.Input.[1].Frequency", 500, 16, 0, 0x7FFF, 0x0000F001, -1),
+    F("UPS.Flow.[1].ConfigVoltage", 230, 16, 0, 0x7FFF, VOLT, 7),
+    F("UPS.PowerConverter.Output.LowVoltageTransfer", 160, 16, 0, 0x7FFF, VOLT, 7),
+    F("UPS.PowerConverter.Output.HighVoltageTransfer", 294, 16, 0, 0x7FFF, VOLT, 7),
+    _bool("UPS.PowerSummary.PresentStatus.ACPresent", True),
+    _bool("UPS.PowerSummary.PresentStatus.Charging", True),
+    _bool("UPS.PowerSummary.PresentStatus.Discharging", False),
+    _bool("UPS.PowerSummary.PresentStatus.BelowRemainingCapacityLimit", False),
+    _bool("UPS.PowerSummary.PresentStatus.NeedReplacement", False),
+], "Eaton__5PX_2000__usbhid-ups__2.7.4__01.dev")
+
+TRIPPLITE = fixture("tripplite", 0x09AE, 0x2009, {
+    "1": "Tripp Lite", "2": "TRIPP LITE SMART1000LCD", "3": "2341AVHSM123456", "4": "PbAc"}, [
+    F("UPS.PowerSummary.iDeviceChemistry", 4, 8, 0, 255),
+    F("UPS.PowerSummary.RemainingCapacity", 100, 8, 0, 100, inputs=True),
+    F("UPS.PowerSummary.RunTimeToEmpty", 3005, inputs=True),
+    # Raw 137 with the 0.1 scale NUT applies to this product ID: 13.7 V.
+    F("UPS.PowerSummary.RemainingCapacityLimit", 10, 8, 0, 100),
+    F("UPS.BatterySystem.Battery.Voltage", 137, 16, 0, 0xFFFF, VOLT, 7),
+    F("UPS.BatterySystem.Battery.ConfigVoltage", 12, 8, 0, 255, VOLT, 7),
+    F("UPS.PowerSummary.Input.Voltage", 1198, 16, 0, 0xFFFF, VOLT, 6),
+    F("UPS.PowerSummary.Input.ConfigVoltage", 120, 8, 0, 255, VOLT, 7),
+    F("UPS.PowerConverter.Input.Frequency", 600, 16, 0, 0xFFFF, 0x0000F001, -1),
+    F("UPS.OutletSystem.Outlet.PercentLoad", 18, 8, 0, 100),
+    F("UPS.OutletSystem.Outlet.DelayBeforeShutdown", 0, 16, -1, 0x7FFF),
+    F("UPS.PowerConverter.Output.Voltage", 1198, 16, 0, 0xFFFF, VOLT, 6),
+    F("UPS.PowerSummary.AudibleAlarmControl", 2, 8, 1, 3),
+    F("UPS.BatterySystem.Test", 6, 8, 0, 7),
+    _bool("UPS.PowerSummary.PresentStatus.ACPresent", False),
+    _bool("UPS.PowerSummary.PresentStatus.Charging", False),
+    _bool("UPS.PowerSummary.PresentStatus.Discharging", True),
+    _bool("UPS.PowerSummary.PresentStatus.BelowRemainingCapacityLimit", False),
+], "none: Tripp Lite SMART1000LCD values chosen by pnut (OB DISCHRG)")
+
+
+def main() -> int:
+    out = Path(sys.argv[1])
+    for name, doc in (("cps-cp1500pfclcd-synthetic.json", CPS),
+                      ("eaton-5px2000-synthetic.json", EATON),
+                      ("tripplite-smart1000lcd-synthetic.json", TRIPPLITE)):
+        (out / name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
