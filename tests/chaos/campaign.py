@@ -1,0 +1,123 @@
+"""The long chaos campaign: many seeded runs on pnut's stack and NUT's, one table.
+
+Usage (as root; ``scripts/chaos`` wraps it)::
+
+    python tests/chaos/campaign.py --minutes 12 --impl pnut nut
+    python tests/chaos/campaign.py --seed 17 --impl nut --keep -v   # replay one run
+
+Seeds go 1, 2, 3 ... (or from ``--first``) until the time is up; every
+seed runs on each stack in turn, so both see the same plans.  The table
+counts faults injected by kind, runs, machines held to the battery deadline
+and the invariant violations per stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from invariants import Violation, check, excused_nodes
+from scenario import FAULT_KINDS, POWER_STORIES, Plan, make_plan
+
+
+@dataclass
+class Tally:
+    runs: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
+    violations: Counter[str] = field(default_factory=Counter)
+    held: int = 0
+    excused: int = 0
+    failed_runs: list[int] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)
+
+
+def run_one(plan: Plan, impl: str, keep: bool = False) -> tuple[list[Violation], int, int]:
+    """Run ``plan`` on ``impl``; (violations, machines held, machines excused)."""
+    from harness import Run
+
+    run = Run(plan, impl, keep=keep)
+    rec = run.execute()
+    if keep:
+        (run.dir / "record.json").write_text(json.dumps(asdict(rec), indent=1, default=str))
+    excused = excused_nodes(rec)
+    held = len(rec.nodes) - len(excused) if rec.empty_at is not None else 0
+    return check(rec), held, len(excused)
+
+
+def table(tallies: dict[str, Tally]) -> str:
+    impls = list(tallies)
+    head = "| fault kind | " + " | ".join(f"runs ({i})" for i in impls) + " |"
+    lines = [head, "|---|" + "---|" * len(impls)]
+    for kind in (*POWER_STORIES[1:], *FAULT_KINDS):
+        lines.append(f"| {kind} | " + " | ".join(str(tallies[i].kinds[kind]) for i in impls)
+                     + " |")
+    lines.append("| **runs** | " + " | ".join(str(tallies[i].runs) for i in impls) + " |")
+    lines.append("| machines held to the battery deadline / excused (blind) | "
+                 + " | ".join(f"{tallies[i].held} / {tallies[i].excused}" for i in impls) + " |")
+    names = sorted({v for t in tallies.values() for v in t.violations})
+    for name in names:
+        lines.append(f"| violation: {name} | "
+                     + " | ".join(str(tallies[i].violations[name]) for i in impls) + " |")
+    lines.append("| **invariant violations** | "
+                 + " | ".join(str(sum(tallies[i].violations.values())) for i in impls) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--impl", nargs="+", default=["pnut", "nut"], choices=["pnut", "nut"])
+    ap.add_argument("--minutes", type=float, default=12.0)
+    ap.add_argument("--first", type=int, default=1)
+    ap.add_argument("--seed", type=int, help="run this one seed only")
+    ap.add_argument("--keep", action="store_true", help="keep the run directories")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    tallies = {impl: Tally() for impl in args.impl}
+    deadline = time.monotonic() + args.minutes * 60
+    seed = args.seed if args.seed is not None else args.first
+    while True:
+        plan = make_plan(seed)
+        for impl in args.impl:
+            started = time.monotonic()
+            try:
+                violations, held, excused = run_one(plan, impl, keep=args.keep)
+            except RuntimeError as exc:  # the cluster did not come up: report, go on
+                violations, held, excused = [Violation("harness", str(exc)[:300])], 0, 0
+            tally = tallies[impl]
+            tally.runs += 1
+            tally.kinds.update(plan.kinds())
+            tally.held += held
+            tally.excused += excused
+            tally.violations.update(v.invariant for v in violations)
+            if violations:
+                tally.failed_runs.append(seed)
+                tally.examples += [f"seed {seed} {impl}: {v.invariant}: {v.detail}"
+                                   for v in violations[:3]]
+            print(f"seed {seed:4d} {impl:4s} {time.monotonic() - started:5.1f}s "
+                  f"{plan.power:15s} {','.join(plan.kinds()) or '-':60s} "
+                  f"violations={len(violations)}", flush=True)
+            if args.verbose:
+                for v in violations:
+                    print(f"    {v.invariant}: {v.detail}")
+        seed += 1
+        if args.seed is not None or time.monotonic() >= deadline:
+            break
+    print()
+    print(table(tallies))
+    for impl, tally in tallies.items():
+        if tally.examples:
+            print(f"\n{impl}: failed seeds {tally.failed_runs}")
+            for ex in tally.examples[:12]:
+                print(f"  {ex}")
+    return 1 if "pnut" in tallies and tallies["pnut"].violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
