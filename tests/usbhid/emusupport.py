@@ -48,7 +48,9 @@ class Emulator:
         self._reader.start()
         first = self.lines.get(timeout=30)
         if not first.startswith("ready "):
-            raise RuntimeError(f"emulator did not start: {first!r} {self.stderr()}")
+            self.proc.kill()
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"emulator did not start: {first!r} {err[-2000:]}")
         _, root, bus, dev = first.split()
         self.root = root
         self.bus = int(bus)
