@@ -171,6 +171,8 @@ class Stack:
             NUT_CONFPATH=str(self.dir),
             NUT_STATEPATH=str(self.state),
             NUT_ALTPIDPATH=str(self.state),
+            # Where pnut's upsd keeps its own certificate (never the host's /var/lib/nut).
+            STATE_DIRECTORY=str(self.dir / "lib"),
             PYTHONUNBUFFERED="1",
         )
         return env

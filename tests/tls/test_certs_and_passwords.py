@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import ssl
 import subprocess
@@ -118,6 +119,27 @@ def test_cert_cli_prints_config_lines_and_pin(tmp_path: Path) -> None:
     show = [sys.executable, "-m", "pnut", "cert", "show", str(tmp_path / "server.pem")]
     shown = subprocess.run(show, capture_output=True, text=True, check=True)
     assert "ups.example" in shown.stdout and pin in shown.stdout
+
+
+def test_cert_init_never_silently_replaces_a_server_certificate(tmp_path: Path) -> None:
+    """A new certificate is a new pin: every client that pinned the old one breaks."""
+    env = {**os.environ, "NUT_CONFPATH": str(tmp_path)}
+    init = [sys.executable, "-m", "pnut", "cert", "init"]
+    first = subprocess.run(init, capture_output=True, text=True, env=env)
+    assert first.returncode == 0
+    where = tmp_path / "tls"
+    assert first.stderr == f"pnut cert: writing to {where} (choose another place with --dir)\n"
+    pin = certs.fingerprint(certs.load_first_cert(where / "server.pem"))
+    again = subprocess.run(init, capture_output=True, text=True, env=env)
+    assert again.returncode == 1 and again.stdout == ""
+    assert again.stderr == (f"pnut cert: {where / 'server.pem'} exists and clients may have "
+                            f"pinned it: keeping it (run 'pnut cert show {where / 'server.pem'}' "
+                            "for its pin; add --force to replace it)\n")
+    assert certs.fingerprint(certs.load_first_cert(where / "server.pem")) == pin
+    forced = subprocess.run([*init, "--force", "--dir", str(where)], capture_output=True,
+                            text=True, env=env)
+    assert forced.returncode == 0 and forced.stderr == ""  # --dir given: nothing to announce
+    assert certs.fingerprint(certs.load_first_cert(where / "server.pem")) != pin
 
 
 def test_plain_and_hashed_passwords() -> None:

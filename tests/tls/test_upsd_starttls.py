@@ -307,9 +307,6 @@ def test_required_tls_against_a_server_without_it(pki: Pki) -> None:
 
 
 @pytest.mark.parametrize(("conf", "line", "problem"), [
-    ("REQUIRE_TLS yes\n", 2, "REQUIRE_TLS needs CERTFILE"),
-    ("LISTEN 0.0.0.0 {port}\n", 2, "LISTEN 0.0.0.0 accepts clients from other hosts, so TLS "
-                                   "is required"),
     ("CERTFILE {cert}\nCERTREQUEST 2\n", 3, "CERTREQUEST REQUEST/REQUIRE needs CLIENTCAFILE"),
     ("TLS_MIN_VERSION 1.1\n", 2, "TLS_MIN_VERSION must be 1.2 or 1.3"),
     ("LINE_TIMEOUT 0\n", 2, "LINE_TIMEOUT must be a positive number of seconds"),
@@ -327,18 +324,25 @@ def test_tls_configuration_errors(pki: Pki, conf: str, line: int, problem: str) 
         st.close()
 
 
-@pytest.mark.parametrize(("listen", "required"), [
+@pytest.mark.parametrize(("listen", "remote"), [
     ("127.0.0.1", False), ("::1", False), ("localhost", False), ("127.0.0.53", False),
     ("0.0.0.0", True), ("*", True), ("::", True), ("192.0.2.7", True),
 ])
-def test_require_tls_default_follows_listen(listen: str, required: bool) -> None:
+def test_tls_is_offered_beyond_loopback_and_required_only_when_asked(listen: str,
+                                                                      remote: bool) -> None:
+    """Issue 11: a NUT configuration that NUT accepts starts.  REQUIRE_TLS used to
+    default to on beyond loopback, which refused every NUT config with LISTEN 0.0.0.0
+    and no certificate; now such a server offers STARTTLS with its own certificate
+    and requires it only with REQUIRE_TLS yes."""
     conf = parse_upsd_conf(parse_text(f"LISTEN 127.0.0.1\nLISTEN {listen} 3493\n".encode()))
-    assert conf.tls_required is required
-    conf.certfile = "server.pem"
     conf.check()
-    explicit = parse_upsd_conf(parse_text(f"LISTEN {listen}\nREQUIRE_TLS no\n".encode()))
-    assert not explicit.tls_required
-    explicit.check()  # clear text beyond loopback, when the admin says so
+    assert conf.tls_required is False
+    assert conf.wants_own_certificate is remote
+    conf.certfile = "server.pem"
+    assert conf.wants_own_certificate is False
+    explicit = parse_upsd_conf(parse_text(f"LISTEN {listen}\nREQUIRE_TLS yes\n".encode()))
+    explicit.check()
+    assert explicit.tls_required and explicit.wants_own_certificate
 
 
 # -- the repeater driver --------------------------------------------------------------------

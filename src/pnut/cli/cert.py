@@ -30,6 +30,9 @@ def main(argv: list[str]) -> int:
                         help="where to write (default CONFPATH/tls)")
     p_init.add_argument("--host", action="append", default=[],
                         help="name or address clients use for this server (repeatable)")
+    p_init.add_argument("--force", action="store_true",
+                        help="replace an existing server certificate (its pin changes: "
+                             "clients that pinned it must be updated)")
     p_client = sub.add_parser("client", help="issue a client certificate from the CA")
     p_client.add_argument("name")
     p_client.add_argument("--dir", type=Path, default=None)
@@ -53,6 +56,15 @@ def main(argv: list[str]) -> int:
                   f"# upsmon.conf on that client\nCERTFILE {made.cert}\n")
             return 0
         hosts = args.host or ["localhost", "127.0.0.1", "::1", socket.gethostname()]
+        existing = directory / "server.pem"
+        if existing.exists() and not args.force:
+            print(f"pnut cert: {existing} exists and clients may have pinned it: keeping it "
+                  f"(run 'pnut cert show {existing}' for its pin; add --force to replace it)",
+                  file=sys.stderr)
+            return 1
+        if args.dir is None:
+            print(f"pnut cert: writing to {directory} (choose another place with --dir)",
+                  file=sys.stderr)
         made = certs.init_pki(directory, hosts)
     except (OSError, ValueError) as exc:
         print(f"pnut cert: {exc}", file=sys.stderr)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("watch", "live terminal view of one or more servers"),
     "web": ("web", "Prometheus metrics, JSON API and live web page for upsd servers"),
     "mqtt": ("mqtt", "publish UPS state to an MQTT broker, with Home Assistant discovery"),
+    "check-config": ("checkconfig", "check every NUT config file of a directory"),
     "cert": ("cert", "create and inspect TLS certificates"),
     "passwd": ("passwd", "hash a password for upsd.users"),
 }

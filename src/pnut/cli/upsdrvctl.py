@@ -36,6 +36,10 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
+    from pnut.config.check import ups_conf_problems
+
+    for problem in ups_conf_problems(conf):  # the checks of 'pnut check-config'
+        print(problem, file=sys.stderr)
     opts = Options(testing=args.testing, user=args.user, debug=args.debug,
                    pass_debug=args.pass_debug, chroot=args.chroot, confdir=args.confdir,
                    statepath=args.statepath)

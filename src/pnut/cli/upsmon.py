@@ -151,8 +151,10 @@ def main(argv: list[str]) -> int:
         return check_flag(conf, log)
     if conf.debug_min and conf.debug_min > args.debug:
         log.setLevel(logging.DEBUG)
-    for warning in conf.warnings:
-        log.warning("%s", warning)
+    from pnut.config.check import upsmon_startup
+
+    for problem in upsmon_startup(conf):  # the checks of 'pnut check-config'
+        log.warning("%s", problem)
     if (other := _running_instance()) is not None:
         print(f"Fatal error: a previous upsmon instance is already running (PID {other})!\n"
               "Either stop the previous instance first, or use the 'reload' command.",

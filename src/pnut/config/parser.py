@@ -113,6 +113,8 @@ def parse_text(text: bytes, path: str = "<string>") -> ConfText:
             raise ConfigError(path, number, _UNCLOSED_QUOTE)
     for line in tok.finish():  # a file ending in a backslash
         _add(out, line.words, line.lineno, line.error, path)
+    if tok.partial:  # a backslash inside quotes at the very end of the file
+        raise ConfigError(path, len(physical), _UNCLOSED_QUOTE)
     return out
 
 
@@ -209,4 +211,6 @@ def did_you_mean(word: str, known: Iterable[str], *, upper: bool = False) -> str
         return f" (directives are upper-case: {word.upper()})"
     by_low = {n.lower(): n for n in names}
     close = difflib.get_close_matches(word.lower(), list(by_low), n=1, cutoff=0.7)
+    if not close:  # two letters swapped in a short word (FDS for FSD)
+        close = [n for n in by_low if n != word.lower() and sorted(n) == sorted(word.lower())]
     return f" (did you mean {by_low[close[0]]!r}?)" if close else ""

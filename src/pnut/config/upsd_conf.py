@@ -10,9 +10,10 @@ for the TLS layer; nothing here opens a socket.
 pnut's own directives (docs/upsd.md): TLS_MIN_VERSION, REQUIRE_TLS,
 CLIENTCAFILE, and the limits MAXCONN_PER_ADDRESS, LIMIT_LOOPBACK,
 MAX_LOGIN_FAILURES, IDLE_TIMEOUT, LINE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT.
-:meth:`UpsdConf.check` applies the rules that span several lines (RFC 9271
-§6.2: a server reachable beyond this host requires TLS, so it needs a
-certificate).
+:meth:`UpsdConf.check` applies the rules that span several lines.  A NUT
+configuration that NUT accepts starts: without CERTFILE, a server reachable
+beyond this host offers STARTTLS with its own certificate
+(:mod:`pnut.tls.autocert`) and accepts clear text unless ``REQUIRE_TLS yes``.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class UpsdConf:
     disable_weak_ssl: bool = False
     #: Lowest TLS version offered: "1.3" (default) or "1.2".
     tls_min_version: str = "1.3"
-    #: REQUIRE_TLS as written (None: decided by the LISTEN addresses).
+    #: REQUIRE_TLS as written (None: not set, which means no).
     require_tls: bool | None = None
     require_tls_line: int = 0
     #: CA file or directory that client certificates must chain to.
@@ -122,25 +123,16 @@ class UpsdConf:
 
     @property
     def tls_required(self) -> bool:
-        """REQUIRE_TLS as it applies: explicit, else on when listening beyond loopback."""
-        if self.require_tls is not None:
-            return self.require_tls
-        return self.remote_listen() is not None
+        """REQUIRE_TLS as written; off by default, as NUT has no such setting."""
+        return bool(self.require_tls)
+
+    @property
+    def wants_own_certificate(self) -> bool:
+        """No CERTFILE, but TLS matters: a LISTEN beyond loopback, or REQUIRE_TLS yes."""
+        return self.certfile is None and (self.require_tls or self.remote_listen() is not None)
 
     def check(self) -> None:
         """Rules that span lines; raise ConfigError naming the line at fault."""
-        if self.tls_required and self.certfile is None:
-            if self.require_tls:
-                raise ConfigError(self.path, self.require_tls_line,
-                                  "REQUIRE_TLS needs CERTFILE (a PEM file with certificate "
-                                  "chain and key; 'pnut cert init' makes one)")
-            remote = self.remote_listen()
-            assert remote is not None
-            raise ConfigError(
-                self.path, remote.lineno,
-                f"LISTEN {remote.host} accepts clients from other hosts, so TLS is required "
-                "(RFC 9271 section 6.2): set CERTFILE (make one with 'pnut cert init'), "
-                "or accept clear text there with 'REQUIRE_TLS no'")
         if self.certrequest and self.certfile is not None and self.clientcafile is None:
             raise ConfigError(self.path, self.certrequest_line,
                               "CERTREQUEST REQUEST/REQUIRE needs CLIENTCAFILE (the CA that "

@@ -41,6 +41,8 @@ UPSMON_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+#: What ``actions =`` may grant.
+ACTIONS = ("SET", "FSD")
 #: The settings of a user section, for "did you mean".
 SETTINGS = ("password", "actions", "instcmds", "upsmon", "allowfrom")
 
@@ -49,6 +51,8 @@ SETTINGS = ("password", "actions", "instcmds", "upsmon", "allowfrom")
 class User:
     name: str
     password: str | None = None
+    #: Line of the ``[name]`` header, for check-config.
+    lineno: int = 0
     #: Lower-cased action names.
     actions: set[str] = field(default_factory=set)
     #: Lower-cased instant command names; ``all`` grants every one.
@@ -116,6 +120,11 @@ def _apply(user: User, line: ConfLine, key: str, values: list[str], warnings: li
         user.password = values[0]
     elif low == "actions":
         user.actions.update(v.lower() for v in values)
+        for value in values:  # NUT stores any word; only SET and FSD ever match
+            if value.upper() not in ACTIONS:
+                warnings.append(f"{where}: user [{user.name}]: unknown action {value!r} "
+                                "grants nothing" + (did_you_mean(value, ACTIONS)
+                                                    or " (actions are SET and FSD)"))
     elif low == "instcmds":
         user.instcmds.update(v.lower() for v in values)
     elif low == "upsmon":
@@ -142,7 +151,7 @@ def parse_users(lines: list[ConfLine], path: str = "upsd.users") -> Users:
         name = section_name(header)
         if name in out.users:
             raise header.error(f"user [{name}] is defined twice")
-        user = User(name)
+        user = User(name, lineno=header.lineno)
         for line in items:
             split = _split(line)
             if split is None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pnut.config.parser import did_you_mean
 from pnut.config.ups_conf import UpsConf, UpsSection
 from pnut.driver.base import DriverConfig, DriverError, VarSpec
 
@@ -136,7 +137,8 @@ def build_config(
                 continue
             spec = known.get(low)
             if spec is None or not spec.flag:
-                raise DriverError(f"{where}: {key!r} is not a valid flag for the {progname} driver")
+                raise DriverError(f"{where}: {key!r} is not a valid flag for the {progname} driver"
+                                  + did_you_mean(key, [*CORE_FLAGS, *SILENT_FLAGS, *known]))
             config.flags.add(spec.name)
             config.origins[spec.name] = where
             setup.published.append((f"driver.flag.{key}", "enabled"))
@@ -174,6 +176,8 @@ def build_config(
             if spec is None or spec.flag:
                 raise DriverError(
                     f"{where}: {key!r} is not a valid variable name for the {progname} driver"
+                    + did_you_mean(key, ["driver", "port", "pollinterval", "synchronous",
+                                         *SILENT_KEYS, *known])
                 )
             config.values[spec.name] = value
             config.origins[spec.name] = where

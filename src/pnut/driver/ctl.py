@@ -16,6 +16,7 @@ to go; ``shutdown`` runs each driver with ``-k`` in ``sdorder`` order
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -91,9 +92,18 @@ class Controller:
             cmd += ["-u", self.opts.user]
         return [*cmd, *debug, *extra]
 
+    def env(self) -> dict[str, str]:
+        """NUT's C drivers find --confdir and --statepath through NUT's variables."""
+        env = dict(os.environ)
+        if self.opts.confdir:
+            env["NUT_CONFPATH"] = str(Path(self.opts.confdir).resolve())
+        if self.opts.statepath:
+            env["NUT_STATEPATH"] = env["NUT_ALTPIDPATH"] = str(Path(self.opts.statepath).resolve())
+        return env
+
     def select(self, name: str | None) -> list[UpsSection] | None:
         if name is None:
-            return [u for u in self.conf.upses if u.driver]
+            return list(self.conf.upses)
         ups = self.conf.get(name)
         if ups is None:
             self.warn(f"UPS {name} not found in ups.conf")
@@ -113,6 +123,10 @@ class Controller:
         return 1 if failed else 0
 
     def _start_one(self, ups: UpsSection, nowait: bool) -> bool:
+        if not ups.driver:
+            self.warn(f"{self.conf.path}:{ups.lineno}: UPS [{ups.name}] has no 'driver' "
+                      "setting: not started")
+            return False
         argv = self.argv(ups, "-B") if (ups.driver or "") in BUILTIN_DRIVERS else self.argv(ups)
         if argv is None:
             return False
@@ -127,7 +141,7 @@ class Controller:
             if attempt:
                 time.sleep(pause)
             try:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=self.env())
             except OSError as exc:
                 self.warn(f"Can't start {argv[0]}: {exc.strerror or exc}")
                 continue
@@ -160,7 +174,9 @@ class Controller:
             return 1
         failed = 0
         for ups in upses:
-            driver = ups.driver or ""
+            if not ups.driver:
+                continue  # reported by the start-up checks; nothing can be running
+            driver = ups.driver
             pidfile = pid_path(self.statepath, driver, ups.name)
             if self.opts.testing:
                 self.say(f"stop: {driver} [{ups.name}] (PID file {pidfile})")
@@ -193,7 +209,7 @@ class Controller:
             if level < 0:
                 continue
             for ups in upses:
-                if self._setting(ups, "sdorder", 0) != level:
+                if not ups.driver or self._setting(ups, "sdorder", 0) != level:
                     continue
                 argv = self.argv(ups, "-k")
                 if argv is None:
@@ -204,7 +220,8 @@ class Controller:
                     continue
                 delay = self._setting(ups, "maxstartdelay", DEFAULT_MAXSTARTDELAY)
                 try:
-                    code = subprocess.run(argv, stdin=subprocess.DEVNULL, timeout=delay).returncode
+                    code = subprocess.run(argv, stdin=subprocess.DEVNULL, timeout=delay,
+                                          env=self.env()).returncode
                 except subprocess.TimeoutExpired:
                     self.warn(f"Shutdown timer elapsed for UPS {ups.name}")
                     code = -1

@@ -101,18 +101,20 @@ class Config:
 
 
 def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
-    if conf.certfile is None:
+    certfile = conf.certfile
+    if certfile is None:
         if conf.certpath is not None or conf.certident is not None:
             log.warning("%s: CERTPATH/CERTIDENT are settings of NUT's NSS builds; pnut needs "
-                        "CERTFILE (one PEM file with certificate chain and key) - "
-                        "STARTTLS stays off", conf.path)
-        return None
+                        "CERTFILE (one PEM file with certificate chain and key)", conf.path)
+        if not conf.wants_own_certificate:
+            return None
+        certfile = _own_certificate(conf)
     try:
-        context = server_context(conf.certfile, allow_tls12=conf.tls_min_version == "1.2")
+        context = server_context(certfile, allow_tls12=conf.tls_min_version == "1.2")
     except (OSError, ssl.SSLError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(conf.path, None,
-                          f"CERTFILE {conf.certfile}: cannot load certificate and key: "
+                          f"CERTFILE {certfile}: cannot load certificate and key: "
                           f"{reason}") from None
     if conf.certrequest and conf.clientcafile is not None:
         try:
@@ -129,8 +131,38 @@ def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
     elif conf.clientcafile is not None:
         log.warning("%s: CLIENTCAFILE is set but CERTREQUEST is not: client certificates "
                     "are not asked for", conf.path)
-    _warn_expiry(conf.certfile)
+    _warn_expiry(certfile)
     return context
+
+
+def _own_certificate(conf: UpsdConf) -> str:
+    """upsd's kept self-signed certificate (pnut.tls.autocert); logged once per process."""
+    from pnut.tls import autocert
+
+    hosts = [item.host for item in conf.listen]
+    try:
+        path, pin, made = autocert.ensure(hosts)
+    except OSError as exc:
+        raise ConfigError(conf.path, None,
+                          f"cannot keep upsd's own certificate in {autocert.state_dir()}: "
+                          f"{exc.strerror or exc} - set CERTFILE, or make that directory "
+                          "writable") from None
+    if not _ANNOUNCED:
+        _ANNOUNCED.append(pin)
+        remote = conf.remote_listen()
+        why = (f"LISTEN {remote.host} ({conf.path}:{remote.lineno}) reaches other hosts"
+               if remote is not None else f"REQUIRE_TLS is on ({conf.path})")
+        tail = ("clients must use STARTTLS" if conf.tls_required else
+                "clients that do not use STARTTLS send passwords in clear text - add "
+                "'REQUIRE_TLS yes' to upsd.conf to refuse them (docs/security.md)")
+        log.warning("%s and there is no CERTFILE: STARTTLS is offered with upsd's own "
+                    "certificate %s%s (sha256 pin %s); %s", why, path,
+                    " (new)" if made else "", pin, tail)
+    return str(path)
+
+
+#: The pin of the certificate announced by _own_certificate (once per process).
+_ANNOUNCED: list[str] = []
 
 
 def _warn_expiry(certfile: str) -> None:
@@ -167,8 +199,12 @@ def load_config(confdir: Path, statepath: str | None = None) -> Config:
         users = Users(str(confdir / "upsd.users"))
     else:
         users = load_users(confdir)
-    for warning in (*upsd.warnings, *ups_conf.warnings, *users.warnings):
-        log.warning("%s", warning)
+    from pnut.config.check import Problem, upsd_conf_problems, users_problems
+
+    # The checks of 'pnut check-config': logged, never fatal (NUT starts with them).
+    for problem in (*upsd_conf_problems(upsd), *map(Problem.from_warning, ups_conf.warnings),
+                    *users_problems(users)):
+        log.warning("%s", problem)
     return Config(
         upsd=upsd,
         upses=upses,

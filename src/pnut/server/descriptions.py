@@ -36,6 +36,10 @@ class Descriptions:
     def cmd(self, name: str) -> str | None:
         return self._cmds.get(name.lower())
 
+    def commands(self) -> list[str]:
+        """Every instant command with a description (check-config's "did you mean")."""
+        return list(self._cmds)
+
     @classmethod
     def parse(cls, data: bytes, source: str) -> Descriptions:
         tok = Tokenizer()

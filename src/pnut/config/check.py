@@ -1,0 +1,332 @@
+"""The checks behind ``pnut check-config`` and every daemon's start-up.
+
+How this works
+--------------
+Each NUT file kind has a loader that raises :class:`ConfigError` for what
+pnut cannot run with and collects warnings for what NUT accepts.  This
+module adds the checks that need more than one line or more than one file
+(a MONITOR user unknown to upsd.users, a password crossing the network in
+clear text, an instant command no driver knows, a ``drvier =`` typo) and
+turns everything into :class:`Problem` rows: ``file:line: severity: text``.
+
+The daemons call the same per-file functions on the objects they already
+loaded and log the warnings (``startup_warnings``); they refuse only what
+raised ConfigError, so a configuration NUT accepts still starts.
+``check_confdir`` runs everything on one directory for the CLI, which
+exits 1 when it reports anything at all.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import stat
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pnut.config.parser import ConfigError, did_you_mean
+from pnut.config.ups_conf import UpsConf, UpsSection, load_ups_conf
+from pnut.config.upsd_conf import UpsdConf, is_loopback_host, load_upsd_conf
+from pnut.config.upsmon_conf import UpsmonConf, load_upsmon_conf
+from pnut.config.upssched_conf import load_upssched_conf
+from pnut.config.users import Users, load_users
+
+#: The files ``check_confdir`` looks for, in the order it reports them.
+FILES = ("nut.conf", "ups.conf", "upsd.conf", "upsd.users", "upsmon.conf", "upssched.conf")
+
+#: nut.conf keys (NUT 2.8.x) and MODE values.
+NUT_CONF_KEYS = (
+    "MODE", "ALLOW_NO_DEVICE", "ALLOW_NOT_ALL_LISTENERS", "UPSD_OPTIONS", "UPSMON_OPTIONS",
+    "POWEROFF_WAIT", "POWEROFF_QUIET", "NUT_DEBUG_LEVEL", "NUT_DEBUG_PID", "NUT_DEBUG_SYSLOG",
+    "NUT_DEBUG_PROCNAME", "NUT_IGNORE_CHECKPROCNAME", "NUT_QUIET_INIT_UPSNOTIFY",
+    "NUT_STATEPATH", "NUT_CONFPATH", "NUT_ALTPIDPATH",
+)
+MODES = ("none", "standalone", "netserver", "netclient")
+
+#: ups.conf keys every driver (NUT's drivers/main.c) or upsdrvctl takes.
+CORE_KEYS = (
+    "driver", "port", "desc", "sdorder", "sdcommands", "user", "group", "pollinterval",
+    "synchronous", "maxstartdelay", "maxretry", "retrydelay", "debug_min", "chroot",
+    "driverpath", "statepath", "sddelay", "reconnect_max_tries", "LIBUSB_DEBUG",
+    "usb_set_altinterface", "usb_config_index", "usb_hid_rep_index", "usb_hid_desc_index",
+    "usb_hid_ep_in", "usb_hid_ep_out",
+)
+CORE_FLAGS = ("nolock", "ignorelb", "nowait", "allow_killpower", "usb_set_altinterface")
+#: Where Debian puts NUT's C drivers.
+DEFAULT_DRIVERPATH = "/lib/nut"
+
+_WHERE = re.compile(r"^(.*?):(\d+): (.*)$", re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding: where (``file`` or ``file:line``), how bad, and what."""
+
+    where: str
+    message: str
+    severity: str = "warning"  # or "error"
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.severity}: {self.message}"
+
+    @classmethod
+    def at(cls, path: str, lineno: int | None, message: str,
+           severity: str = "warning") -> Problem:
+        return cls(f"{path}:{lineno}" if lineno else path, message, severity)
+
+    @classmethod
+    def from_warning(cls, text: str) -> Problem:
+        """A loader's ``file:line: text`` warning as a Problem."""
+        m = _WHERE.match(text)
+        if m is not None:
+            return cls(f"{m[1]}:{m[2]}", m[3])
+        path, _, rest = text.partition(": ")
+        return cls(path, rest) if rest else cls("", text)
+
+    @classmethod
+    def from_error(cls, exc: ConfigError) -> Problem:
+        return cls.at(exc.path, exc.lineno, exc.problem, "error")
+
+
+def _warnings(texts: Iterable[str]) -> list[Problem]:
+    return [Problem.from_warning(t) for t in texts]
+
+
+# -- nut.conf ----------------------------------------------------------------------------
+
+def check_nut_conf(path: Path) -> list[Problem]:
+    """nut.conf is read by the shell: KEY=value, no blanks around ``=``."""
+    out: list[Problem] = []
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        return [Problem(str(path), f"cannot read: {exc.strerror or exc}", "error")]
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)(\s*)=(\s*)(.*)", line)
+        if m is None:
+            out.append(Problem.at(str(path), n, "expected KEY=value (nut.conf is read by the "
+                                  "shell)", "error"))
+            continue
+        key, before, after, value = m.groups()
+        if before or after:
+            out.append(Problem.at(str(path), n, f"no blanks around '=' in {key}=... (nut.conf "
+                                  "is read by the shell, which would run a command instead)",
+                                  "error"))
+            continue
+        if key not in NUT_CONF_KEYS:
+            out.append(Problem.at(str(path), n, f"unknown setting {key!r}"
+                                  + did_you_mean(key, NUT_CONF_KEYS, upper=True)))
+        if key == "MODE":
+            try:
+                words = shlex.split(value, comments=True)
+            except ValueError:
+                words = [value]
+            mode = words[0] if words else ""
+            if mode not in MODES:
+                out.append(Problem.at(str(path), n, f"MODE={mode} is not one of "
+                                      f"{', '.join(MODES)}" + did_you_mean(mode, MODES),
+                                      "error"))
+    return out
+
+
+# -- ups.conf ----------------------------------------------------------------------------
+
+def _driver_options(driver: str, driverpath: str) -> tuple[set[str], set[str]] | None:
+    """(values, flags) a driver accepts: pnut's vartab, or NUT's ``driver -L``; None if unknown."""
+    from pnut.driver.base import BUILTIN_DRIVERS, load_driver
+
+    if driver in BUILTIN_DRIVERS:
+        vartab = load_driver(driver).vartab
+        return ({s.name for s in vartab if not s.flag}, {s.name for s in vartab if s.flag})
+    binary = Path(driverpath) / driver
+    if "/" in driver or not binary.is_file():
+        return None
+    try:
+        listing = subprocess.run([str(binary), "-L"], capture_output=True, text=True,
+                                 timeout=5, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    values = set(re.findall(r"^VALUE (\S+)", listing, re.M))
+    flags = set(re.findall(r"^FLAG (\S+)", listing, re.M))
+    return values, flags
+
+
+def known_drivers(driverpath: str) -> list[str]:
+    from pnut.driver.base import BUILTIN_DRIVERS
+
+    try:
+        nut = [p.name for p in Path(driverpath).iterdir() if p.is_file()]
+    except OSError:
+        nut = []
+    return sorted(set(BUILTIN_DRIVERS) | set(nut))
+
+
+def _section_problems(conf: UpsConf, sec: UpsSection, driverpath: str) -> list[Problem]:
+    out: list[Problem] = []
+    path = conf.path
+    names = [*sec.settings, *sec.flags]
+    if sec.driver is None:
+        hint = next((f" ({k!r} on line {sec.linenos.get(k)}: did you mean 'driver'?)"
+                     for k in names if did_you_mean(k, ["driver"])), "")
+        out.append(Problem.at(path, sec.lineno, f"UPS [{sec.name}] has no 'driver' setting, so "
+                              f"nothing will run it{hint}", "error"))
+        return out
+    elif sec.driver not in (drivers := known_drivers(driverpath)):
+        out.append(Problem.at(path, sec.linenos.get("driver", sec.lineno),
+                              f"UPS [{sec.name}]: no driver named {sec.driver!r} (pnut's or in "
+                              f"{driverpath})" + did_you_mean(sec.driver, drivers), "error"))
+    if sec.port is None:
+        out.append(Problem.at(path, sec.lineno, f"UPS [{sec.name}] has no 'port' setting",
+                              "error"))
+    options = _driver_options(sec.driver, driverpath)
+    if options is None:
+        return out  # a driver we cannot ask: NUT passes the settings on, so do we
+    values, flags = options
+    for key in sec.settings:
+        low = key.lower()
+        if low in CORE_KEYS or low.startswith(("override.", "default.")) or key in values:
+            continue
+        line = sec.linenos.get(key, sec.lineno)
+        out.append(Problem.at(path, line, f"UPS [{sec.name}]: {key!r} is not a setting of "
+                              f"the {sec.driver} driver"
+                              + did_you_mean(key, [*CORE_KEYS, *values]), "error"))
+    for flag in sec.flags:
+        if flag.lower() in CORE_FLAGS or flag in flags:
+            continue
+        line = sec.linenos.get(flag, sec.lineno)
+        out.append(Problem.at(path, line, f"UPS [{sec.name}]: {flag!r} is not a flag of the "
+                              f"{sec.driver} driver (a setting needs 'key = value')"
+                              + did_you_mean(flag, [*CORE_FLAGS, *flags, *CORE_KEYS, *values]),
+                              "error"))
+    return out
+
+
+def ups_conf_problems(conf: UpsConf) -> list[Problem]:
+    driverpath = conf.globals.get("driverpath", DEFAULT_DRIVERPATH)
+    out = _warnings(conf.warnings)
+    for sec in conf.upses:
+        out += _section_problems(conf, sec, driverpath)
+    return out
+
+
+# -- upsd.conf and upsd.users ------------------------------------------------------------
+
+def upsd_conf_problems(conf: UpsdConf) -> list[Problem]:
+    out = _warnings(conf.warnings)
+    remote = conf.remote_listen()
+    if remote is not None and not conf.tls_required:
+        out.append(Problem.at(conf.path, remote.lineno,
+                              f"LISTEN {remote.host}: clients on other hosts that do not use "
+                              "STARTTLS send their passwords in clear text"
+                              + ("" if conf.certfile else "; pnut offers STARTTLS with its own "
+                                 "certificate") + " - add 'REQUIRE_TLS yes' to refuse clear "
+                              "text (docs/security.md)"))
+    return out
+
+
+def _others_can_read(path: str) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IROTH)
+    except OSError:
+        return False
+
+
+def users_problems(users: Users) -> list[Problem]:
+    from pnut.server.descriptions import Descriptions
+
+    out = _warnings(users.warnings)
+    if _others_can_read(users.path):  # NUT's check_perms
+        out.append(Problem(users.path, "is readable by every user of this machine and holds "
+                           "passwords: chmod 0640 (group nut)"))
+    table = Descriptions.load(None)
+    for user in users.users.values():
+        for cmd in sorted(user.instcmds - {"all"}):
+            if table.source and table.cmd(cmd) is None:
+                out.append(Problem.at(users.path, user.lineno,
+                                      f"user [{user.name}]: instcmds: {cmd!r} is not an instant "
+                                      f"command NUT knows ({table.source})"
+                                      + did_you_mean(cmd, table.commands())))
+    return out
+
+
+# -- upsmon.conf ---------------------------------------------------------------------------
+
+def upsmon_problems(conf: UpsmonConf, users: Users | None = None) -> list[Problem]:
+    """The file's warnings, plus what only makes sense next to upsd.users."""
+    out = _warnings(conf.warnings)
+    for mon in conf.monitors:
+        local = is_loopback_host(mon.host)
+        forced = conf.forcessl or any(c.host == mon.host and c.force_ssl for c in conf.certhosts)
+        if not local and not forced:
+            out.append(Problem.at(conf.path, mon.lineno,
+                                  f"MONITOR {mon.system}: the password goes to {mon.host} in "
+                                  "clear text unless its upsd offers STARTTLS; 'FORCESSL 1' "
+                                  "(with CERTVERIFY 1 and CERTPATH) makes sure it never does"))
+        if users is None or not local:
+            continue
+        user = users.users.get(mon.username)
+        if user is None:
+            out.append(Problem.at(conf.path, mon.lineno,
+                                  f"MONITOR {mon.system}: user {mon.username!r} is not in "
+                                  f"{users.path}" + did_you_mean(mon.username, users.users)))
+        elif users.authenticate(mon.username, mon.password) is None:
+            out.append(Problem.at(conf.path, mon.lineno,
+                                  f"MONITOR {mon.system}: the password of {mon.username!r} "
+                                  f"does not match {users.path}"))
+        elif mon.primary and not user.may("master"):
+            out.append(Problem.at(conf.path, mon.lineno,
+                                  f"MONITOR {mon.system} is primary but {mon.username!r} has no "
+                                  f"'upsmon primary' in {users.path}"))
+    return out
+
+
+def upsmon_startup(conf: UpsmonConf) -> list[Problem]:
+    """What upsmon logs at start: its own checks, with upsd.users beside it if readable."""
+    users: Users | None = None
+    beside = Path(conf.path).parent
+    if (beside / "upsd.users").exists():
+        try:
+            users = load_users(beside)
+        except (ConfigError, OSError):
+            users = None
+    return upsmon_problems(conf, users)
+
+
+# -- the whole directory -------------------------------------------------------------------
+
+def check_confdir(confdir: str | os.PathLike[str]) -> list[Problem]:
+    """Every problem of every NUT file present in ``confdir``."""
+    base = Path(confdir)
+    present = [name for name in FILES if (base / name).exists()]
+    if not present:
+        return [Problem(str(base), f"no NUT configuration files here ({', '.join(FILES)})",
+                        "error")]
+    out: list[Problem] = []
+    users: Users | None = None
+    if "nut.conf" in present:
+        out += check_nut_conf(base / "nut.conf")
+    loaders = {
+        "ups.conf": lambda: ups_conf_problems(load_ups_conf(base)),
+        "upsd.conf": lambda: upsd_conf_problems(load_upsd_conf(base)),
+        "upssched.conf": lambda: _warnings(load_upssched_conf(confdir=str(base)).warnings),
+    }
+    for name in ("ups.conf", "upsd.conf", "upsd.users", "upsmon.conf", "upssched.conf"):
+        if name not in present:
+            continue
+        try:
+            if name == "upsd.users":
+                users = load_users(base)
+                out += users_problems(users)
+            elif name == "upsmon.conf":
+                out += upsmon_problems(load_upsmon_conf(base / name), users)
+            else:
+                out += loaders[name]()
+        except ConfigError as exc:
+            out.append(Problem.from_error(exc))
+    return out

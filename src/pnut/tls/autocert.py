@@ -1,0 +1,77 @@
+"""upsd's own certificate, so that an upgrade from NUT never breaks and never
+leaves STARTTLS off (issue 11, item 5).
+
+When upsd.conf has no CERTFILE and upsd listens beyond loopback (or says
+``REQUIRE_TLS yes``), upsd offers STARTTLS with a self-signed certificate
+that it makes once and keeps in its state directory: every client that
+tries STARTTLS (NUT's upsc and upsmon do) is then encrypted with no
+configuration, and the certificate's SHA-256 pin stays the same across
+restarts so clients can pin it (``CERTPIN`` in upsmon.conf, ``--pin``).
+
+The state directory is systemd's ``$STATE_DIRECTORY`` when set (the units
+set ``StateDirectory=nut``), else ``/var/lib/nut`` (the home of Debian's
+``nut`` user; it survives reboots, unlike the socket directory /run/nut).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from pathlib import Path
+
+#: The file upsd makes and keeps: certificate followed by its private key.
+FILENAME = "upsd-selfsigned.pem"
+#: Where the certificate lives when systemd does not say.
+DEFAULT_STATE_DIR = "/var/lib/nut"
+#: A certificate closer than this to its end is replaced at start.
+RENEW_BEFORE = dt.timedelta(days=30)
+VALID_DAYS = 3650
+
+
+def state_dir() -> Path:
+    """``$STATE_DIRECTORY`` (first entry) or NUT's Debian home, /var/lib/nut."""
+    env = os.environ.get("STATE_DIRECTORY", "")
+    return Path(env.split(":", 1)[0] or DEFAULT_STATE_DIR)
+
+
+def ensure(hosts: list[str], directory: Path | None = None) -> tuple[Path, str, bool]:
+    """The kept certificate (made when missing or ending): (path, sha256 pin, made now)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from pnut.tls.certs import _alt_names, _key_pem, fingerprint
+
+    path = (directory or state_dir()) / FILENAME
+    try:
+        current = x509.load_pem_x509_certificate(path.read_bytes())
+        serialization.load_pem_private_key(path.read_bytes(), None)
+    except (OSError, ValueError):
+        current = None
+    now = dt.datetime.now(dt.UTC)
+    if current is not None and current.not_valid_after_utc - now > RENEW_BEFORE:
+        return path, fingerprint(current), False
+    names = sorted({*hosts, socket.gethostname(), "localhost", "127.0.0.1", "::1"} - {"*"})
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pnut upsd"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, socket.gethostname())])
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(_alt_names(names)), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(cert.public_bytes(serialization.Encoding.PEM) + _key_pem(key))
+    os.replace(tmp, path)
+    return path, fingerprint(cert), True

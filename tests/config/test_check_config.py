@@ -1,0 +1,151 @@
+"""``pnut check-config`` and the same checks at every start (issue 11, item 6).
+
+Run as a real process on files in a temp dir; the expected lines are the
+whole output, so a check that stops reporting, or reports twice, fails.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support import PNUT, have_nut, wait_for
+
+BROKEN = {
+    "nut.conf": "MODE = standalone\nMODE=netservr\n",
+    "ups.conf": ("[myups]\n  drvier = dummy-ups\n  port = a.dev\n"
+                 "[sim1]\n  driver = sim\n  port = x\n  pollintreval = 2\n"
+                 "[typo]\n  driver = dumy-ups\n  port = a.dev\n"),
+    "upsd.conf": "LISTEN 0.0.0.0\nMAXAEG 5\n",
+    "upsd.users": ("[admin]\n  password = secret\n  actions = SET FDS\n"
+                   "  instcmds = beeper.of load.off\n  upsmon primary\n"),
+    "upsmon.conf": ("MONITOR myups@localhost 1 admni secret primary\n"
+                    "MONITOR sim1@192.0.2.5 1 admin secret secondary\n"
+                    'SHUTDOWNCDM "/sbin/poweroff"\n'),
+    "upssched.conf": "CMDSCRIPT /bin/true\nPIPEFN /tmp/p\nLOKFN /tmp/l\n",
+}
+
+
+@pytest.fixture
+def confdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="cc-") as tmp:
+        yield Path(tmp)
+
+
+def _write(base: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (base / name).write_text(text)
+        (base / name).chmod(0o640)
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PNUT, *args], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, env=env)
+
+
+def test_every_problem_is_one_line_with_file_and_line(confdir: Path) -> None:
+    _write(confdir, BROKEN)
+    (confdir / "upsd.users").chmod(0o644)
+    result = _run("check-config", "--confdir", str(confdir))
+    assert result.returncode == 1
+    d = str(confdir)
+    expected = [
+        f"{d}/nut.conf:1: error: no blanks around '=' in MODE=... (nut.conf is read by the "
+        "shell, which would run a command instead)",
+        f"{d}/nut.conf:2: error: MODE=netservr is not one of none, standalone, netserver, "
+        "netclient (did you mean 'netserver'?)",
+        f"{d}/ups.conf:1: error: UPS [myups] has no 'driver' setting, so nothing will run it "
+        "('drvier' on line 2: did you mean 'driver'?)",
+        f"{d}/ups.conf:7: error: UPS [sim1]: 'pollintreval' is not a setting of the sim driver "
+        "(did you mean 'pollinterval'?)",
+        f"{d}/ups.conf:9: error: UPS [typo]: no driver named 'dumy-ups' (pnut's or in /lib/nut) "
+        "(did you mean 'dummy-ups'?)",
+        f"{d}/upsd.conf:2: warning: unknown directive 'MAXAEG' is ignored "
+        "(did you mean 'MAXAGE'?)",
+        f"{d}/upsd.conf:1: warning: LISTEN 0.0.0.0: clients on other hosts that do not use "
+        "STARTTLS send their passwords in clear text; pnut offers STARTTLS with its own "
+        "certificate - add 'REQUIRE_TLS yes' to refuse clear text (docs/security.md)",
+        f"{d}/upsd.users:3: warning: user [admin]: unknown action 'FDS' grants nothing "
+        "(did you mean 'FSD'?)",
+        f"{d}/upsd.users: warning: is readable by every user of this machine and holds "
+        "passwords: chmod 0640 (group nut)",
+    ]
+    if have_nut():  # the instant command list is NUT's installed cmdvartab
+        expected.append(f"{d}/upsd.users:1: warning: user [admin]: instcmds: 'beeper.of' is "
+                        "not an instant command NUT knows (/usr/share/nut/cmdvartab) "
+                        "(did you mean 'beeper.off'?)")
+    expected += [
+        f"{d}/upsmon.conf:3: warning: unknown directive 'SHUTDOWNCDM' is ignored "
+        "(did you mean 'SHUTDOWNCMD'?)",
+        f"{d}/upsmon.conf: warning: no SHUTDOWNCMD defined",
+        f"{d}/upsmon.conf:1: warning: MONITOR myups@localhost: user 'admni' is not in "
+        f"{d}/upsd.users (did you mean 'admin'?)",
+        f"{d}/upsmon.conf:2: warning: MONITOR sim1@192.0.2.5: the password goes to 192.0.2.5 "
+        "in clear text unless its upsd offers STARTTLS; 'FORCESSL 1' (with CERTVERIFY 1 and "
+        "CERTPATH) makes sure it never does",
+        f"{d}/upssched.conf:3: warning: unknown directive 'LOKFN' is ignored "
+        "(did you mean 'LOCKFN'?)",
+    ]
+    errors = 5
+    expected.append(f"{d}: {errors} error(s), {len(expected) - errors} warning(s)")
+    assert result.stdout.splitlines() == expected
+
+
+def test_a_clean_directory_passes(confdir: Path) -> None:
+    _write(confdir, {
+        "nut.conf": "MODE=standalone\n",
+        "ups.conf": "[sim]\n  driver = sim\n  port = sim\n",
+        "upsd.conf": "LISTEN 127.0.0.1 3493\n",
+        "upsd.users": "[mon]\n  password = pw\n  upsmon primary\n",
+        "upsmon.conf": 'MONITOR sim@localhost 1 mon pw primary\nSHUTDOWNCMD "/sbin/poweroff"\n',
+    })
+    env = dict(os.environ, NUT_CONFPATH=str(confdir))
+    result = _run("check-config", env=env)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout == (f"{confdir}: no problems found in nut.conf, ups.conf, upsd.conf, "
+                             "upsd.users, upsmon.conf\n")
+
+
+def test_syntax_errors_and_empty_directories(confdir: Path) -> None:
+    assert _run("check-config", "--confdir", str(confdir)).stdout.startswith(
+        f"{confdir}: error: no NUT configuration files here")
+    _write(confdir, {"upsd.conf": 'LISTEN "127.0.0.1 3502\nMAXAGE 5\n'})
+    result = _run("check-config", "--confdir", str(confdir))
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == (
+        f"{confdir}/upsd.conf:1: error: missing closing quote: the quoted value runs past the "
+        "end of this line (close it with \", or end the line with a backslash to continue it)")
+
+
+def test_upsdrvctl_reports_a_misspelt_driver_line_and_fails(confdir: Path) -> None:
+    _write(confdir, {"ups.conf": "[u]\n  drvier = dummy-ups\n  port = u.dev\n"})
+    result = _run("upsdrvctl", "--confdir", str(confdir), "--statepath", str(confdir), "start")
+    assert result.returncode == 1
+    assert (f"{confdir}/ups.conf:1: error: UPS [u] has no 'driver' setting, so nothing will run "
+            "it ('drvier' on line 2: did you mean 'driver'?)") in result.stderr.splitlines()
+    assert f"{confdir}/ups.conf:1: UPS [u] has no 'driver' setting: not started" in result.stderr
+
+
+@pytest.mark.skipif(not have_nut(), reason="needs Debian's NUT drivers")
+def test_upsdrvctl_hands_confdir_to_nuts_c_drivers(confdir: Path) -> None:
+    """NUT's dummy-ups finds ups.conf and its .dev file only through NUT_CONFPATH."""
+    state = confdir / "s"
+    state.mkdir()
+    _write(confdir, {"ups.conf": "[u]\n  driver = dummy-ups\n  port = u.dev\n",
+                     "u.dev": "ups.status: OL\n"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUT_")}
+    args = ("upsdrvctl", "-u", "root", "--confdir", str(confdir), "--statepath", str(state))
+    try:
+        result = _run(*args, "start", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        wait_for(lambda: (state / "dummy-ups-u").exists(), timeout=10)
+        assert (state / "dummy-ups-u.pid").exists()
+    finally:
+        stop = _run(*args, "stop", env=env)
+    assert stop.returncode == 0, stop.stderr
+    assert not (state / "dummy-ups-u").exists()
