@@ -60,7 +60,7 @@ DIRECTIVES = (
     "ALLOW_NOT_ALL_LISTENERS", "STATEPATH", "DATAPATH", "CERTFILE", "CERTPATH", "CERTIDENT",
     "CERTREQUEST", "DISABLE_WEAK_SSL", "TLS_MIN_VERSION", "REQUIRE_TLS", "CLIENTCAFILE",
     "MAXCONN_PER_ADDRESS", "LIMIT_LOOPBACK", "MAX_LOGIN_FAILURES", "IDLE_TIMEOUT",
-    "LINE_TIMEOUT", "TLS_HANDSHAKE_TIMEOUT", "ACCEPT", "REJECT", "ACL",
+    "LINE_TIMEOUT", "TLS_HANDSHAKE_TIMEOUT", "ACCEPT", "REJECT", "ACL", "ZEROCONF",
 )
 #: CERTREQUEST values, NUT's names.
 CERTREQUEST_NAMES = {"NO": 0, "REQUEST": 1, "REQUIRE": 2}
@@ -104,6 +104,9 @@ class UpsdConf:
     idle_timeout: float = CLIENT_IDLE_TIMEOUT
     line_timeout: float = DEFAULT_LINE_TIMEOUT
     tls_handshake_timeout: float = DEFAULT_TLS_HANDSHAKE_TIMEOUT
+    #: ZEROCONF: None announces _nut._tcp when listening beyond loopback,
+    #: True always, False never (see pnut.server.mdns).
+    zeroconf: bool | None = None
     #: Messages to log once the daemon's logger is up (obsolete lines).
     warnings: list[str] = field(default_factory=list)
 
@@ -266,6 +269,9 @@ def parse_upsd_conf(lines: list[ConfLine], path: str = "upsd.conf") -> UpsdConf:
         elif key in ("IDLE_TIMEOUT", "LINE_TIMEOUT", "TLS_HANDSHAKE_TIMEOUT"):
             _need(line, 1, "a number of seconds")
             setattr(conf, key.lower(), _seconds(line, args[0]))
+        elif key == "ZEROCONF":
+            _need(line, 1, "a boolean (yes/no)")
+            conf.zeroconf = parse_bool(line, args[0])
         elif key in ("ACCEPT", "REJECT", "ACL"):
             conf.warnings.append(
                 f"{path}:{line.lineno}: {key} is no longer supported and is ignored - "

@@ -52,6 +52,7 @@ from pnut.config.users import Users, load_users
 from pnut.protocol.tokens import Line, Tokenizer
 from pnut.server.descriptions import Descriptions
 from pnut.server.driverlink import DriverLink
+from pnut.server.mdns import Announcer
 from pnut.server.replycache import ReplyCache
 from pnut.server.session import Context, Session
 from pnut.server.store import UpsEntry
@@ -490,6 +491,7 @@ class Upsd:
         self._stop: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._tick_handle: asyncio.TimerHandle | None = None
+        self._announcer = Announcer(self.config.upsd)
         self._check_devices(self.config)
 
     # -- configuration ----------------------------------------------------------
@@ -694,6 +696,7 @@ class Upsd:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             loop.add_signal_handler(sig, self._stop.set)
         self._tick_handle = loop.call_later(TICK, self._tick)
+        self._announcer.start()
         if ready is not None:
             ready.set()
         try:
@@ -709,6 +712,7 @@ class Upsd:
     async def shutdown(self) -> None:
         if self._tick_handle is not None:
             self._tick_handle.cancel()
+        await self._announcer.stop()
         for server in self.servers:
             server.close()
         for client in list(self.clients):
