@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from netns import NetNs, can_netns
+from hostns import NetNs, can_netns
 from pnut.config.parser import read_conf
 from pnut.config.upsd_conf import parse_upsd_conf
 from pnut.server.mdns import plan
