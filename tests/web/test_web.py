@@ -128,6 +128,7 @@ def test_web_end_to_end(impl: str) -> None:
             ups = {u["name"]: u for u in web.json("/api/v1/ups")["upses"]}
             assert not ups["dummy"]["up"]
             assert ups["dummy"]["reason"] in ("DRIVER-NOT-CONNECTED", "DATA-STALE")
+            assert ups["sim"]["variables"]["device.location"] == "Rack 9"
 
 
 def check_metrics(web: Web, server: str, dead: str) -> None:
@@ -235,6 +236,12 @@ def check_browser(web: Web, dev: DevFile, server: str, impl: str) -> None:
         page.screenshot(path=str(shots / f"manage-{impl}.png"))
         button.click()
         page.locator("#toast").filter(has_text="test.failure.start: SUCCESS").wait_for(
+            timeout=20000)
+        # a setting, through the same dialog
+        field = page.locator('input[data-var="device.location"]')
+        field.fill("Rack 9")
+        page.locator('.setting:has(input[data-var="device.location"]) button').click()
+        page.locator("#toast").filter(has_text="device.location = Rack 9: SUCCESS").wait_for(
             timeout=20000)
         page.click("#manage-close")
         page.locator('.card[data-ups="sim"] .status-badge').filter(
