@@ -212,6 +212,7 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "nutdrv_qx": "pnut.driver.drivers.nutdrv_qx:NutdrvQx",
     "blazer_ser": "pnut.driver.drivers.nutdrv_qx:BlazerSer",
     "blazer_usb": "pnut.driver.drivers.nutdrv_qx:BlazerUsb",
+    "snmp-ups": "pnut.driver.drivers.snmp_ups:SnmpUps",
 }
 
 
