@@ -13,10 +13,12 @@ walks the table once (:class:`~pnut.driver.snmp.walk.Walker`, INIT mode).
 between, so a lost agent or a power failure shows within one poll.
 
 When the agent stops answering (pysnmp gave up after ``snmp_retries``
-retries of ``snmp_timeout`` seconds) the data goes stale at once and the
-driver keeps trying every poll, without restarting; the first answer
-brings a full walk and fresh data.  No status is published from a walk
-that failed half-way, so there is no false OB or LB on the way.
+retries of ``snmp_timeout`` seconds) the driver raises
+:class:`~pnut.driver.base.DeviceGone`: the framework makes the data stale
+at once and calls :meth:`SnmpUps.reconnect` (a sysObjectID probe) on its
+back-off, for ever, without a restart; the first answer brings a full walk
+and fresh data.  No status is published from a walk that failed half-way,
+so there is no false OB or LB on the way.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import logging
 import time
 from typing import ClassVar
 
-from pnut.driver.base import Driver, DriverConfig, DriverError, VarSpec
+from pnut.driver.base import DeviceGone, Driver, DriverConfig, DriverError, VarSpec
 from pnut.driver.dstate import DriverState
 from pnut.driver.snmp.client import SnmpClient, SnmpSettings, SnmpTimeout
 from pnut.driver.snmp.mib import (
@@ -231,16 +233,20 @@ class SnmpUps(Driver):
                 await walker.status_only()
                 ds.status_commit()
         except SnmpTimeout as exc:
-            if not self.lost:
-                log.warning("SNMP agent at %s does not answer (%s): data stale, retrying "
-                            "every poll", self.config.port, exc)
+            # The framework marks the data stale and calls reconnect() on its
+            # back-off; the walk after that is a full one.
             self.lost = True
-            ds.data_stale()
-            return
-        if self.lost:
-            log.info("SNMP agent at %s answers again", self.config.port)
-            self.lost = False
+            raise DeviceGone(f"SNMP agent at {self.config.port} does not answer ({exc})") from None
+        self.lost = False
         ds.data_ok()
+
+    async def reconnect(self) -> None:
+        """The agent is back when it answers sysObjectID (no new MIB detection)."""
+        assert self.client is not None
+        try:
+            await self.client.get(SYSOID)
+        except SnmpTimeout as exc:
+            raise DeviceGone(str(exc)) from None
 
     async def _full_walk(self, walker: Walker) -> None:
         """One UPDATE walk; status and alarms are committed only if it completes."""
@@ -280,8 +286,9 @@ class SnmpUps(Driver):
                 ok = await self.client.set(oid, "t", number * 100)
             else:
                 ok = await self.client.set(oid, "i", number)
-        except SnmpTimeout:
-            return Stat.FAILED
+        except SnmpTimeout as exc:
+            self.lost = True
+            raise DeviceGone(f"SNMP agent at {self.config.port} does not answer ({exc})") from None
         return Stat.HANDLED if ok else Stat.FAILED
 
     async def setvar(self, name: str, value: str) -> int:
