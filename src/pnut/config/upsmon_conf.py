@@ -69,6 +69,15 @@ class CertHost:
     lineno: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class NotifyUrl:
+    """NOTIFYURL (pnut): where to send events; ``events`` empty means all."""
+
+    url: str = field(repr=False)
+    events: frozenset[str] = frozenset()
+    lineno: int = 0
+
+
 @dataclass
 class UpsmonConf:
     path: str = FILENAME
@@ -105,6 +114,13 @@ class UpsmonConf:
     #: CERTFILE (pnut): client certificate and key, for upsd's CERTREQUEST.
     certfile: str | None = None
     debug_min: int | None = None
+    #: NOTIFYURL lines (pnut; see pnut.monitor.notifyurl).
+    notifyurls: list[NotifyUrl] = field(default_factory=list)
+    #: Threshold events (pnut): NOTIFY_LOAD_ABOVE %, NOTIFY_RUNTIME_BELOW s,
+    #: NOTIFY_CHARGE_BELOW % (see pnut.monitor.thresholds).
+    load_above: float | None = None
+    runtime_below: float | None = None
+    charge_below: float | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -199,6 +215,40 @@ def _certpin(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
     conf.certpins[host] = hexpin
 
 
+def _notifyurl(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
+    from pnut.monitor.notifyurl import check_url
+    from pnut.monitor.thresholds import THRESHOLD_EVENTS
+
+    url, names = args[0], args[1:]
+    if "=" in names:  # the config tokenizer makes '=' a word of its own
+        raise line.error('NOTIFYURL: put a URL with "=" (a query) in double quotes')
+    problem = check_url(url)
+    if problem is not None:
+        raise line.error(f"NOTIFYURL: {problem}")
+    events: set[str] = set()
+    for name in names:
+        word = name.upper()
+        if word == "ALL":
+            events.clear()
+            break
+        if word not in THRESHOLD_EVENTS and _event(line, conf, word) is None:
+            continue  # a later NUT event: warned, never raised
+        events.add(word)
+    conf.notifyurls.append(NotifyUrl(url, frozenset(events), line.lineno))
+
+
+def _number(attr: str) -> Handler:
+    def handler(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
+        try:
+            value = float(args[0])
+        except ValueError:
+            raise line.error(f"expected a number, got {args[0]!r}") from None
+        if not 0 <= value < 1e9:
+            raise line.error(f"{args[0]} is out of range")
+        setattr(conf, attr, value)
+    return handler
+
+
 def _int(attr: str, minimum: int | None = None) -> Handler:
     def handler(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
         setattr(conf, attr, parse_int(line, args[0], minimum))
@@ -252,6 +302,10 @@ DIRECTIVES: dict[str, tuple[tuple[int, ...], Handler]] = {
     "CERTPIN": ((2,), _certpin),
     "CERTFILE": ((1,), _str("certfile")),
     "DEBUG_MIN": ((1,), _int("debug_min", 0)),
+    "NOTIFYURL": (tuple(range(1, 41)), _notifyurl),
+    "NOTIFY_LOAD_ABOVE": ((1,), _number("load_above")),
+    "NOTIFY_RUNTIME_BELOW": ((1,), _number("runtime_below")),
+    "NOTIFY_CHARGE_BELOW": ((1,), _number("charge_below")),
 }
 
 #: Stored but without effect in 2.8.0 behaviour: a note when they are set.

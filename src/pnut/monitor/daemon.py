@@ -46,6 +46,7 @@ from pnut.monitor import pdflag
 from pnut.monitor.events import Notification, NotifyType
 from pnut.monitor.machine import HostSync, Log, Machine, Notify, Settings, StartShutdown, UpsTrack
 from pnut.monitor.notifier import NOTIFY_TIMEOUT, Notifier
+from pnut.monitor.thresholds import Watch
 
 #: NUT's NET_TIMEOUT: each request (and the connect) gets this long.
 NET_TIMEOUT = 10.0
@@ -179,6 +180,16 @@ class UpsLink:
             raise NutConnectionError(Failure.DISCONNECTED, self.mon.host, self.mon.port)
         return await self.client.get_var(self.mon.upsname, "ups.status")
 
+    async def values(self, names: list[str]) -> dict[str, str]:
+        """``GET VAR`` of each name the UPS has (for threshold events); never raises."""
+        out: dict[str, str] = {}
+        for name in names:
+            if self.client is None or not self.client.connected:
+                break
+            with contextlib.suppress(ClientError):
+                out[name] = await self.client.get_var(self.mon.upsname, name)
+        return out
+
     async def set_fsd(self) -> bool:
         if (self.client is None or not self.client.connected) and not await self.connect():
             return False
@@ -223,6 +234,7 @@ class Upsmon:
         self.notifier = Notifier(self.conf, self.log, exec_timeout=self.options.exec_timeout,
                                  wall=self.options.wall and not self.options.demo,
                                  on_event=self.options.on_event)
+        self.thresholds = Watch.from_conf(self.conf)
         self._wake = asyncio.Event()
         self._stop = False
         self._user_fsd = False
@@ -306,6 +318,10 @@ class Upsmon:
             return
         self.log.debug("%s: ups.status [%s]", system, status)
         self._act(self.machine.poll_ok(system, status, time.monotonic()))
+        if self.thresholds.variables:
+            for event in self.thresholds.update(system, await link.values(
+                    self.thresholds.variables)):
+                self.notifier.notify_threshold(event)
 
     def _act(self, actions: list[Notify | Log | StartShutdown]) -> None:
         for action in actions:
@@ -444,6 +460,7 @@ class Upsmon:
         self.machine.settings = _settings(new)
         self.conf = new
         self.notifier.conf = new
+        self.thresholds.rules = Watch.from_conf(new).rules
 
     def _check_parent(self) -> None:
         fd = self.options.parent_fd

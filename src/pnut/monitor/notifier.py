@@ -7,6 +7,11 @@ process group, is killed (TERM, then KILL) after ``exec_timeout`` seconds,
 is reaped by the event loop, and at most ``max_running`` run at once —
 beyond that a notification's WALL/EXEC is skipped with an error, so a
 NOTIFYCMD that hangs cannot exhaust the machine.
+
+NOTIFYURL (pnut) targets get every event they ask for, whatever its
+NOTIFYFLAG, through :class:`~pnut.monitor.notifyurl.Dispatcher` (queued,
+never waited for).  Threshold events (:mod:`pnut.monitor.thresholds`) go
+to syslog, NOTIFYCMD (with ``NOTIFYTYPE=LOADHIGH`` ...) and NOTIFYURL.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from collections.abc import Callable
 from pnut.config.upsmon_conf import UpsmonConf
 from pnut.monitor.events import Notification, NotifyFlag, NotifyType, format_message
 from pnut.monitor.log import NOTICE
+from pnut.monitor.notifyurl import Dispatcher, Event
+from pnut.monitor.thresholds import ThresholdEvent
 
 #: Seconds a NOTIFYCMD (or wall) may run before it is killed.
 NOTIFY_TIMEOUT = 60.0
@@ -44,14 +51,31 @@ class Notifier:
         wall: bool = True,
         on_event: Callable[[Notification], None] | None = None,
     ) -> None:
-        self.conf = conf
         self.log = logger
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.urls = Dispatcher([], logger)
+        self.conf = conf
         self.exec_timeout = exec_timeout
         self.max_running = max_running
         self.wall_enabled = wall
         self.on_event = on_event
-        self._tasks: set[asyncio.Task[None]] = set()
         self._procs: set[asyncio.subprocess.Process] = set()
+
+    @property
+    def conf(self) -> UpsmonConf:
+        return self._conf
+
+    @conf.setter
+    def conf(self, conf: UpsmonConf) -> None:
+        old = [(t.url, t.events) for t in self.urls.targets]
+        self._conf = conf
+        new = [(u.url, u.events) for u in conf.notifyurls]
+        if new != old:  # a reload changed NOTIFYURL: the old targets finish their queue
+            retired, self.urls = self.urls, Dispatcher(new, self.log)
+            if retired.targets:
+                task = asyncio.get_running_loop().create_task(retired.retire(30.0))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     @property
     def running(self) -> int:
@@ -67,6 +91,8 @@ class Notifier:
                 self.on_event(note)
             except Exception:
                 self.log.exception("notification hook failed")
+        if self.urls.targets:
+            self.urls.submit(Event(event.value, system, message))
         if NotifyFlag.IGNORE in flags:
             return note
         if NotifyFlag.SYSLOG in flags:
@@ -78,14 +104,27 @@ class Notifier:
             self._spawn(f"{self.conf.notifycmd} {shlex.quote(message)}", env, None)
         return note
 
+    def notify_threshold(self, event: ThresholdEvent) -> None:
+        """A threshold crossing: syslog, NOTIFYCMD and NOTIFYURL (no WALL)."""
+        self.log.log(NOTICE, "%s", event.message)
+        if self.conf.notifycmd:
+            env = dict(os.environ, NOTIFYTYPE=event.type, UPSNAME=event.system)
+            self._spawn(f"{self.conf.notifycmd} {shlex.quote(event.message)}", env, None)
+        if self.urls.targets:
+            self.urls.submit(Event(event.type, event.system, event.message, details={
+                "variable": event.var, "value": event.value, "threshold": event.limit}))
+
     def wall(self, message: str) -> None:
         """Broadcast to logged-in users with wall(1), in the background."""
         self._spawn("wall", None, (message + "\n").encode(errors="replace"))
 
     async def drain(self, timeout: float) -> None:
         """Wait (bounded) for running children, e.g. before exiting."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+        await self.urls.drain(max(0.0, deadline - loop.time()))
 
     def kill_all(self) -> None:
         for proc in list(self._procs):
