@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,14 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import FIXTURES, have_nut
+from support import FIXTURES, requires_nut
 
-# In CI the reference implementation must be there: a missing NUT fails
-# the tests that need it instead of skipping them silently.
-requires_nut = pytest.mark.skipif(
-    not have_nut() and not os.environ.get("CI"),
-    reason="Debian nut-server/nut-client not installed",
-)
+__all__ = ["requires_nut"]  # defined in support.py (shared by every folder)
 
 
 @pytest.fixture

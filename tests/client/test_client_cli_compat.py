@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from client.client_stacks import Server
-from support import NUT_BINDIR, free_port, have_nut
+from support import NUT_BINDIR, free_port, requires_nut
 
-pytestmark = pytest.mark.skipif(not have_nut(), reason="needs Debian's nut-client")
+pytestmark = requires_nut
 
 NOISE = "Init SSL without certificate database\n"
 

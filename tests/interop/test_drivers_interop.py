@@ -22,11 +22,11 @@ import time
 
 import pytest
 
-from support import FIXTURES, NUT_BINDIR, Stack, Ups, have_nut, run, wait_for
+from support import FIXTURES, NUT_BINDIR, Stack, Ups, requires_nut, run, wait_for
 
 # Not ``from conftest import requires_nut``: another folder's conftest.py can
 # shadow that module name when the whole suite runs.
-pytestmark = pytest.mark.skipif(not have_nut(), reason="Debian nut-server/nut-client not installed")
+pytestmark = requires_nut
 
 USERS = """\
 [admin]

@@ -142,6 +142,28 @@ class Tokenizer:
         return []
 
 
+    def cut(self) -> list[Line]:
+        """End the current line here, as a newline outside quotes would.
+
+        For a line too long to be legal: the caller then skips its rest
+        unread (:class:`pnut.server.connection.Connection`).
+        """
+        out: list[Line] = []
+        if self._pending:
+            data = bytes(self._pending)
+            self._pending.clear()
+            self._line_start = self.lineno
+            self._run(data, out)
+        if self._idle():
+            self.partial = False
+            return out
+        if self._state in (_State.WORD, _State.WORD_LITERAL, _State.QUOTED,
+                           _State.QUOTED_LITERAL):
+            self._endword()
+        self._emit(out)
+        self.partial = False
+        return out
+
     @property
     def buffered(self) -> int:
         """Bytes held for an unfinished line (bounded)."""

@@ -31,7 +31,7 @@ from typing import cast
 from pnut.protocol import driversock as ds
 from pnut.protocol.limits import STATUS_WAIT
 from pnut.protocol.tokens import Tokenizer
-from pnut.server.store import UpsEntry
+from pnut.server.store import Store, UpsEntry
 from pnut.server.tracking import Tracker
 
 log = logging.getLogger("pnut.upsd")
@@ -66,8 +66,11 @@ class _DriverProtocol(asyncio.Protocol):
 
 
 class DriverLink:
-    def __init__(self, entry: UpsEntry, statepath: Path, maxage: int, tracker: Tracker) -> None:
+    def __init__(self, entry: UpsEntry, statepath: Path, maxage: int, tracker: Tracker,
+                 store: Store | None = None) -> None:
         self.entry = entry
+        #: Told of every change (Store.watch); None in tests without a store.
+        self.store = store
         self.path = statepath / entry.socket
         self.maxage = maxage
         self.tracker = tracker
@@ -152,6 +155,7 @@ class DriverLink:
         self._last_ping = now
         self._last_complaint = -CONNFAIL_LOG_INTERVAL * 2
         log.info("Connected to UPS [%s]: %s", entry.name, entry.socket)
+        self._notify()
 
     def _lost(self, protocol: _DriverProtocol, exc: Exception | None) -> None:
         if self._transport is None:
@@ -168,6 +172,7 @@ class DriverLink:
         entry.sender = None
         entry.state.clear()
         entry.stale = True
+        self._notify()
         # Try again soon, but not in a tight loop.
         self._last_attempt = time.monotonic() - RECONNECT_INTERVAL / 2
 
@@ -196,12 +201,18 @@ class DriverLink:
                 log.exception("UPS [%s]: bad driver line %r", self.entry.name, line.words)
                 continue
             self._last_heard = time.monotonic()
+            if self.store is not None and self.store.watchers:
+                self.store.changed(self.entry, msg)
             if isinstance(msg, ds.DataOk | ds.DataStale | ds.DumpDone):
                 judge = True
             elif isinstance(msg, ds.Tracking) and self.tracker.set_result(msg.id, msg.result):
                 log.info("tracking ID: %s\tresult: %s", msg.id, self.tracker.answer(msg.id))
         if judge and self._transport is not None:
             self._judge(time.monotonic())
+
+    def _notify(self) -> None:
+        if self.store is not None and self.store.watchers:
+            self.store.changed(self.entry, None)
 
     # -- freshness ------------------------------------------------------------------
     def _judge(self, now: float) -> None:
@@ -220,6 +231,8 @@ class DriverLink:
         if dead and not entry.stale:
             entry.stale = True
             log.warning("Data for UPS [%s] is stale - check driver", entry.name)
+            self._notify()
         elif not dead and entry.stale:
             entry.stale = False
             log.info("UPS [%s] data is no longer stale", entry.name)
+            self._notify()

@@ -111,3 +111,33 @@ class AddressGuard:
         limit = self.clock() - self.window
         for addr in [a for a, t in self._failures.items() if not t or t[-1] < limit]:
             del self._failures[addr]
+
+
+class LogLimiter:
+    """At most ``burst`` log lines, refilled at ``rate`` a second; counts the rest.
+
+    A flood of dropped connections must not become a flood of log lines:
+    the caller logs only when :meth:`allow` says so, and adds the number of
+    lines suppressed since the last one it wrote.
+    """
+
+    def __init__(self, rate: float = 5.0, burst: int = 20,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._last = clock()
+        self.suppressed = 0
+
+    def allow(self) -> int | None:
+        """None: stay silent; else log, mentioning this many suppressed lines."""
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens < 1.0:
+            self.suppressed += 1
+            return None
+        self._tokens -= 1.0
+        told, self.suppressed = self.suppressed, 0
+        return told

@@ -12,11 +12,14 @@ looks names up case-insensitively, as NUT's ``strcasecmp`` does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from pnut.protocol.driversock import SockCommand
+from pnut.protocol.driversock import SockCommand, SockUpdate
 from pnut.protocol.state import UpsState
+
+log = logging.getLogger("pnut.upsd")
 
 
 @dataclass(eq=False)
@@ -41,9 +44,34 @@ class UpsEntry:
         return self.sender(msg)
 
 
+#: Called with the entry and the driver's update (None: connected, lost,
+#: stale or fresh again) after the change is applied.
+Watcher = Callable[[UpsEntry, SockUpdate | None], None]
+
+
 class Store:
+    """The UPSes of ups.conf; embedders read it and :meth:`watch` its changes."""
+
     def __init__(self) -> None:
         self._by_key: dict[str, UpsEntry] = {}
+        #: Registered watchers (the driver links call them).
+        self.watchers: list[Watcher] = []
+
+    def watch(self, watcher: Watcher) -> Callable[[], None]:
+        """Call ``watcher`` after every change; returns the function that stops it.
+
+        Watchers run in the event loop, right after the update: they must be
+        quick and must not raise (an exception is logged and ignored).
+        """
+        self.watchers.append(watcher)
+        return lambda: self.watchers.remove(watcher) if watcher in self.watchers else None
+
+    def changed(self, entry: UpsEntry, update: SockUpdate | None) -> None:
+        for watcher in list(self.watchers):
+            try:
+                watcher(entry, update)
+            except Exception:
+                log.exception("watcher %r failed", watcher)
 
     def __iter__(self) -> Iterator[UpsEntry]:
         return iter(list(self._by_key.values()))

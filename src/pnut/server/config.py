@@ -1,0 +1,177 @@
+"""upsd's configuration: upsd.conf, ups.conf and upsd.users in one :class:`Config`.
+
+:func:`load_config` reads every file upsd needs and builds the server TLS
+context (CERTFILE, CLIENTCAFILE, CERTREQUEST), raising
+:class:`~pnut.config.parser.ConfigError` naming file and line; the daemon
+applies a new :class:`Config` only once it loaded completely, so a bad edit
+never takes a running upsd down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pnut.config.parser import ConfigError
+from pnut.config.ups_conf import UpsConf, load_ups_conf
+from pnut.config.upsd_conf import UpsdConf, load_upsd_conf
+from pnut.config.users import Users, load_users
+from pnut.server.descriptions import Descriptions
+from pnut.tls.contexts import server_context
+
+log = logging.getLogger("pnut.upsd")
+
+#: A certificate expiring sooner than this is worth a warning at start-up.
+_EXPIRY_WARNING = 30 * 86400
+
+
+class StartupError(Exception):
+    """A reason upsd cannot start, worded for one line on stderr."""
+
+
+@dataclass
+class UpsDef:
+    name: str
+    socket: str
+    desc: str | None
+
+
+@dataclass
+class Config:
+    upsd: UpsdConf
+    upses: list[UpsDef]
+    users: Users
+    statepath: Path
+    descriptions: Descriptions
+    #: Server TLS context when CERTFILE is set (STARTTLS is refused without).
+    tls: ssl.SSLContext | None = None
+
+
+def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
+    certfile = conf.certfile
+    if certfile is None:
+        if conf.certpath is not None or conf.certident is not None:
+            log.warning("%s: CERTPATH/CERTIDENT are settings of NUT's NSS builds; pnut needs "
+                        "CERTFILE (one PEM file with certificate chain and key)", conf.path)
+        if not conf.wants_own_certificate:
+            return None
+        certfile = _own_certificate(conf)
+    try:
+        context = server_context(certfile, allow_tls12=conf.tls_min_version == "1.2")
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(conf.path, None,
+                          f"CERTFILE {certfile}: cannot load certificate and key: "
+                          f"{reason}") from None
+    if conf.certrequest and conf.clientcafile is not None:
+        try:
+            trust = Path(conf.clientcafile)
+            if trust.is_dir():
+                context.load_verify_locations(capath=str(trust))
+            else:
+                context.load_verify_locations(cafile=str(trust))
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(conf.path, None, f"CLIENTCAFILE {conf.clientcafile}: cannot "
+                              f"load: {reason}") from None
+        context.verify_mode = ssl.CERT_REQUIRED if conf.certrequest == 2 else ssl.CERT_OPTIONAL
+    elif conf.clientcafile is not None:
+        log.warning("%s: CLIENTCAFILE is set but CERTREQUEST is not: client certificates "
+                    "are not asked for", conf.path)
+    _warn_expiry(certfile)
+    return context
+
+
+def _own_certificate(conf: UpsdConf) -> str:
+    """upsd's kept self-signed certificate (pnut.tls.autocert); logged once per process."""
+    from pnut.tls import autocert
+
+    hosts = [item.host for item in conf.listen]
+    try:
+        path, pin, made = autocert.ensure(hosts)
+    except OSError as exc:
+        raise ConfigError(conf.path, None,
+                          f"cannot keep upsd's own certificate in {autocert.state_dir()}: "
+                          f"{exc.strerror or exc} - set CERTFILE, or make that directory "
+                          "writable") from None
+    if not _ANNOUNCED:
+        _ANNOUNCED.append(pin)
+        remote = conf.remote_listen()
+        why = (f"LISTEN {remote.host} ({conf.path}:{remote.lineno}) reaches other hosts"
+               if remote is not None else f"REQUIRE_TLS is on ({conf.path})")
+        tail = ("clients must use STARTTLS" if conf.tls_required else
+                "clients that do not use STARTTLS send passwords in clear text - add "
+                "'REQUIRE_TLS yes' to upsd.conf to refuse them (docs/security.md)")
+        log.warning("%s and there is no CERTFILE: STARTTLS is offered with upsd's own "
+                    "certificate %s%s (sha256 pin %s); %s", why, path,
+                    " (new)" if made else "", pin, tail)
+    return str(path)
+
+
+#: The pin of the certificate announced by _own_certificate (once per process).
+_ANNOUNCED: list[str] = []
+
+
+def _warn_expiry(certfile: str) -> None:
+    """A certificate that expired (or soon will) makes every handshake fail: say so."""
+    from pnut.tls.certs import load_first_cert  # cryptography: only with a CERTFILE
+
+    try:
+        cert = load_first_cert(Path(certfile))
+    except (OSError, ValueError):
+        return
+    left = cert.not_valid_after_utc.timestamp() - time.time()
+    if left <= 0:
+        log.warning("CERTFILE %s expired on %s: clients that check it will refuse it",
+                    certfile, f"{cert.not_valid_after_utc:%Y-%m-%d}")
+    elif left < _EXPIRY_WARNING:
+        log.warning("CERTFILE %s expires on %s", certfile,
+                    f"{cert.not_valid_after_utc:%Y-%m-%d}")
+
+
+def load_config(confdir: Path, statepath: str | None = None) -> Config:
+    """Read every file upsd needs; raise ConfigError naming file:line."""
+    upsd = load_upsd_conf(confdir)
+    ups_conf: UpsConf = load_ups_conf(confdir)
+    upses: list[UpsDef] = []
+    for sec in ups_conf.upses:
+        if sec.driver is None or sec.port is None:
+            log.warning("Warning: ignoring incomplete configuration for UPS [%s] "
+                        "(%s:%d: needs driver and port)", sec.name, ups_conf.path, sec.lineno)
+            continue
+        upses.append(UpsDef(sec.name, f"{sec.driver}-{sec.name}", sec.desc))
+    if not (confdir / "upsd.users").exists():
+        log.warning("%s not found - no user may log in or change anything",
+                    confdir / "upsd.users")
+        users = Users(str(confdir / "upsd.users"))
+    else:
+        users = load_users(confdir)
+    from pnut.config.check import Problem, upsd_conf_problems, users_problems
+
+    # The checks of 'pnut check-config': logged, never fatal (NUT starts with them).
+    for problem in (*upsd_conf_problems(upsd), *map(Problem.from_warning, ups_conf.warnings),
+                    *users_problems(users)):
+        log.warning("%s", problem)
+    return Config(
+        upsd=upsd,
+        upses=upses,
+        users=users,
+        statepath=ups_conf.statepath(statepath or upsd.statepath),
+        descriptions=Descriptions.load(upsd.datapath),
+        tls=_tls_context(upsd),
+    )
+
+
+def allow_no_device(conf: UpsdConf) -> bool:
+    env = os.environ.get("ALLOW_NO_DEVICE")
+    if env:
+        low = env.lower()
+        if low.startswith(("true", "yes", "on", "1")):
+            return True
+        if low.startswith(("false", "no", "off", "0")):
+            return False
+    return conf.allow_no_device

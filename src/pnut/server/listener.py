@@ -1,0 +1,125 @@
+"""The asyncio shell around one :class:`~pnut.server.connection.Connection`.
+
+It only moves bytes and acts on the connection's events; every rule
+(fairness, rejection, STARTTLS gate, reply reuse, drops) lives in the
+sans-IO connection.  While the connection is :attr:`backlogged` the
+transport is not read, and the rest of the input is worked on one turn of
+the event loop at a time (``call_soon``), so no client holds the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, cast
+
+from pnut.server.connection import Close, Connection, Drop, StartTLS
+
+if TYPE_CHECKING:
+    from pnut.server.daemon import Upsd
+
+log = logging.getLogger("pnut.upsd")
+
+
+class ClientProtocol(asyncio.Protocol):
+    """One network client."""
+
+    __slots__ = ("conn", "daemon", "paused", "transport")
+
+    def __init__(self, daemon: Upsd) -> None:
+        self.daemon = daemon
+        self.transport: asyncio.Transport | None = None
+        self.conn: Connection | None = None
+        self.paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        conn = self.daemon.admit(transport)
+        if conn is None:
+            transport.abort()
+            return
+        self.transport = transport
+        self.conn = conn
+        self.daemon.clients.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        try:
+            conn.receive_data(data)
+        except Exception as exc:  # a bug must cost one connection, not the daemon
+            self._internal_error(exc)
+            return
+        self._flush(conn)
+
+    def _flush(self, conn: Connection) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        out = conn.data_to_send()
+        if out:
+            transport.write(out)
+            conn.unsent(transport.get_write_buffer_size())
+        if conn.has_events:
+            self._events(conn, transport)
+        if conn.backlogged:
+            if not self.paused:
+                self.paused = True
+                transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self._turn)
+        elif self.paused and not conn.done:
+            self.paused = False
+            transport.resume_reading()
+
+    def _turn(self) -> None:
+        conn = self.conn
+        if conn is None or self.transport is None or self.transport.is_closing():
+            return
+        try:
+            conn.process()
+        except Exception as exc:
+            self._internal_error(exc)
+            return
+        self._flush(conn)
+
+    def _events(self, conn: Connection, transport: asyncio.Transport) -> None:
+        while (event := conn.next_event()) is not None:
+            if isinstance(event, Close):
+                transport.close()
+            elif isinstance(event, Drop):
+                self.daemon.log_drop(conn, event)
+                transport.abort()
+            elif isinstance(event, StartTLS):
+                self.daemon.start_tls(self)
+
+    def drop(self, reason: str) -> None:
+        """Drop now (timeouts, UPS removed): the connection decides, we act."""
+        conn = self.conn
+        if conn is not None and self.transport is not None:
+            conn.drop(reason)
+            self._events(conn, self.transport)
+
+    def _internal_error(self, exc: Exception) -> None:
+        addr = self.conn.session.addr if self.conn else "?"
+        log.error("internal error serving %s (connection dropped): %r", addr, exc)
+        log.debug("details", exc_info=True)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def eof_received(self) -> bool | None:
+        conn = self.conn
+        if conn is None:
+            return False
+        conn.receive_data(b"")
+        if conn.backlogged:
+            return True  # answer what was read first; the Close event follows
+        conn.next_event()  # the Close: returning False closes after the flush
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        self.conn = None
+        self.daemon.forget(self, conn)

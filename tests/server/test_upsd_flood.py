@@ -1,0 +1,81 @@
+"""A short flood of invalid input on a real socket, while an honest client polls.
+
+The rules themselves are tested without sockets (test_connection.py); this
+is the end-to-end check that the asyncio shell applies them: garbage
+connections are dropped, the honest client is answered throughout (a
+generous bound: the real numbers are in ``bench/run.py flood``), and the
+log stays short.  Run on uvloop and on asyncio's own loop.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+
+import pytest
+
+from support import Stack, Ups
+from upsd_support import Conn, ready
+
+FLOOD_SECONDS = 3.0
+GARBAGE_CONNECTIONS = 10
+
+
+def _garbage(port: int, until: float, seed: int, dropped: list[int]) -> None:
+    rng = random.Random(seed)
+    while time.monotonic() < until:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                while time.monotonic() < until:
+                    s.sendall(rng.randbytes(32768))
+                    s.sendall(b"\x01" * 100_000 + b"\n")
+        except OSError:
+            dropped.append(1)  # dropped by upsd: connect again
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_honest_client_is_answered_through_a_flood(loop: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    if loop == "asyncio":
+        monkeypatch.setenv("PNUT_NO_UVLOOP", "1")
+    with Stack([Ups("u", "ups.status: OL\nups.load: 7\n")]) as st:
+        st.start(upsd="pnut", driver="pnut")
+        ready(st, "u")
+        until = time.monotonic() + FLOOD_SECONDS
+        dropped: list[int] = []
+        threads = [threading.Thread(target=_garbage, args=(st.port, until, i, dropped))
+                   for i in range(GARBAGE_CONNECTIONS)]
+        for t in threads:
+            t.start()
+        worst = 0.0
+        answers = 0
+        try:
+            with Conn(st.port, timeout=10) as honest:
+                while time.monotonic() < until:
+                    start = time.monotonic()
+                    assert honest.ask("GET VAR u ups.load") == ['VAR u ups.load "7"']
+                    worst = max(worst, time.monotonic() - start)
+                    answers += 1
+                    time.sleep(0.05)
+        finally:
+            for t in threads:
+                t.join(timeout=10)
+        start = time.monotonic()
+        with Conn(st.port, timeout=5) as after:
+            assert after.ask("VER")[0].startswith("Network UPS Tools upsd")
+        after_flood = time.monotonic() - start
+        log = st.log_text()
+        drops = log.count("Dropping client")
+    assert answers > 10, answers
+    assert worst < 2.0, f"honest GET VAR took {worst:.3f} s during the flood"
+    assert after_flood < 2.0, after_flood
+    assert dropped, "no garbage connection was dropped"
+    assert "invalid lines in a row" in log, log[-2000:]
+    assert "Parse error" not in log
+    # One line per drop at most, and a bounded rate (20 at once, then 5/s).
+    assert drops <= 20 + 5 * (FLOOD_SECONDS + 3), drops
+    assert drops <= len(dropped) + GARBAGE_CONNECTIONS, (drops, len(dropped))
+    assert os.environ.get("PNUT_NO_UVLOOP") == ("1" if loop == "asyncio" else None)
