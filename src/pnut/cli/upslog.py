@@ -33,8 +33,8 @@ from typing import TextIO
 
 from pnut.cli._clientcli import fatal, getopt, run_main, take_tls_options
 from pnut.client import Client, ClientError, UpsNameError, parse_upsname
-from pnut.client.models import atoi
 from pnut.client.tls import TlsSettings
+from pnut.protocol.cnum import atoi
 from pnut.protocol.limits import NUT_VERSION
 
 PROG = "upslog"

@@ -29,7 +29,7 @@ from pnut.cli.upscmd import (
     report_action,
 )
 from pnut.client import Client, ClientError, Range, ServerError, UnknownCommand, VarType
-from pnut.client.models import atoi
+from pnut.protocol.cnum import atoi
 from pnut.protocol.limits import DESCRIPTION_UNAVAILABLE, NUT_VERSION
 
 PROG = "upsrw"

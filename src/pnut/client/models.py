@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from pnut.protocol.cnum import atoi
+
 
 @dataclass(frozen=True, slots=True)
 class UpsEntry:
@@ -110,18 +112,3 @@ class TrackingStatus(StrEnum):
         if self in (TrackingStatus.PENDING, TrackingStatus.SUCCESS):
             return self.value
         return f"ERR {self.value}"
-
-
-def atoi(text: str) -> int:
-    """C's ``atoi``: optional blanks and sign, leading digits, else 0."""
-    s = text.lstrip(" \t\n\r\v\f")
-    sign = 1
-    if s[:1] in ("+", "-"):
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    digits = ""
-    for ch in s:
-        if not ch.isdigit() or not ch.isascii():
-            break
-        digits += ch
-    return sign * int(digits) if digits else 0

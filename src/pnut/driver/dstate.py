@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pnut.protocol.cnum import atoi
 from pnut.protocol.state import FLAG_NUMBER, FLAG_RW, FLAG_STRING, UpsState, Variable
 
 Sink = Callable[[str], None]
@@ -37,18 +38,7 @@ def _discard(line: str) -> None:
 
 def _as_int(text: str | None) -> int | None:
     """C's strtol(text, NULL, 10) for a leading number; None when absent."""
-    if text is None:
-        return None
-    digits = ""
-    for i, ch in enumerate(text.strip()):
-        if ch.isdigit() or (i == 0 and ch in "+-"):
-            digits += ch
-        else:
-            break
-    try:
-        return int(digits)
-    except ValueError:
-        return 0
+    return None if text is None else atoi(text)
 
 
 class DriverState:

@@ -34,7 +34,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
+from pnut.protocol.cnum import atoi
 from pnut.protocol.tokens import quote, quote_word
+
+__all__ = ["atoi"]  # re-exported: callers of the codec read numbers the same way
 
 
 class DriverSockError(ValueError):
@@ -80,23 +83,6 @@ FLAG_RW: Final = "RW"
 FLAG_STRING: Final = "STRING"
 FLAG_NUMBER: Final = "NUMBER"
 KNOWN_FLAGS: Final = (FLAG_RW, FLAG_STRING, FLAG_NUMBER)
-
-
-def atoi(text: str) -> int:
-    """C's atoi: leading blanks, optional sign, leading digits; 0 without any.
-
-    NUT compares SET values with ranges and reads TRACKING results this way.
-    """
-    s = text.lstrip(" \t\n\r\x0b\x0c")
-    sign = -1 if s[:1] == "-" else 1
-    if s[:1] in ("+", "-"):
-        s = s[1:]
-    n = 0
-    for ch in s:
-        if not "0" <= ch <= "9":
-            break
-        n = n * 10 + ord(ch) - 48
-    return sign * n
 
 
 # -- requests: client to driver -----------------------------------------------

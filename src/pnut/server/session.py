@@ -41,8 +41,8 @@ from pnut.config.users import User, Users
 from pnut.protocol import driversock as ds
 from pnut.protocol import replies as rp
 from pnut.protocol import requests as rq
+from pnut.protocol.cnum import atoi
 from pnut.protocol.commands import BY_NAME, TABLE, VERBS, Command, parse_args
-from pnut.protocol.driversock import atoi
 from pnut.protocol.errors import ErrorName, NutError
 from pnut.protocol.limits import (
     DESCRIPTION_UNAVAILABLE,

@@ -16,7 +16,8 @@ import secrets
 import time
 from collections.abc import Callable
 
-from pnut.protocol.driversock import TrackingResult, atoi
+from pnut.protocol.cnum import atoi
+from pnut.protocol.driversock import TrackingResult
 
 PENDING = "PENDING"
 UNKNOWN = "ERR UNKNOWN"
