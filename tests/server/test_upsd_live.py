@@ -144,12 +144,12 @@ def test_set_and_instcmd_checks_and_forwarding(
 ) -> None:
     st, fake = stack
     before = len(fake.received)
-    assert replies(st.port, [*ADMIN, request_line])[-1] == expected
-    if forwarded is None:
-        time.sleep(0.2)
-        assert [x for x in fake.received[before:] if x != "PING"] == []
-    else:
-        wait_for(lambda: forwarded in fake.received[before:], timeout=5)
+    marker = "INSTCMD fake test.battery.start"  # forwarded after anything the request sent
+    assert replies(st.port, [*ADMIN, request_line, marker])[-2:] == [expected, "OK"]
+    wait_for(lambda: "INSTCMD test.battery.start" in fake.received[before:], timeout=5)
+    sent = [x for x in fake.received[before:] if x != "PING"]
+    assert sent[-1] == "INSTCMD test.battery.start"
+    assert sent[:-1] == ([] if forwarded is None else [forwarded])
 
 
 def test_tracking_results_from_driver(stack: tuple[Stack, FakeDriver]) -> None:

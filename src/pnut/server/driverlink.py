@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -67,8 +68,10 @@ class _DriverProtocol(asyncio.Protocol):
 
 class DriverLink:
     def __init__(self, entry: UpsEntry, statepath: Path, maxage: int, tracker: Tracker,
-                 store: Store | None = None) -> None:
+                 store: Store | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.entry = entry
+        self._clock = clock
         #: Told of every change (Store.watch); None in tests without a store.
         self.store = store
         self.path = statepath / entry.socket
@@ -89,7 +92,7 @@ class DriverLink:
         """Reconnect or check freshness; called about once a second."""
         if self._closed:
             return
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         if self._transport is None:
             if self._connecting is None and now - self._last_attempt >= RECONNECT_INTERVAL:
                 self._last_attempt = now
@@ -128,7 +131,7 @@ class DriverLink:
         except asyncio.CancelledError:
             raise
         except (OSError, ValueError) as exc:
-            now = time.monotonic()
+            now = self._clock()
             if now - self._last_complaint >= CONNFAIL_LOG_INTERVAL:
                 self._last_complaint = now
                 reason = getattr(exc, "strerror", None) or str(exc)
@@ -150,7 +153,7 @@ class DriverLink:
         entry.connected = True
         entry.stale = False
         entry.sender = self.send
-        now = time.monotonic()
+        now = self._clock()
         self._last_heard = now
         self._last_ping = now
         self._last_complaint = -CONNFAIL_LOG_INTERVAL * 2
@@ -174,7 +177,7 @@ class DriverLink:
         entry.stale = True
         self._notify()
         # Try again soon, but not in a tight loop.
-        self._last_attempt = time.monotonic() - RECONNECT_INTERVAL / 2
+        self._last_attempt = self._clock() - RECONNECT_INTERVAL / 2
 
     # -- incoming lines ---------------------------------------------------------
     def _received(self, data: bytes) -> None:
@@ -200,7 +203,7 @@ class DriverLink:
             except Exception:  # a driver must never crash upsd
                 log.exception("UPS [%s]: bad driver line %r", self.entry.name, line.words)
                 continue
-            self._last_heard = time.monotonic()
+            self._last_heard = self._clock()
             if self.store is not None and self.store.watchers:
                 self.store.changed(self.entry, msg)
             if isinstance(msg, ds.DataOk | ds.DataStale | ds.DumpDone):
@@ -208,7 +211,7 @@ class DriverLink:
             elif isinstance(msg, ds.Tracking) and self.tracker.set_result(msg.id, msg.result):
                 log.info("tracking ID: %s\tresult: %s", msg.id, self.tracker.answer(msg.id))
         if judge and self._transport is not None:
-            self._judge(time.monotonic())
+            self._judge(self._clock())
 
     def _notify(self) -> None:
         if self.store is not None and self.store.watchers:

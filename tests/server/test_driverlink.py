@@ -1,0 +1,100 @@
+"""upsd's driver link on an injected clock: PING, staleness and recovery, no sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import cast
+
+from pnut.server.driverlink import DriverLink
+from pnut.server.store import Store, UpsEntry
+from pnut.server.tracking import Tracker
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Wire:
+    """The socket to the driver, as the link writes to it."""
+
+    def __init__(self) -> None:
+        self.sent = b""
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.sent += data
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def abort(self) -> None:
+        self.closing = True
+
+
+def link(maxage: int = 15) -> tuple[DriverLink, UpsEntry, Wire, Clock, list[object]]:
+    clock = Clock()
+    store = Store()
+    entry = UpsEntry("ups", "dummy-ups-ups")
+    store.add(entry)
+    changes: list[object] = []
+    store.watch(lambda e, update: changes.append(update))
+    lk = DriverLink(entry, Path("."), maxage, Tracker(60.0, clock), store, clock)
+    wire = Wire()
+    lk._connected(cast(asyncio.Transport, wire))
+    return lk, entry, wire, clock, changes
+
+
+def test_dumpall_then_wait_until_the_dump_is_done() -> None:
+    lk, entry, wire, _, changes = link()
+    assert wire.sent == b"DUMPALL\n" and entry.connected and not entry.stale
+    assert entry.state.value("ups.status") == "WAIT"
+    lk._received(b'SETINFO ups.status "OL"\nDATAOK\nDUMPDONE\n')
+    assert entry.state.value("ups.status") == "OL" and not entry.stale
+    assert changes[0] is None and len(changes) == 4  # connected, then three updates
+
+
+def test_ping_after_a_third_of_maxage_and_stale_after_maxage() -> None:
+    lk, entry, wire, clock, _ = link(maxage=15)
+    lk._received(b"DATAOK\nDUMPDONE\n")
+    wire.sent = b""
+    clock.now += 5
+    lk.tick(clock.now)
+    assert wire.sent == b""  # not silent for more than MAXAGE/3 yet
+    clock.now += 1
+    lk.tick(clock.now)
+    assert wire.sent == b"PING\n"
+    clock.now += 10  # 16 s of silence: MAXAGE + 1, not more
+    lk.tick(clock.now)
+    assert not entry.stale
+    clock.now += 0.5
+    lk.tick(clock.now)
+    assert entry.stale
+    lk._received(b"PONG\n")  # the driver answers: fresh at the next look
+    lk.tick(clock.now)
+    assert not entry.stale
+
+
+def test_datastale_after_the_dump_is_stale_at_once_and_dataok_recovers() -> None:
+    lk, entry, _, clock, changes = link()
+    lk._received(b"DATAOK\nDUMPDONE\n")
+    lk._received(b"DATASTALE\n")
+    assert entry.stale and changes[-1] is None  # watchers hear of it
+    clock.now += 1
+    lk._received(b"DATAOK\n")
+    assert not entry.stale
+
+
+def test_a_lost_driver_flushes_the_state() -> None:
+    lk, entry, _, _, changes = link()
+    lk._received(b'SETINFO ups.status "OL"\nDATAOK\nDUMPDONE\n')
+    lk._lost(None, None)  # type: ignore[arg-type]
+    assert not entry.connected and entry.stale and entry.state.value("ups.status") is None
+    assert changes[-1] is None
