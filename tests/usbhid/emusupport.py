@@ -60,7 +60,7 @@ class Emulator:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             line = line.rstrip("\n")
-            if line.startswith("setreport ") or line.startswith("error "):
+            if line.startswith(("setreport ", "error ", "qxcmd ")):
                 self.events.append(line)
             else:
                 self.lines.put(line)
@@ -87,6 +87,11 @@ class Emulator:
 
     def setreports(self) -> list[str]:
         return [e for e in self.events if e.startswith("setreport ")]
+
+    def qx_commands(self) -> list[str]:
+        """The Q1 commands the device received, in order."""
+        return [bytes.fromhex(e.split()[1]).decode("latin-1") for e in self.events
+                if e.startswith("qxcmd ")]
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -137,11 +142,13 @@ def pnut_cmd() -> list[str]:
 class Workdir:
     """ups.conf and a state dir, short enough for Unix socket paths."""
 
-    def __init__(self, options: dict[str, str] | None = None, flags: tuple[str, ...] = ()) -> None:
+    def __init__(self, options: dict[str, str] | None = None, flags: tuple[str, ...] = (),
+                 driver: str = "usbhid-ups") -> None:
+        self.driver = driver
         self.path = Path(tempfile.mkdtemp(prefix="pnutusb"))
         self.state = self.path / "s"
         self.state.mkdir()
-        lines = ["[test]", "driver = usbhid-ups", "port = auto", "pollinterval = 1"]
+        lines = ["[test]", f"driver = {driver}", "port = auto", "pollinterval = 1"]
         lines += [f"{k} = {v}" for k, v in (options or {}).items()]
         lines += list(flags)
         (self.path / "ups.conf").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -159,7 +166,8 @@ class Workdir:
 
 def dump(emu: Emulator, work: Workdir, c_driver: bool) -> dict[str, str]:
     """Variables after one update (``-d 1``), driver.* left out."""
-    cmd = [str(C_DRIVER), "-u", "root"] if c_driver else [*pnut_cmd(), "usbhid-ups"]
+    cmd = ([str(C_DRIVER.parent / work.driver), "-u", "root"] if c_driver
+           else [*pnut_cmd(), work.driver])
     proc = subprocess.run([*cmd, "-a", "test", "-d", "1"], env=work.env(emu),
                           capture_output=True, text=True, timeout=60)
     if proc.returncode != 0:
@@ -176,10 +184,11 @@ class Running:
     """A driver process serving its socket, and a client on it."""
 
     def __init__(self, emu: Emulator, work: Workdir, c_driver: bool) -> None:
-        cmd = [str(C_DRIVER), "-u", "root", "-D"] if c_driver else [*pnut_cmd(), "usbhid-ups"]
+        cmd = ([str(C_DRIVER.parent / work.driver), "-u", "root", "-D"] if c_driver
+               else [*pnut_cmd(), work.driver])
         self.proc = subprocess.Popen([*cmd, "-a", "test"], env=work.env(emu),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.path = work.state / "usbhid-ups-test"
+        self.path = work.state / f"{work.driver}-test"
         if not wait_for(lambda: self.path.exists() or self.proc.poll() is not None, 30):
             self.stop()
             raise RuntimeError("driver socket did not appear")

@@ -64,6 +64,10 @@ NR_GET_CAPABILITIES = 26
 NR_DISCONNECT_CLAIM = 27
 NR_GET_SPEED = 31
 
+#: krauler: string descriptor index -> the Megatec command it stands for (nutdrv_qx.c).
+KRAULER_INDEX = {0x03: "Q1\r", 0x0D: "F\r", 0x0C: "I\r", 0x04: "T\r", 0x05: "TL\r",
+                 0x07: "Q\r", 0x0B: "C\r"}
+
 URB_SIZE = 56  # struct usbdevfs_urb on 64-bit Linux
 URB_INTERRUPT = 1
 URB_CONTROL = 2
@@ -94,6 +98,13 @@ class Fixture:
         self.interrupt: list[bytes] = [bytes.fromhex(v) for v in doc.get("interrupt", [])]
         self.ep_size = int(doc.get("ep_size", 8))
         self.hid_version = int(doc.get("bcdhid", "0110"), 16)
+        # Q1 over USB (nutdrv_qx): "cypress", "phoenix", "ippon" or "krauler".
+        self.qx: str | None = doc.get("qx")
+        self.answers: dict[str, str] = doc.get("answers", {})
+        self.echo_unknown = bool(doc.get("echo_unknown", True))
+        # Answer an interrupt read with a zero-length packet when nothing is queued
+        # (instead of NAKing until the host's timeout): keeps phoenix's drain fast.
+        self.idle_zlp = bool(doc.get("idle_zlp", False))
 
     def device_descriptor(self) -> bytes:
         return struct.pack("<BBHBBBBHHHBBBB", 18, 1, 0x0110, 0, 0, 0, 8, self.vid, self.pid,
@@ -159,6 +170,8 @@ class Device:
                 data = fx.device_descriptor()
             elif dtype == 2:
                 data = fx.config_descriptor()
+            elif dtype == 3 and fx.qx == "krauler" and dindex in KRAULER_INDEX:
+                data = self.krauler(dindex)
             elif dtype == 3:
                 data = fx.string_descriptor(dindex)
             if data is None:
@@ -184,6 +197,9 @@ class Device:
             if data is None:
                 return -errno.EPIPE, b""
             return 0, data[:wlength]
+        if rtype == 0x21 and req == 0x09 and fx.qx is not None:  # Q1 command bytes
+            self.qx_write(payload[:wlength])
+            return 0, b""
         if rtype == 0x21 and req == 0x09:  # SET_REPORT
             rep_type, rep_id = wvalue >> 8, wvalue & 0xFF
             body = payload[:wlength]
@@ -194,6 +210,38 @@ class Device:
             self.out.line(f"setreport {rep_type} {rep_id} {_hex(body)}")
             return 0, b""
         return -errno.EPIPE, b""
+
+    # -- Q1 over USB ------------------------------------------------------
+    def answer(self, cmd: str) -> str | None:
+        self.out.line(f"qxcmd {cmd.encode().hex()}")
+        reply = self.fx.answers.get(cmd)
+        if reply is None and self.fx.echo_unknown:
+            reply = cmd
+        return reply
+
+    def qx_write(self, chunk: bytes) -> None:
+        """cypress/phoenix/ippon: commands arrive in 8-byte SET_REPORTs."""
+        # The converter forwards bytes up to the command's NUL; NUT's ippon code
+        # leaves uninitialised bytes after it in the 8-byte chunk.
+        self.qx_buf = (getattr(self, "qx_buf", b"") + chunk.split(b"\0", 1)[0])[-512:]
+        while b"\r" in self.qx_buf:
+            cmd, _, self.qx_buf = self.qx_buf.partition(b"\r")
+            reply = self.answer(cmd.decode("latin-1") + "\r")
+            if reply is None:
+                continue
+            data = reply.encode("latin-1")
+            if self.fx.qx == "ippon":
+                self.queue.append(data[:64].ljust(64, b"\0"))
+            else:
+                data += b"\0" * (-len(data) % 8)
+                self.queue.extend(data[i:i + 8] for i in range(0, len(data), 8))
+            self._feed()
+
+    def krauler(self, index: int) -> bytes:
+        """krauler: each command is a string descriptor index."""
+        reply = self.answer(KRAULER_INDEX[index]) or ""
+        raw = reply.encode("utf-16-le")[:252]
+        return bytes([len(raw) + 2, 3]) + raw
 
     # -- URBs -------------------------------------------------------------
     def submit(self, client: object) -> tuple[int, int]:
@@ -218,6 +266,10 @@ class Device:
         elif kind == URB_INTERRUPT and ep & 0x80:
             self.pending.append(p)
             self._feed()
+            if self.fx.idle_zlp and p in self.pending:
+                self.pending.remove(p)
+                p.done = True
+                self.reapable.append(p)
         else:
             p.status = -errno.EPIPE
             p.done = True

@@ -180,11 +180,45 @@ TRIPPLITE = fixture("tripplite", 0x09AE, 0x2009, {
 ], "none: Tripp Lite SMART1000LCD values chosen by pnut (OB DISCHRG)")
 
 
+#: Megatec/Q1 answers of a 230 V line-interactive UPS on mains (NUT's Megatec protocol doc).
+MEGATEC = {
+    "Q1\r": "(231.2 231.2 230.8 021 50.1 13.6 26.0 00001001\r",
+    "F\r": "#230.0 003 12.00 50.0\r",
+    # "#" + company (15) + " " + model (10) + " " + version (10)
+    "I\r": "#" + "PNUTTEST".ljust(15) + " " + "Q1USB".ljust(10) + " " + "V1.0".ljust(10) + "\r",
+}
+
+
+def qx_fixture(sub: str, vid: int, pid: int, strings: dict[str, str]) -> dict[str, object]:
+    # Any HID-class report descriptor will do: nutdrv_qx never reads it.
+    desc = bytes([0x06, 0xA0, 0xFF, 0x09, 0x01, 0xA1, 0x01, 0x09, 0x01, 0x15, 0x00, 0x26,
+                  0xFF, 0x00, 0x75, 0x08, 0x95, 0x08, 0x81, 0x02, 0x09, 0x01, 0x91, 0x02, 0xC0])
+    return {"vendorid": f"{vid:04x}", "productid": f"{pid:04x}", "bcddevice": "0100",
+            "strings": strings, "iserial": 0 if sub == "krauler" else 3, "qx": sub,
+            "answers": MEGATEC, "echo_unknown": True, "idle_zlp": sub == "phoenix",
+            "report_descriptor": desc.hex(),
+            "feature": {}, "synthetic": "Megatec answers written by pnut"}
+
+
+QX = {
+    "qx-cypress.json": qx_fixture("cypress", 0x0665, 0x5161, {
+        "1": "INNO TECH", "2": "USB to Serial", "3": "20100826"}),
+    "qx-phoenix.json": qx_fixture("phoenix", 0x06DA, 0x0601, {
+        "1": "Online", "2": "USB UPS", "3": "A0000001"}),
+    "qx-ippon.json": qx_fixture("ippon", 0x06DA, 0x0003, {
+        "1": "Mustek", "2": "PowerMust", "3": "0000001"}),
+    "qx-krauler.json": qx_fixture("krauler", 0x0001, 0x0000, {
+        "1": "KRAULER", "2": "UP-M500VA"}),
+}
+
+
 def main() -> int:
     out = Path(sys.argv[1])
     for name, doc in (("cps-cp1500pfclcd-synthetic.json", CPS),
                       ("eaton-5px2000-synthetic.json", EATON),
                       ("tripplite-smart1000lcd-synthetic.json", TRIPPLITE)):
+        (out / name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")
+    for name, doc in QX.items():
         (out / name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")
     return 0
 

@@ -95,6 +95,9 @@ class NutdrvQx(Driver):
         self.transport = self.make_transport()
         await self.transport.open()
         transport = self.transport
+        # A USB transport names the device (ups.vendorid/productid), as NUT does.
+        for name, value in getattr(transport, "published", {}).items():
+            self.dstate.set_info(name, value)
         flags = frozenset(self.config.flags)
 
         def make(dialect: Dialect) -> QxEngine:

@@ -106,13 +106,19 @@ class UsbHid:
         self.ep_size = ep_size
         self._langid: int | None = None
 
-    def _ctrl(self, rtype: int, req: int, value: int, index: int, data: int | bytes) -> Any:
+    def _ctrl(self, rtype: int, req: int, value: int, index: int, data: int | bytes,
+              timeout_ms: int = USB_TIMEOUT_MS) -> Any:
         try:
-            return self.dev.ctrl_transfer(rtype, req, value, index, data, USB_TIMEOUT_MS)
+            return self.dev.ctrl_transfer(rtype, req, value, index, data, timeout_ms)
         except Exception as exc:
             if _gone(exc):
                 raise DeviceGone(str(exc)) from None
             raise HidError(str(exc)) from None
+
+    def control_out(self, req: int, value: int, data: bytes, timeout_ms: int) -> int:
+        """A class request to interface 0 (host to device); bytes sent."""
+        sent = self._ctrl(0x21, req, value, 0, data, timeout_ms)
+        return int(sent)
 
     def get_report(self, report_id: int, length: int) -> bytes:
         return bytes(self._ctrl(0xA1, 0x01, 0x0300 | report_id, 0, length))
@@ -197,7 +203,7 @@ def _strings(dev: Any, handle: UsbHid) -> tuple[str | None, str | None, str | No
 
 
 def _hid_interface(dev: Any) -> tuple[int, int, int] | None:
-    """(report descriptor length, IN endpoint, its packet size) of interface 0."""
+    """(report descriptor length, IN endpoint, its packet size) of interface 0; None if not HID."""
     cfg = dev.get_active_configuration() if _has_config(dev) else dev[0]
     intf = cfg[(0, 0)]
     extra = bytes(getattr(intf, "extra_descriptors", b"") or b"")
@@ -229,8 +235,13 @@ def _has_config(dev: Any) -> bool:
         return False
 
 
-def open_hid(matcher: Matcher, accept: Callable[[UsbHid], bool]) -> UsbHid | None:
-    """The first matching HID device ``accept`` takes, opened; None if there is none."""
+def open_hid(matcher: Matcher, accept: Callable[[UsbHid], bool], *,
+             hid: bool = True) -> UsbHid | None:
+    """The first matching device ``accept`` takes, opened; None if there is none.
+
+    With ``hid`` the HID report descriptor is read first (usbhid-ups);
+    without, interface 0 is only claimed (nutdrv_qx's serial-over-USB).
+    """
     import usb.core
 
     try:
@@ -256,13 +267,14 @@ def open_hid(matcher: Matcher, accept: Callable[[UsbHid], bool]) -> UsbHid | Non
             import usb.util
 
             usb.util.claim_interface(dev, 0)
-            hid = _hid_interface(dev)
-            if hid is None:
+            found = _hid_interface(dev)
+            if found is None and hid:
                 handle.close()
                 continue
-            length, handle.ep_in, handle.ep_size = hid
-            desc = bytes(handle._ctrl(0x81, 6, 0x2200, 0, length))
-            handle.report_desc = desc
+            if found is not None:
+                length, handle.ep_in, handle.ep_size = found
+                if hid:
+                    handle.report_desc = bytes(handle._ctrl(0x81, 6, 0x2200, 0, length))
             if accept(handle):
                 return handle
             handle.close()
