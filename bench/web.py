@@ -16,6 +16,9 @@ polling every ``--interval`` seconds.  Measured:
   figure is dominated by the poll interval (expect about interval/2 at p50);
 * memory: resident set of the ``pnut web`` process after the run.
 
+The same rows again with upsd's embedded server (HTTP_LISTEN): no poll, a
+change is pushed to SSE as the driver reports it; RSS is then upsd's.
+
 Results print as a table and go to bench/results/web.json.
 """
 
@@ -33,12 +36,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from support import PNUT, Stack, Ups, wait_for  # noqa: E402
+from support import PNUT, Stack, Ups, free_port, wait_for  # noqa: E402
 
 #: A UPS's variables besides ups.status (values as a usbhid-ups would give).
 VARIABLES = {
@@ -142,25 +146,33 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def measure(n: int, seconds: float, interval: float) -> dict[str, float]:
+def measure(n: int, seconds: float, interval: float, embedded: bool) -> dict[str, Any]:
+    """One row: ``pnut web`` polling upsd, or (``embedded``) upsd's own HTTP_LISTEN."""
     upses = [Ups(f"ups{i}", "", driver="bench") for i in range(n)]
-    with Stack(upses, users="[admin]\n  password = pw\n") as st:
+    hport = free_port()
+    conf = f"HTTP_LISTEN 127.0.0.1 {hport}\n" if embedded else ""
+    with Stack(upses, users="[admin]\n  password = pw\n", upsd_conf=conf) as st:
         # each UPS changes about every 2.2 poll intervals, so no change is overwritten
         # before a poll could see it (a poller cannot see what lives shorter than a poll)
         period = max(0.02, 2.2 * interval / n)
         drv = st.spawn([sys.executable, __file__, "driver", str(st.state), str(n),
                         str(seconds + 60), str(period)], "driver")
         wait_for(lambda: "READY" in (st.dir / "driver.log").read_text(), timeout=60)
-        st.start_upsd("pnut", wait_ups=False)
+        upsd = st.start_upsd("pnut", wait_ups=False)
         log = st.dir / "web.log"
-        with open(log, "wb") as fh:
-            web = subprocess.Popen(
-                [*PNUT, "web", "--listen", "127.0.0.1:0", "--interval", str(interval),
-                 "--timeout", "30", "--server", f"nut://127.0.0.1:{st.port}"],
-                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        web = None
+        if not embedded:
+            with open(log, "wb") as fh:
+                web = subprocess.Popen(
+                    [*PNUT, "web", "--listen", "127.0.0.1:0", "--interval", str(interval),
+                     "--timeout", "30", "--server", f"nut://127.0.0.1:{st.port}"],
+                    stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            url = wait_for(lambda: (m := re.search(r"(http://\S+/) ", log.read_text()))
-                           and m.group(1), timeout=30)
+            if web is not None:
+                url = wait_for(lambda: (m := re.search(r"(http://\S+/) ", log.read_text()))
+                               and m.group(1), timeout=30)
+            else:
+                url = f"http://127.0.0.1:{hport}/"
             port = int(url.rstrip("/").rsplit(":", 1)[1])
 
             def all_up() -> bool:
@@ -180,12 +192,14 @@ def measure(n: int, seconds: float, interval: float) -> dict[str, float]:
                 if parts[:1] == ["SENT"] and float(parts[3]) >= started:
                     sent[(parts[1], parts[2])] = float(parts[3])
             lat = [arrivals[k] - t for k, t in sent.items() if k in arrivals]
-            rss = rss_mb(web.pid)
+            rss = rss_mb(web.pid if web is not None else upsd.pid)
         finally:
-            web.terminate()
-            web.wait(10)
+            if web is not None:
+                web.terminate()
+                web.wait(10)
             st.stop(drv)
     return {
+        "mode": "upsd HTTP_LISTEN" if embedded else f"pnut web {interval:g}s poll",
         "upses": n, "metrics_ms": statistics.median(metrics) * 1e3,
         "metrics_p95_ms": pct(metrics, 0.95) * 1e3, "metrics_kb": metrics_size / 1024,
         "api_ms": statistics.median(api) * 1e3, "api_p95_ms": pct(api, 0.95) * 1e3,
@@ -195,13 +209,14 @@ def measure(n: int, seconds: float, interval: float) -> dict[str, float]:
     }
 
 
-def table(rows: list[dict[str, float]], interval: float) -> str:
-    head = (f"{'UPSes':>6} {'/metrics':>10} {'p95':>9} {'size':>8} {'/api/v1/ups':>12}"
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (f"{'':<20} {'UPSes':>6} {'/metrics':>10} {'p95':>9} {'size':>8} {'/api/v1/ups':>12}"
             f" {'p95':>9} {'size':>8} {'SSE p50':>9} {'SSE p99':>9} {'seen':>9} {'RSS':>8}")
-    lines = [f"pnut web, polling pnut's upsd every {interval:g} s", head]
+    lines = [head]
     for r in rows:
         lines.append(
-            f"{r['upses']:>6.0f} {r['metrics_ms']:>8.1f}ms {r['metrics_p95_ms']:>7.1f}ms"
+            f"{r['mode']:<20} {r['upses']:>6.0f} {r['metrics_ms']:>8.1f}ms"
+            f" {r['metrics_p95_ms']:>7.1f}ms"
             f" {r['metrics_kb']:>6.0f}kB {r['api_ms']:>10.1f}ms {r['api_p95_ms']:>7.1f}ms"
             f" {r['api_kb']:>6.0f}kB {r['sse_p50_ms']:>7.0f}ms {r['sse_p99_ms']:>7.0f}ms"
             f" {r['sse_samples']:>4.0f}/{r['sse_sent']:<4.0f} {r['rss_mb']:>6.1f}MB")
@@ -217,12 +232,17 @@ def main() -> int:
     ap.add_argument("--sizes", default="1,100,500", help="UPS counts (default 1,100,500)")
     ap.add_argument("--seconds", type=float, default=8.0, help="SSE measuring time per size")
     ap.add_argument("--interval", type=float, default=0.5, help="pnut web's poll interval")
+    ap.add_argument("--no-embedded", action="store_true", help="skip the HTTP_LISTEN rows")
     args = ap.parse_args()
     rows = []
-    for n in (int(x) for x in args.sizes.split(",")):
-        rows.append(measure(n, args.seconds, args.interval))
-        print(f"  {n} UPSes done", file=sys.stderr, flush=True)
-    print(table(rows, args.interval))
+    for embedded in (False, True) if not args.no_embedded else (False,):
+        for n in (int(x) for x in args.sizes.split(",")):
+            rows.append(measure(n, args.seconds, args.interval, embedded))
+            print(f"  {rows[-1]['mode']}, {n} UPSes done", file=sys.stderr, flush=True)
+    print(table(rows))
+    print("SSE: SETINFO written by the driver -> change event read by a client; 'seen' counts "
+          "changes delivered / changes made.  RSS: pnut web's process, or upsd's with "
+          "HTTP_LISTEN.")
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "web.json").write_text(json.dumps({"interval": args.interval, "rows": rows},

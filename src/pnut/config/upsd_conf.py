@@ -61,7 +61,10 @@ DIRECTIVES = (
     "CERTREQUEST", "DISABLE_WEAK_SSL", "TLS_MIN_VERSION", "REQUIRE_TLS", "CLIENTCAFILE",
     "MAXCONN_PER_ADDRESS", "LIMIT_LOOPBACK", "MAX_LOGIN_FAILURES", "IDLE_TIMEOUT",
     "LINE_TIMEOUT", "TLS_HANDSHAKE_TIMEOUT", "ACCEPT", "REJECT", "ACL", "ZEROCONF",
+    "HTTP_LISTEN",
 )
+#: Port of ``HTTP_LISTEN`` without one (pnut web's default).
+DEFAULT_HTTP_PORT = 9493
 #: CERTREQUEST values, NUT's names.
 CERTREQUEST_NAMES = {"NO": 0, "REQUEST": 1, "REQUIRE": 2}
 
@@ -77,6 +80,8 @@ class Listen:
 class UpsdConf:
     path: str = "upsd.conf"
     listen: list[Listen] = field(default_factory=list)
+    #: HTTP_LISTEN lines: pnut web's endpoints served by upsd itself (docs/web.md).
+    http_listen: list[Listen] = field(default_factory=list)
     maxage: int = DEFAULT_MAXAGE
     maxconn: int | None = None
     statepath: str | None = None
@@ -206,6 +211,12 @@ def parse_upsd_conf(lines: list[ConfLine], path: str = "upsd.conf") -> UpsdConf:
                 raise line.error("LISTEN takes an address and optionally a port")
             port = _port(line, args[1]) if len(args) > 1 else DEFAULT_PORT
             conf.listen.append(Listen(args[0], port, line.lineno))
+        elif key == "HTTP_LISTEN":
+            _need(line, 1, "an address and optionally a port")
+            if len(args) > 2:
+                raise line.error("HTTP_LISTEN takes an address and optionally a port")
+            port = _port(line, args[1]) if len(args) > 1 else DEFAULT_HTTP_PORT
+            conf.http_listen.append(Listen(args[0], port, line.lineno))
         elif key == "MAXAGE":
             _need(line, 1, "a number of seconds")
             conf.maxage = parse_int(line, args[0], minimum=1)

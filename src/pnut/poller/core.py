@@ -165,6 +165,9 @@ class UpsState:
     reason: str | None = None
     #: When the variables were last confirmed by a poll (seconds, fleet clock).
     updated: float = 0.0
+    #: The poll last applied: the very same object again means "unchanged"
+    #: (an in-process source reuses it), so the diff is skipped.
+    source: UpsPoll | None = field(default=None, repr=False, compare=False)
 
     @property
     def status(self) -> list[str]:
@@ -253,8 +256,11 @@ class Fleet:
             added = state is None
             if state is None:
                 state = UpsState(server, poll.name, poll.description)
-            state.description = poll.description
             listed[poll.name] = state
+            if poll is state.source:
+                continue
+            state.source = poll
+            state.description = poll.description
             was_up, was_reason = state.up, state.reason
             set_: dict[str, str] = {}
             unset: tuple[str, ...] = ()

@@ -35,6 +35,7 @@ import socket
 import ssl
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pnut.config.parser import ConfigError
 from pnut.server.config import Config, StartupError, UpsDef, allow_no_device, load_config
@@ -46,6 +47,9 @@ from pnut.server.mdns import Announcer
 from pnut.server.replycache import ReplyCache
 from pnut.server.session import Context
 from pnut.server.store import Store, UpsEntry, Watcher
+
+if TYPE_CHECKING:  # aiohttp is an extra: imported only when HTTP_LISTEN is set
+    from pnut.web.embedded import Embedded
 
 __all__ = ["Config", "StartupError", "UpsDef", "Upsd", "load_config",
            "raise_open_files_limit"]
@@ -87,6 +91,8 @@ class Upsd:
         self._stop: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._tick_handle: asyncio.TimerHandle | None = None
+        #: The HTTP_LISTEN server (pnut.web.embedded), when upsd.conf asks for one.
+        self.web: Embedded | None = None
         self._announcer = Announcer(self.config.upsd)
         self._check_devices(self.config)
 
@@ -329,6 +335,8 @@ class Upsd:
         self._stop = asyncio.Event()
         self._apply(self.config)
         await self._listen()
+        if self.config.upsd.http_listen:
+            await self._start_web()
         for link in self.links.values():
             link.tick()
         loop.add_signal_handler(signal.SIGHUP, self.reload)
@@ -344,6 +352,15 @@ class Upsd:
             log.info("Signal received: exiting")
             await self.shutdown()
 
+    async def _start_web(self) -> None:
+        """HTTP_LISTEN: pnut web's endpoints from this upsd's own state (pnut.web.embedded)."""
+        from pnut.web.embedded import start_for
+
+        try:
+            self.web = await start_for(self)
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+
     def stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
@@ -351,6 +368,9 @@ class Upsd:
     async def shutdown(self) -> None:
         if self._tick_handle is not None:
             self._tick_handle.cancel()
+        if self.web is not None:
+            await self.web.stop()
+            self.web = None
         await self._announcer.stop()
         for server in self.servers:
             server.close()
