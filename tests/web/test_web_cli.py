@@ -6,7 +6,7 @@ from pathlib import Path
 
 from websupport import Web
 
-from support import PNUT, free_port, run, wait_for
+from support import PNUT, Stack, Ups, free_port, run, wait_for
 
 
 def test_servers_file_keeps_password_out_of_output(tmp_path: Path) -> None:
@@ -32,3 +32,19 @@ def test_bad_arguments_are_one_line() -> None:
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.count("\n") == 1 and word in done.stderr, done.stderr
         assert done.stderr.startswith("pnut web: ")
+
+
+def test_follows_an_upsd_that_requires_tls(tmp_path: Path) -> None:
+    """REQUIRE_TLS upsd: pnut web says STARTTLS and checks the certificate (PNUT_TLS_CAFILE)."""
+    from pnut.tls.certs import init_pki
+
+    cert = init_pki(tmp_path / "pki", ["127.0.0.1"]).cert
+    ups = Ups("dummy", "ups.status: OB\nbattery.charge: 12\n")
+    with Stack([ups], upsd_conf=f"CERTFILE {cert}\nREQUIRE_TLS yes\n") as st:
+        st.start_driver(ups, "pnut")
+        st.start_upsd("pnut")
+        env = {"PNUT_TLS_CAFILE": str(tmp_path / "pki" / "ca.pem")}
+        with Web([f"nut://127.0.0.1:{st.port}"], env=env) as web:
+            ups_json = wait_for(lambda: [u for u in web.json("/api/v1/ups")["upses"] if u["up"]])
+            assert ups_json[0]["variables"]["battery.charge"] == "12"
+            assert ups_json[0]["status"] == ["OB"]

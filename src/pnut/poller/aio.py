@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from pnut.client.errors import ClientError, ServerError, TrackingTimeout
 from pnut.client.models import TrackingStatus
 from pnut.client.tls import TlsSettings
 from pnut.poller.core import Change, Fleet, ServerSpec, poll_server
+
+log = logging.getLogger("pnut.poller")
 
 #: Changes a subscriber may have pending before it is dropped.
 DEFAULT_QUEUE: Final = 10_000
@@ -193,7 +196,10 @@ class Poller:
     async def _follow(self, label: str) -> None:
         event = self._poke.setdefault(label, asyncio.Event())
         while True:
-            await self.poll(label)
+            try:
+                await self.poll(label)
+            except Exception:  # a bug must not stop following this server (or the others)
+                log.exception("internal error while polling %s", label)
             event.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.interval):

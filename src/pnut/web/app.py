@@ -42,6 +42,8 @@ from pnut.web.metrics import registry_for
 KEEPALIVE: Final = 15.0
 #: Changes an SSE client may lag behind before it is dropped (it reconnects).
 SSE_QUEUE: Final = 5000
+#: Event streams served at once; more are refused with 503 (each holds a queue).
+MAX_STREAMS: Final = 256
 #: Largest request body accepted (a SET value or a command parameter).
 MAX_BODY: Final = 4096
 
@@ -203,6 +205,8 @@ async def put_var(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: a ``snapshot`` first, then one ``change`` per change."""
     backend = _backend(request)
+    if len(request.app[STREAMS]) >= MAX_STREAMS:
+        raise shapes.http_error(503, "TOO-MANY-STREAMS", f"{MAX_STREAMS} event streams open")
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                        "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     await resp.prepare(request)
