@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from invariants import Violation, check, excused_nodes
+from invariants import Life, RunRecord, Timing, Violation, check, excused_nodes
 from scenario import FAULT_KINDS, POWER_STORIES, Plan, make_plan
 
 
@@ -49,6 +49,19 @@ def run_one(plan: Plan, impl: str, keep: bool = False) -> tuple[list[Violation],
     excused = excused_nodes(rec)
     held = len(rec.nodes) - len(excused) if rec.empty_at is not None else 0
     return check(rec), held, len(excused)
+
+
+def load_record(path: Path) -> RunRecord:
+    """A record.json written by ``--keep`` (to re-check a run after the checker changed)."""
+    raw = json.loads(path.read_text())
+    raw["timing"] = Timing(**raw["timing"])
+    raw["lives"] = {k: [Life(**life) for life in v] for k, v in raw["lives"].items()}
+    raw["status"] = [tuple(x) for x in raw["status"]]
+    raw["probe"] = [tuple(x) for x in raw["probe"]]
+    raw["restarts"] = [tuple(x) for x in raw["restarts"]]
+    raw["down"] = {k: [tuple(x) for x in v] for k, v in raw["down"].items()}
+    raw["notifies"] = {k: [tuple(x) for x in v] for k, v in raw["notifies"].items()}
+    return RunRecord(**raw)
 
 
 def table(tallies: dict[str, Tally]) -> str:
@@ -78,7 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, help="run this one seed only")
     ap.add_argument("--keep", action="store_true", help="keep the run directories")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--recheck", nargs="+", type=Path, metavar="RECORD",
+                    help="check kept record.json files again instead of running")
     args = ap.parse_args(argv)
+    if args.recheck:
+        for path in args.recheck:
+            found = check(load_record(path))
+            print(f"{path}: {len(found)} violations")
+            for v in found:
+                print(f"    {v.invariant}: {v.detail}")
+        return 0
     tallies = {impl: Tally() for impl in args.impl}
     deadline = time.monotonic() + args.minutes * 60
     seed = args.seed if args.seed is not None else args.first

@@ -38,8 +38,10 @@ Invariants (names as reported):
 * ``daemon-died`` / ``not-recovered`` — no process ends that the harness did
   not kill (a upsmon may exit 0 after its SHUTDOWNCMD); a restarted driver or
   upsd serves fresh data again within ``recover`` seconds.
-* ``stale-served`` — no fresh answer from upsd more than MAXAGE (+2 s for the
-  once-a-second check) after the driver was stopped or killed.
+* ``stale-served`` — every answer upsd gives as fresh is a status the UPS
+  really had within the last MAXAGE (+ the driver's poll interval + 2 s for
+  the once-a-second checks): a stopped or killed driver's data goes stale,
+  and so must data a driver stopped refreshing for any other reason.
 * ``notify-*`` — per upsmon life, as NUT defines occurrences: ONBATT/ONLINE
   alternate (a change of line state), COMMBAD/COMMOK alternate (a change of
   communication state, COMMOK never first), at most one SHUTDOWN and it goes
@@ -338,15 +340,28 @@ def check_daemons(rec: RunRecord) -> list[Violation]:
 
 
 def check_stale(rec: RunRecord) -> list[Violation]:
+    """Every fresh answer must be a status the UPS really had within MAXAGE (+ slack).
+
+    The slack is the driver's poll interval and 2 s (upsd checks ages once a
+    second); the FSD flag is upsd's own and is ignored.
+    """
     tm, out = rec.timing, []
-    for a, b in rec.down.get("driver", []):
-        bad = [t for t, kind, _ in rec.probe
-               if kind == "fresh" and a + tm.maxage + 2 < t < b]
-        if bad:
-            out.append(Violation("stale-served", f"driver down from {a:.2f} to {b:.2f}: upsd "
-                                                 f"served data as fresh at {bad[0]:.2f} "
-                                                 f"({len(bad)} times)"))
+    window = tm.maxage + tm.driver_poll + 2
+    bad = [(t, st) for t, kind, st in rec.probe
+           if kind == "fresh" and rec.status and t > window
+           and not _had_status(rec, t - window, t, _words(st) - {"FSD", "WAIT"})]
+    if bad:
+        t, st = bad[0]
+        out.append(Violation("stale-served", f"upsd answered {st!r} as fresh at {t:.2f}, a "
+                                             f"status the UPS did not have in the {window:.0f} "
+                                             f"s before ({len(bad)} such answers)"))
     return out
+
+
+def _had_status(rec: RunRecord, a: float, b: float, words: set[str]) -> bool:
+    if not words:
+        return True  # WAIT (no data yet) is not data
+    return any(s <= b and a <= e and w == words for s, e, w in status_spans(rec))
 
 
 # -- notifications ------------------------------------------------------------------------

@@ -6,6 +6,11 @@ and append ``<boottime> fresh|stale|down <status> <numlogins>`` to OUT.
 
 ``probe.py load PORT UPS N``: N connections each sending ``LIST VAR`` and
 ``GET VAR`` as fast as upsd answers, until killed (load while upsd reloads).
+
+``probe.py poll PORT UPS N OUT``: N clients polling like monitoring tools do,
+each once a second (``GET VAR`` of the status, every fifth time ``LIST
+VAR``), reconnecting after an error; once a second the totals ``<boottime>
+<answers> <errors>`` are appended to OUT.
 Standard library only; every socket has a timeout, every loop ends when the
 harness kills the process.
 """
@@ -92,8 +97,41 @@ def load(port: int, ups: str, n: int) -> None:
         time.sleep(1)
 
 
+def poll(port: int, ups: str, n: int, out_path: str) -> None:
+    counts = {"ok": 0, "err": 0}
+    lock = threading.Lock()
+
+    def worker(k: int) -> None:
+        conn, i = Conn(port), 0
+        time.sleep(k / n)  # spread the clients over the second
+        while True:
+            start = _now()
+            try:
+                if i % 5 == 0:
+                    conn.ask(f"LIST VAR {ups}", until=b"END LIST")
+                reply = conn.ask(f"GET VAR {ups} ups.status")[0]
+                key = "ok" if reply.startswith("VAR") else "err"
+            except OSError:
+                conn.close()
+                key = "err"
+            with lock:
+                counts[key] += 1
+            i += 1
+            time.sleep(max(0.0, 1.0 - (_now() - start)))
+
+    for k in range(n):
+        threading.Thread(target=worker, args=(k,), daemon=True).start()
+    with open(out_path, "a", buffering=1) as out:
+        while True:
+            time.sleep(1)
+            with lock:
+                out.write(f"{_now():.3f} {counts['ok']} {counts['err']}\n")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "probe":
         probe(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "poll":
+        poll(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5])
     else:
         load(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))

@@ -111,11 +111,18 @@ def test_restarted_driver_must_serve_fresh_data() -> None:
 def test_stale_data_served_as_fresh() -> None:
     rec = story()
     rec.down["driver"] = [(2.0, 12.0)]
-    rec.probe = [(2.0 + t / 5, "fresh", "OL") for t in range(40)]
-    assert "stale-served" in names(rec)
-    rec.probe = [(t, "fresh" if t < 2.0 + T.maxage + 2 else "stale", "OL")
-                 for t in (2.5, 4.0, 6.0, 8.0, 10.0)]
+    rec.probe = [(2.0 + t / 5, "fresh", "OL") for t in range(60)]
+    assert "stale-served" in names(rec)  # OL long after the outage began at 5
+    rec.probe = [(t, "fresh" if t < 5.0 + T.maxage else "stale", "OL")
+                 for t in (2.5, 4.0, 6.0, 8.0, 10.0, 12.0)]
     assert "stale-served" not in names(rec)
+
+
+def test_a_driver_that_stops_refreshing_is_caught_without_being_stopped() -> None:
+    """NUT's drivers schedule polls by the wall clock: a jump back freezes them."""
+    rec = story()
+    rec.probe = [(t / 5, "fresh", "OL") for t in range(125)]
+    assert "stale-served" in names(rec)
 
 
 @pytest.mark.parametrize("events", [
