@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections import Counter
@@ -94,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recheck", nargs="+", type=Path, metavar="RECORD",
                     help="check kept record.json files again instead of running")
     args = ap.parse_args(argv)
+    # SIGTERM (and SIGINT, ignored in background jobs) end the run through its
+    # clean-up: every process killed by PID, the namespaces deleted.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(143))
     if args.recheck:
         for path in args.recheck:
             found = check(load_record(path))

@@ -506,9 +506,7 @@ class Run:
     # -- results -----------------------------------------------------------------------
     def _collect(self) -> RunRecord:
         end = now() - self.t0
-        for proc in self.procs.values():
-            if proc.alive:
-                proc.kill9(end, how="stopped")
+        self._stop_all(end)
         for comp in list(self._open_down):
             self._up(comp, end)
         rec = RunRecord(TIMING, PRIMARY, list(SECONDARIES), end, list(self.status_log),
@@ -549,15 +547,18 @@ class Run:
             out.append(f"--- events\n{self.events.read_text()}")
         return "\n".join(out)
 
-    def close(self) -> None:
-        t = now() - self.t0 if self.t0 else 0.0
-        for proc in self.procs.values():
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                proc.kill9(t, how="stopped")
-        for aux in self.aux:
+    def _stop_all(self, t: float) -> None:
+        """Clients first, then upsmons, upsd, driver: the end of a run is no fault."""
+        for aux in reversed(self.aux):
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 aux.kill()
                 aux.wait(5)
+        for proc in reversed(self.procs.values()):
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                proc.kill9(t, how="stopped")
+
+    def close(self) -> None:
+        self._stop_all(now() - self.t0 if self.t0 else 0.0)
         self.ns.close()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)

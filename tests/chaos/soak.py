@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -200,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-final", action="store_true", help="skip the final shutdown story")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args(argv)
+    # SIGTERM (and SIGINT, ignored in background jobs) end the run through its
+    # clean-up: every process killed by PID, the namespaces deleted.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(143))
     soak = Soak(args.minutes, args.clients, final=not args.no_final, fleet=not args.no_fleet)
     soak.keep = args.keep
     rec = soak.execute()
