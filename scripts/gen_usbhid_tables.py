@@ -90,7 +90,7 @@ def parse_lookups(text: str) -> dict[str, list[tuple[int, str | None, str | None
             fun = r[2].lstrip("&") if len(r) > 2 and r[2] != "NULL" else None
             nuf = r[3].lstrip("&") if len(r) > 3 and r[3] != "NULL" else None
             nut = cstr(r[1])
-            if nut is None and fun is None:
+            if nut is None and fun is None and nuf is None:
                 continue
             entries.append((int(r[0], 0), nut, fun, nuf))
         out[m.group(1)] = entries
@@ -121,7 +121,30 @@ def parse_subdriver(text: str, key: str) -> dict[str, object]:
         devices.append((vid_v, pid_v, None if handler == "NULL" else handler))
     name_m = re.search(r'#define\s+\w+_HID_VERSION\s+"([^"]+)"', text)
     return {"name": name_m.group(1) if name_m else key, "usages": usages, "hid2nut": hid2nut,
-            "devices": devices, "lookups": parse_lookups(text)}
+            "devices": devices, "lookups": parse_lookups(text), "models": parse_models(text)}
+
+
+def parse_models(text: str) -> list[tuple[str, str, int, str | None]]:
+    """mge-hid.c's model name table, with its enum of model types as numbers."""
+    enum_m = re.search(r"typedef enum\s*\{([^}]*)\}\s*models_type_t", text)
+    body = table_body(text, "mge_model_names")
+    if not enum_m or body is None:
+        return []
+    values: dict[str, int] = {}
+    nxt = 0
+    for part in enum_m.group(1).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, _, val = part.partition("=")
+        nxt = int(val.strip(), 0) if val.strip() else nxt
+        values[name.strip()] = nxt
+        nxt += 1
+    out = []
+    for r in rows(body):
+        if len(r) == 4 and r[0] != "NULL":
+            out.append((cstr(r[0]) or "", cstr(r[1]) or "", values[r[2]], cstr(r[3])))
+    return out
 
 
 def main() -> int:
@@ -151,6 +174,12 @@ def main() -> int:
         lines.append(f"DEVICES: list[tuple[int, int, str | None]] = {data['devices']!r}\n")
         lines.append("LOOKUPS: dict[str, list[tuple[int, str | None, str | None, str | None]]] = "
                      f"{data['lookups']!r}\n")
+        if data["models"]:
+            lines.append("#: (iProduct, iModel, model type, model name or None)\n")
+            lines.append("MODELS: list[tuple[str, str, int, str | None]] = [\n")
+            for model in data["models"]:  # type: ignore[attr-defined]
+                lines.append(f"    {model!r},\n")
+            lines.append("]\n")
         lines.append("HID2NUT: list[tuple[str, int, int, str, str | None, int, str | None]] = [\n")
         for row in data["hid2nut"]:  # type: ignore[attr-defined]
             lines.append(f"    {row!r},\n")

@@ -117,7 +117,7 @@ def test_broken_device_never_crashes_the_driver(damage: str) -> None:
     else:
         doc["feature"] = {k: v + "ff" * 40 for k, v in feature.items()}
     fixture = _broken(doc)
-    work = Workdir()
+    work = Workdir(flags=("pollonly",))
     try:
         with emulator(fixture) as emu:
             proc = subprocess.run([*pnut_cmd(), "usbhid-ups", "-a", "test", "-d", "2"],

@@ -41,7 +41,7 @@ def test_bad_regex_is_a_config_error() -> None:
 
 
 def _starts(c_driver: bool, options: dict[str, str]) -> bool:
-    work = Workdir(options)
+    work = Workdir(options, ("pollonly",))
     try:
         with emulator(FIXTURES / "apc-bk650m2.json") as emu:
             cmd = [str(C_DRIVER), "-u", "root"] if c_driver else [*pnut_cmd(), "usbhid-ups"]

@@ -156,6 +156,47 @@ EATON = fixture("mge", 0x0463, 0xFFFF, {
     _bool("UPS.PowerSummary.PresentStatus.NeedReplacement", False),
 ], "Eaton__5PX_2000__usbhid-ups__2.7.4__01.dev")
 
+EATON_5P = fixture("mge", 0x0463, 0xFFFF, {
+    "1": "EATON", "2": "Eaton 5P", "3": "G111111111", "4": "PbAc", "5": "1550"}, [
+    F("UPS.PowerSummary.iModel", 5, 8, 0, 255),
+    F("UPS.PowerSummary.RemainingCapacity", 97, 8, 0, 100, inputs=True),
+    F("UPS.PowerSummary.RunTimeToEmpty", 1400, 32, 0, 0x7FFFFFFF, inputs=True),
+    F("UPS.PowerSummary.Voltage", 272, 16, 0, 0x7FFF, VOLT, 6),
+    F("UPS.PowerSummary.ConfigVoltage", 24, 8, 0, 255, VOLT, 7),
+    F("UPS.PowerSummary.PercentLoad", 20, 8, 0, 200),
+    F("UPS.PowerSummary.Time", 1700000000, 32, 0, 0x7FFFFFFF),
+    F("UPS.BatterySystem.Charger.ABMEnable", 1, 8, 0, 1),
+    F("UPS.BatterySystem.Charger.Mode", 3, 8, 0, 7),
+    F("UPS.PowerConverter.ConverterType", 1, 8, 0, 5),
+    F("UPS.Flow.[4].ConfigVoltage", 230, 16, 0, 0x7FFF, VOLT, 7),
+    F("UPS.Flow.[4].ConfigApparentPower", 1550),
+    _bool("UPS.PowerSummary.PresentStatus.ACPresent", True),
+    _bool("UPS.PowerSummary.PresentStatus.Charging", True),
+    _bool("UPS.PowerSummary.PresentStatus.Discharging", False),
+], "none: Eaton 5P 1550 values chosen by pnut (ABM floating)")
+
+POWERCOM = fixture("powercom", 0x0D9F, 0x00A4, {
+    "1": "POWERCOM Co.,LTD", "2": "WOW-500U", "3": "3A4-0000-0001", "4": "PbAc"}, [
+    _bool("UPS.PowerSummary.PresentStatus.ACPresent", True),
+    _bool("UPS.PowerSummary.PresentStatus.BatteryPresent", True),
+    _bool("UPS.PowerSummary.PresentStatus.BelowRemainingCapacityLimit", False),
+    _bool("UPS.PowerSummary.PresentStatus.Charging", True),
+    _bool("UPS.PowerSummary.PresentStatus.Discharging", False),
+    _bool("UPS.PowerSummary.PresentStatus.NeedReplacement", False),
+    F("UPS.PowerSummary.RemainingCapacity", 100, 8, 0, 100, inputs=True),
+    F("UPS.PowerSummary.RunTimeToEmpty", 900),
+    F("UPS.PowerSummary.iDeviceChemistry", 4, 8, 0, 255),
+    F("UPS.PowerSummary.AudibleAlarmControl", 1, 8, 0, 2),
+    F("UPS.Output.PercentLoad", 15, 8, 0, 100),
+    F("UPS.Battery.Test", 1, 8, 0, 7),
+    F("UPS.PowerSummary.DelayBeforeStartup", 0, 16, 0, 0xFFFF),
+    F("UPS.PowerSummary.DelayBeforeShutdown", 0, 16, 0, 0xFFFF),
+    F("UPS.Input.Voltage", 229, 16, 0, 0x1FF, VOLT, 7),
+    F("UPS.Input.ConfigVoltage", 230, 16, 0, 0x1FF, VOLT, 7),
+    F("UPS.Input.Frequency", 500, 16, 0, 0x7FFF, 0x0000F001, -1),
+    F("UPS.Output.Voltage", 230, 16, 0, 0x1FF, VOLT, 7),
+], "none: PowerCOM WOW-500U values chosen by pnut")
+
 TRIPPLITE = fixture("tripplite", 0x09AE, 0x2009, {
     "1": "Tripp Lite", "2": "TRIPP LITE SMART1000LCD", "3": "2341AVHSM123456", "4": "PbAc"}, [
     F("UPS.PowerSummary.iDeviceChemistry", 4, 8, 0, 255),
@@ -216,6 +257,8 @@ def main() -> int:
     out = Path(sys.argv[1])
     for name, doc in (("cps-cp1500pfclcd-synthetic.json", CPS),
                       ("eaton-5px2000-synthetic.json", EATON),
+                      ("eaton-5p1550-synthetic.json", EATON_5P),
+                      ("powercom-wow500u-synthetic.json", POWERCOM),
                       ("tripplite-smart1000lcd-synthetic.json", TRIPPLITE)):
         (out / name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")
     for name, doc in QX.items():

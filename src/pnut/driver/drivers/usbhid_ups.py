@@ -30,8 +30,10 @@ from pnut.driver.dstate import DriverState
 from pnut.driver.hid.parser import parse
 from pnut.driver.sockproto import Stat
 from pnut.driver.usb.transport import MATCH_FIELDS, Matcher, UsbHid, libusb_version, open_hid
+from pnut.driver.usbhid import tab_mge
 from pnut.driver.usbhid.engine import FULL, INIT, QUICK, HidError, HidUps
-from pnut.driver.usbhid.subdrivers import HU_ABSENT, HU_CMD, ST_RW, DeviceQuirks, find_subdriver
+from pnut.driver.usbhid.quirks import DeviceQuirks
+from pnut.driver.usbhid.subdrivers import HU_ABSENT, HU_CMD, ST_RW, find_subdriver
 
 log = logging.getLogger("pnut.driver")
 
@@ -122,6 +124,9 @@ class UsbHidUps(Driver):
             if old is not None and old.sub is sub:
                 hid.active = old.active
                 hid.status_bits = old.status_bits
+                q.status_bits = hid.status_bits
+                q.abm, q.country_code = old.q.abm, old.q.country_code
+                q.nominal_output = old.q.nominal_output
                 hid.warned_ol_dischrg = old.warned_ol_dischrg
             chosen["hid"] = hid
             return True
@@ -285,8 +290,7 @@ class UsbHidUps(Driver):
         row = entry.row
         if not row.hidflags & HU_CMD:
             return Stat.INVALID
-        text = param if param is not None else (row.dfl or "0")
-        value = hid.to_hid(row, text)
+        value = hid.to_hid(row, param if param is not None else row.dfl)
         if hid.write(entry.field, value):
             hid.data_has_changed = True
             return Stat.HANDLED
@@ -320,8 +324,8 @@ class UsbHidUps(Driver):
 def _mge_model(hid: HidUps, product: str | None) -> str:
     """mge-hid.c: iProduct plus iModel (or the nominal VA), e.g. "Ellipse MAX 1500".
 
-    NUT also renames a few known iProduct/iModel pairs (its mge_model_names
-    table); pnut does not carry that table yet and uses the plain pair.
+    A pair in NUT's model table (tab_mge.MODELS) gets that table's name, and
+    its model type decides which battery voltages the unit reports.
     """
     base = product if product is not None else "unknown"
     model = ""
@@ -338,7 +342,13 @@ def _mge_model(hid: HidUps, product: str | None) -> str:
         model = hid.dev.get_string(int(value), 512) if as_string else str(int(value))
         if model:
             break
-    return f"{base} {model}"[:511] if model else base
+    if not model:
+        return base
+    for product, imodel, mtype, name in tab_mge.MODELS:
+        if product == base and imodel == model:  # NUT compares case-sensitively
+            hid.q.mge_type = mtype
+            return name if name is not None else f"{base} {model}"[:511]
+    return f"{base} {model}"[:511]
 
 
 def _strtol(text: str) -> int:

@@ -43,6 +43,7 @@ from pnut.driver.hid.parser import (
     to_logical,
     to_physical,
 )
+from pnut.driver.usbhid.quirks import DeviceQuirks
 from pnut.driver.usbhid.subdrivers import (
     CONVERTERS,
     HU_ABSENT,
@@ -54,7 +55,6 @@ from pnut.driver.usbhid.subdrivers import (
     REVERSERS,
     ST_RW,
     ST_STRING,
-    DeviceQuirks,
     Row,
     Subdriver,
 )
@@ -127,6 +127,7 @@ class HidUps:
         self.stamps: dict[int, float] = {}
         self.active: dict[int, Active] = {}
         self.status_bits: set[str] = set()
+        quirks.status_bits = self.status_bits
         self.data_has_changed = False
         self.warned_ol_dischrg = False
         self._fields: dict[int, Field | None] = {}
@@ -189,7 +190,7 @@ class HidUps:
 
     def to_nut(self, row: Row, value: float) -> str | None:
         table = row.lookup
-        if table is None:
+        if not table:
             return None
         fun = table[0][2]
         if fun is not None:
@@ -200,13 +201,10 @@ class HidUps:
                 return nut_value
         return None
 
-    def to_hid(self, row: Row, text: str) -> float:
+    def to_hid(self, row: Row, text: str | None) -> float:
         table = row.lookup
-        if table is None:
-            try:
-                return float(_atol(text))
-            except ValueError:
-                return 0.0
+        if not table:
+            return float(_atol(text or ""))
         nuf = table[0][3]
         if nuf is not None:
             rev = REVERSERS.get(nuf)

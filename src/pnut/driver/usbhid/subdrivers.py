@@ -17,7 +17,6 @@ tweak) lives in :class:`DeviceQuirks`, one per opened device.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -32,7 +31,9 @@ from pnut.driver.usbhid import (
     tab_powercom,
     tab_tripplite,
     usages,
+    vendor_conv,
 )
+from pnut.driver.usbhid.quirks import DeviceQuirks, c_long
 
 log = logging.getLogger("pnut.driver")
 
@@ -54,31 +55,7 @@ USAGE_VOLTAGE = 0x00840030
 USAGE_CONFIG_VOLTAGE = 0x00840040
 
 
-@dataclass
-class DeviceQuirks:
-    """Per-device state some conversions need."""
-
-    vendorid: int = 0
-    productid: int = 0
-    product: str = ""
-    #: Reads the current value of a NUT variable (battery.voltage.nominal).
-    getinfo: Callable[[str], str | None] = lambda _name: None
-    #: Reads a USB string descriptor.
-    get_string: Callable[[int], str] = lambda _index: ""
-    battery_scale: float = 1.0
-    might_need_battery_scale: bool = False
-    battery_scale_checked: bool = False
-    max_report: bool = False
-    interrupt_pipe: bool = True
-    #: Tripp Lite's per-model scale factors (tripplite-hid.c).
-    io_voltage_scale: float = 1.0
-    io_frequency_scale: float = 1.0
-    io_current_scale: float = 1.0
-
-
-def _c_str(value: float) -> int:
-    """C's (long) cast of a double: truncation toward zero."""
-    return int(value) if math.isfinite(value) else 0
+_c_str = c_long
 
 
 def date_conversion_fun(q: DeviceQuirks, value: float) -> str:
@@ -98,8 +75,8 @@ def _scan_date(text: str) -> tuple[int, int, int] | None:
         return None
 
 
-def date_conversion_reverse(q: DeviceQuirks, text: str) -> float:
-    ymd = _scan_date(text)
+def date_conversion_reverse(q: DeviceQuirks, text: str | None) -> float:
+    ymd = _scan_date(text or "")
     if ymd is None:
         return 0.0
     year, month, day = ymd
@@ -137,8 +114,8 @@ def apc_date_conversion_fun(q: DeviceQuirks, value: float) -> str:
     return f"{year:04d}/{month:02d}/{day:02d}"
 
 
-def apc_date_conversion_reverse(q: DeviceQuirks, text: str) -> float:
-    ymd = _scan_date(text)
+def apc_date_conversion_reverse(q: DeviceQuirks, text: str | None) -> float:
+    ymd = _scan_date(text or "")
     if ymd is None:
         return 0.0
     year, month, day = ymd
@@ -195,8 +172,8 @@ def tripplite_ioamp_fun(q: DeviceQuirks, value: float) -> str:
     return f"{q.io_current_scale * value:.1f}"[:7]
 
 
-Converter = Callable[[DeviceQuirks, float], str]
-Reverser = Callable[[DeviceQuirks, str], float]
+Converter = Callable[[DeviceQuirks, float], "str | None"]
+Reverser = Callable[[DeviceQuirks, "str | None"], float]
 
 CONVERTERS: dict[str, Converter] = {
     f.__name__: f for f in (
@@ -208,6 +185,8 @@ CONVERTERS: dict[str, Converter] = {
 REVERSERS: dict[str, Reverser] = {
     f.__name__: f for f in (date_conversion_reverse, apc_date_conversion_reverse)
 }
+CONVERTERS.update(vendor_conv.CONVERTERS)
+REVERSERS.update(vendor_conv.REVERSERS)
 
 
 @dataclass(frozen=True)
@@ -394,7 +373,7 @@ SUBDRIVERS: list[Subdriver] = [
     _make("belkin", tab_belkin),
     _make("cps", tab_cps, fix=_fix_cps, default_mfr="CPS"),
     _make("liebert", tab_liebert),
-    _make("powercom", tab_powercom),
+    _make("powercom", tab_powercom, default_mfr="PowerCOM"),
     _make("tripplite", tab_tripplite),
 ]
 

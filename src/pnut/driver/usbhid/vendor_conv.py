@@ -1,0 +1,283 @@
+"""Value conversions of the Eaton/MGE and PowerCOM subdrivers (mge-hid.c, powercom-hid.c).
+
+Each function is registered under the C name NUT's lookup tables use.  A
+conversion returning None publishes nothing (NUT's NULL): several Eaton
+ones only record device state (ABM mode, country) or publish only for
+some model families.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from pnut.driver.usbhid.quirks import MGE_DEFAULT, DeviceQuirks, c_long
+
+ABM_DISABLED = 0
+MGE_PEGASUS = 0x100
+MGE_3S = 0x110
+MGE_EVOLUTION = 0x300
+MGE_EVOLUTION_650 = 0x301
+MGE_PULSAR_M = 0x400
+EATON_5P = 0x500
+COUNTRY_EUROPE = 0
+COUNTRY_EUROPE_208 = 2
+
+
+def _family(q: DeviceQuirks) -> int:
+    return q.mge_type & 0xFF00
+
+
+# -- Eaton / MGE ----------------------------------------------------------------
+def eaton_abm_enabled_fun(q: DeviceQuirks, value: float) -> str | None:
+    q.abm = c_long(value)
+    return None
+
+
+def eaton_abm_status_fun(q: DeviceQuirks, value: float) -> str | None:
+    if q.abm == ABM_DISABLED:
+        return None
+    return {1: "charging", 2: "discharging", 3: "floating", 4: "resting",
+            6: "off"}.get(c_long(value))
+
+
+def eaton_abm_chrg_dischrg_fun(q: DeviceQuirks, value: float) -> str | None:
+    if q.abm == ABM_DISABLED:
+        return None
+    return {1: "chrg", 3: "chrg", 2: "dischrg"}.get(c_long(value))
+
+
+def eaton_abm_check_dischrg_fun(q: DeviceQuirks, value: float) -> str | None:
+    if q.abm == ABM_DISABLED:
+        return "dischrg" if value == 1 else "!dischrg"
+    return "!dischrg"
+
+
+def eaton_abm_check_chrg_fun(q: DeviceQuirks, value: float) -> str | None:
+    if q.abm == ABM_DISABLED:
+        return "chrg" if value == 1 else "!chrg"
+    return "!chrg"
+
+
+def _strftime(fmt: str, value: float, size: int) -> str | None:
+    try:
+        text = time.strftime(fmt, time.localtime(c_long(value)))
+    except (OverflowError, OSError, ValueError):
+        return None
+    return text if len(text) == size else None
+
+
+def mge_date_conversion_fun(q: DeviceQuirks, value: float) -> str | None:
+    return _strftime("%Y/%m/%d", value, 10)
+
+
+def mge_time_conversion_fun(q: DeviceQuirks, value: float) -> str | None:
+    return _strftime("%H:%M:%S", value, 8)
+
+
+def _mktime(text: str) -> float:
+    try:
+        return float(time.mktime(time.strptime(text, "%Y/%m/%d %H:%M:%S")))
+    except (ValueError, OverflowError):
+        return 0.0
+
+
+def mge_date_conversion_nuf(q: DeviceQuirks, text: str | None) -> float:
+    return _mktime(f"{text or ''} {q.getinfo('ups.time') or ''}")
+
+
+def mge_time_conversion_nuf(q: DeviceQuirks, text: str | None) -> float:
+    return _mktime(f"{q.getinfo('ups.date') or ''} {text or ''}")
+
+
+def mge_battery_voltage_nominal_fun(q: DeviceQuirks, value: float) -> str | None:
+    family = _family(q)
+    if family == MGE_EVOLUTION:
+        if q.mge_type == MGE_EVOLUTION_650:
+            value = 12.0
+    elif family not in (MGE_PULSAR_M, EATON_5P):
+        return None
+    return f"{value:.0f}"
+
+
+def mge_battery_voltage_fun(q: DeviceQuirks, value: float) -> str | None:
+    if _family(q) not in (MGE_EVOLUTION, MGE_PULSAR_M, EATON_5P):
+        return None
+    return f"{value:.1f}"
+
+
+def mge_powerfactor_conversion_fun(q: DeviceQuirks, value: float) -> str | None:
+    return f"{value / 100:.2f}"
+
+
+def mge_battery_capacity_fun(q: DeviceQuirks, value: float) -> str | None:
+    return f"{value / 3600:.2f}"
+
+
+def _pegasus_ok(q: DeviceQuirks) -> bool:
+    family = _family(q)
+    return family == MGE_PEGASUS or (family == MGE_3S and q.country_code != COUNTRY_EUROPE)
+
+
+def eaton_check_pegasus_fun(q: DeviceQuirks, value: float) -> str | None:
+    return f"{value:.0f}" if _pegasus_ok(q) else None
+
+
+def pegasus_yes_no_info_fun(q: DeviceQuirks, value: float) -> str | None:
+    if not _pegasus_ok(q):
+        return None
+    return "no" if value == 0 else "yes"
+
+
+def pegasus_yes_no_info_nuf(q: DeviceQuirks, text: str | None) -> float:
+    if not _pegasus_ok(q):
+        return 0.0
+    return 1.0 if (text or "").startswith("yes") else 0.0
+
+
+def eaton_check_country_fun(q: DeviceQuirks, value: float) -> str | None:
+    q.country_code = c_long(value)
+    return None
+
+
+def eaton_compute_realpower_fun(q: DeviceQuirks, value: float) -> str | None:
+    load, nominal = q.getinfo("ups.load"), q.getinfo("ups.power.nominal")
+    if load is None or nominal is None:
+        return None
+    factor_text = q.getinfo("output.powerfactor")
+    factor = float(_atoi(factor_text)) if factor_text is not None else 0.80
+    realpower = _atoi(load) * 0.01 * _atoi(nominal) * factor
+    # C's round(): halves away from zero
+    rounded = int(realpower + 0.5) if realpower >= 0 else -int(-realpower + 0.5)
+    return f"{rounded}"
+
+
+LV = (100, 110, 120, 127)
+HV208 = (200, 208)
+HV230 = (220, 230, 240)
+
+
+def nominal_output_voltage_fun(q: DeviceQuirks, value: float) -> str | None:
+    if q.nominal_output < 0:
+        q.nominal_output = c_long(value)
+    nominal, v = q.nominal_output, c_long(value)
+    offline = _family(q) < MGE_DEFAULT
+    if nominal in LV:
+        if v not in LV:
+            return None
+    elif nominal in HV208:
+        if v in HV230:
+            if offline:
+                return None
+        elif v not in HV208:
+            return None
+    elif nominal in HV230:
+        if v in HV208:
+            if offline:
+                return None
+        elif v not in HV230:
+            return None
+    return f"{value:.0f}"
+
+
+def eaton_converter_online_fun(q: DeviceQuirks, value: float) -> str | None:
+    if "off" in q.status_bits:
+        return None
+    return "!online" if value == 0 else "online"
+
+
+# -- PowerCOM ---------------------------------------------------------------------
+def _u16(value: float) -> int:
+    return c_long(value) & 0xFFFF
+
+
+def _atoi(text: str | None) -> int:
+    digits = ""
+    for i, ch in enumerate((text or "").strip()):
+        if ch.isdigit() or (i == 0 and ch in "+-"):
+            digits += ch
+        else:
+            break
+    try:
+        return int(digits)
+    except ValueError:
+        return 0
+
+
+def powercom_startup_fun(q: DeviceQuirks, value: float) -> str | None:
+    i = _u16(value)
+    return str(60 * (((i & 0x00FF) << 8) + (i >> 8)))
+
+
+def powercom_startup_nuf(q: DeviceQuirks, text: str | None) -> float:
+    iv = _atoi(text if text is not None else q.getinfo("ups.delay.start")) // 60
+    if not 0 <= iv <= 0xFFFF:
+        return 0.0
+    return float(((iv << 8) & 0xFFFF) + (iv >> 8))
+
+
+def powercom_shutdown_fun(q: DeviceQuirks, value: float) -> str | None:
+    i = _u16(value)
+    return str(60 * (i & 0x00FF) + (i >> 8))
+
+
+def _powercom_delay(q: DeviceQuirks, text: str | None, flag: int) -> float:
+    iv = _atoi(text if text is not None else q.getinfo("ups.delay.shutdown"))
+    if not 0 <= iv <= 0xFFFF:
+        return 0.0
+    val = iv or 1  # 0 would set the longest delay
+    return float(((((val % 60) << 8) & 0xFFFF) + val // 60) | flag)
+
+
+def powercom_shutdown_nuf(q: DeviceQuirks, text: str | None) -> float:
+    return _powercom_delay(q, text, 0x4000)
+
+
+def powercom_stayoff_nuf(q: DeviceQuirks, text: str | None) -> float:
+    return _powercom_delay(q, text, 0x8000)
+
+
+def powercom_voltage_conversion_fun(q: DeviceQuirks, value: float) -> str | None:
+    return f"{value * 4:0.0f}"
+
+
+def _bit(mask: int, name: str, want: int | None = None) -> Callable[[DeviceQuirks, float], str]:
+    def conv(q: DeviceQuirks, value: float) -> str:
+        hit = (c_long(value) & mask) == (mask if want is None else want)
+        return name if hit else "!" + name
+    return conv
+
+
+CONVERTERS: dict[str, Callable[[DeviceQuirks, float], str | None]] = {
+    f.__name__: f for f in (
+        eaton_abm_enabled_fun, eaton_abm_status_fun, eaton_abm_chrg_dischrg_fun,
+        eaton_abm_check_dischrg_fun, eaton_abm_check_chrg_fun, mge_date_conversion_fun,
+        mge_time_conversion_fun, mge_battery_voltage_nominal_fun, mge_battery_voltage_fun,
+        mge_powerfactor_conversion_fun, mge_battery_capacity_fun, eaton_check_pegasus_fun,
+        pegasus_yes_no_info_fun, eaton_check_country_fun, eaton_compute_realpower_fun,
+        nominal_output_voltage_fun, eaton_converter_online_fun, powercom_startup_fun,
+        powercom_shutdown_fun, powercom_voltage_conversion_fun)
+}
+CONVERTERS["eaton_abm_enabled_legacy_fun"] = eaton_abm_enabled_fun
+CONVERTERS.update({
+    "powercom_upsfail_conversion_fun": _bit(0x0001, "fanfail"),
+    "powercom_replacebatt_conversion_fun": _bit(0x0002, "replacebatt"),
+    "powercom_test_conversion_fun": _bit(0x0004, "cal"),
+    "powercom_shutdownimm_conversion_fun": _bit(0x0010, "shutdownimm"),
+    "powercom_lowbatt_conversion_fun": _bit(0x0002, "lowbatt"),
+    "powercom_trim_conversion_fun": _bit(0x0018, "trim", 0x0008),
+    "powercom_boost_conversion_fun": _bit(0x0018, "boost", 0x0018),
+    "powercom_overload_conversion_fun": _bit(0x0020, "overload"),
+})
+
+
+def powercom_online_conversion_fun(q: DeviceQuirks, value: float) -> str | None:
+    return "!online" if c_long(value) & 0x0001 else "online"
+
+
+CONVERTERS["powercom_online_conversion_fun"] = powercom_online_conversion_fun
+REVERSERS: dict[str, Callable[[DeviceQuirks, str | None], float]] = {
+    f.__name__: f for f in (mge_date_conversion_nuf, mge_time_conversion_nuf,
+                            pegasus_yes_no_info_nuf, powercom_startup_nuf,
+                            powercom_shutdown_nuf, powercom_stayoff_nuf)
+}
