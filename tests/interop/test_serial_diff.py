@@ -1,11 +1,11 @@
 """pnut's serial drivers beside NUT 2.8.0's C drivers on the same emulated devices.
 
-For every emulated dialect, NUT's ``/lib/nut/nutdrv_qx`` and ``pnut driver
-nutdrv_qx`` each run on their own copy of the emulator (same state) and
-their driver sockets are dumped (DUMPALL): every variable, value, flag,
-range and command must be the same, ``driver.*`` aside.  Then the device
-changes (power failure, low battery, shutdown active, UPS failed) and, after
-a full update, the dumps are compared again.
+For every emulated dialect (nutdrv_qx) and firmware generation (apcsmart),
+NUT's C driver and pnut's each run on their own copy of the emulator (same
+state) and their driver sockets are dumped (DUMPALL): every variable,
+value, flag, range, enumeration and command must be the same, ``driver.*``
+aside.  Then the device changes (power failure, low battery, ...) and the
+dumps are compared again; for apcsmart also after the same SETs.
 """
 # ruff: noqa: F811 - test parameters named after the imported ddir fixture
 
@@ -35,9 +35,53 @@ QX_DIALECTS = {
 }
 
 
-def _comparable(dump: list[str]) -> list[str]:
-    return [line for line in dump
-            if not line.split(" ", 2)[1:2] or not line.split(" ", 2)[1].startswith("driver.")]
+class Model:
+    """A driver's state rebuilt from socket lines (broadcasts and dumps alike).
+
+    NUT 2.8.0's drivers ignore NOBROADCAST, so a dump can come mixed with
+    broadcasts; applying every line in order gives the state either way.
+    One connection per driver stays open for the whole test: NUT 2.8.0's C
+    drivers can crash when a client that went away is written to while a
+    SET is being handled.
+    """
+
+    def __init__(self, conn: SockConn) -> None:
+        self.conn = conn
+        self.vars: dict[str, list[str]] = {}
+        self.cmds: set[str] = set()
+
+    def apply(self, line: str) -> None:
+        words = line.split(" ", 2)
+        if len(words) < 2 or words[1].startswith("driver."):
+            return
+        kind, name, rest = words[0], words[1], words[2] if len(words) > 2 else ""
+        entry = self.vars.setdefault(name, ["", "", "", ""]) if kind in (
+            "SETINFO", "SETFLAGS", "SETAUX", "ADDENUM", "ADDRANGE") else None
+        if kind == "SETINFO" and entry is not None:
+            entry[0] = rest
+        elif kind == "SETFLAGS" and entry is not None:
+            entry[1] = rest
+        elif kind == "SETAUX" and entry is not None:
+            entry[2] = rest
+        elif kind in ("ADDENUM", "ADDRANGE") and entry is not None:
+            if f"{kind} {rest};" not in entry[3]:
+                entry[3] += f"{kind} {rest};"
+        elif kind == "DELINFO":
+            self.vars.pop(name, None)
+        elif kind == "ADDCMD":
+            self.cmds.add(name)
+        elif kind == "DELCMD":
+            self.cmds.discard(name)
+
+    def snapshot(self) -> dict[str, object]:
+        self.conn.send("NOBROADCAST", "DUMPALL")
+        for line in self.conn.until(lambda line: line == "DUMPDONE"):
+            self.apply(line)
+        return {"vars": dict(sorted(self.vars.items())), "cmds": sorted(self.cmds)}
+
+    def value(self, name: str) -> str:
+        self.snapshot()
+        return self.vars.get(name, [""])[0]
 
 
 def _start_c(ddir: DriverDir, driver: str, ups: str) -> subprocess.Popen[bytes]:
@@ -49,11 +93,6 @@ def _start_c(ddir: DriverDir, driver: str, ups: str) -> subprocess.Popen[bytes]:
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     ddir.procs.append(proc)
     return proc
-
-
-def _dump(ddir: DriverDir, driver: str, ups: str) -> list[str]:
-    with SockConn(ddir.socket(driver, ups)) as conn:
-        return _comparable(conn.dump())
 
 
 @pytest.mark.parametrize("dialect", sorted(QX_DIALECTS))
@@ -69,19 +108,59 @@ def test_nutdrv_qx_equals_nuts(ddir: DriverDir, dialect: str) -> None:
         wait_for(lambda: ddir.socket("nutdrv_qx", "c").exists() or cproc.poll() is not None,
                  timeout=60)
         assert cproc.poll() is None, ddir.log_text()
-        c_dump, p_dump = _dump(ddir, "nutdrv_qx", "c"), _dump(ddir, "nutdrv_qx", "p")
-        assert any(line.startswith("SETINFO ups.status") for line in c_dump)
-        assert p_dump == c_dump
+        c, p = (Model(ddir.conn("nutdrv_qx", u)) for u in ("c", "p"))
+        assert c.value("ups.status") == '"OL"'
+        assert p.snapshot() == c.snapshot()
 
         change = {"bits": "11011010", "input_voltage": 0.0, "fault_voltage": 0.0,
                   "battery_voltage": 21.9, "load": 35}
         cemu.update(**change)
         pemu.update(**change)
 
-        def settled(ups: str) -> bool:
-            dump = _dump(ddir, "nutdrv_qx", ups)
-            return 'SETINFO ups.alarm "UPS selftest failed! Shutdown imminent!"' in dump and \
-                'SETINFO input.voltage "0.0"' in dump
+        def settled(m: Model) -> bool:
+            return m.value("ups.alarm") == '"UPS selftest failed! Shutdown imminent!"' and \
+                m.value("input.voltage") == '"0.0"'
 
-        wait_for(lambda: settled("c") and settled("p"), timeout=20)
-        assert _dump(ddir, "nutdrv_qx", "p") == _dump(ddir, "nutdrv_qx", "c")
+        wait_for(lambda: settled(c) and settled(p), timeout=20)
+        assert p.snapshot() == c.snapshot()
+
+
+def _pair(ddir: DriverDir, driver: str, kind: str, dialect: str, extra: str
+          ) -> tuple[Emulator, Emulator]:
+    cemu = Emulator(ddir.dir, kind, dialect, "cty")
+    pemu = Emulator(ddir.dir, kind, dialect, "pty")
+    cemu.plug()
+    pemu.plug()
+    ddir.write("ups.conf",
+               f"[c]\n  driver = {driver}\n  port = {cemu.link}\n{extra}"
+               f"[p]\n  driver = {driver}\n  port = {pemu.link}\n{extra}")
+    cproc = _start_c(ddir, driver, "c")
+    ddir.start(driver, "p")
+    wait_for(lambda: ddir.socket(driver, "c").exists() or cproc.poll() is not None, timeout=60)
+    assert cproc.poll() is None, ddir.log_text()
+    return cemu, pemu
+
+
+@pytest.mark.parametrize("generation", ["smart3", "smart2"])
+def test_apcsmart_equals_nuts(ddir: DriverDir, generation: str) -> None:
+    cemu, pemu = _pair(ddir, "apcsmart", "apc", generation, "  pollinterval = 1\n")
+    try:
+        c, p = (Model(ddir.conn("apcsmart", u)) for u in ("c", "p"))
+        assert c.value("ups.mfr") == '"APC"'
+        assert p.snapshot() == c.snapshot()
+        if generation == "smart3":  # enumerations from the capability string
+            assert 'ADDENUM "264";' in p.vars["input.transfer.high"][3]
+        for m in (c, p):
+            assert m.conn.tracking('SET ups.id "RACK7"', "s1") == 0
+            want = 0 if generation == "smart3" else 1  # no capabilities: not settable
+            assert m.conn.tracking('SET input.transfer.high "271"', "s2") == want
+        assert p.snapshot() == c.snapshot()
+        assert p.value("ups.id") == '"RACK7"'
+        for emu in (cemu, pemu):
+            emu.update(status="50")
+        wait_for(lambda: c.value("ups.status") == '"OB LB"' == p.value("ups.status"),
+                 timeout=20)
+        assert p.snapshot() == c.snapshot()
+    finally:
+        cemu.unplug()
+        pemu.unplug()

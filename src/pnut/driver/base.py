@@ -213,6 +213,7 @@ BUILTIN_DRIVERS: dict[str, str] = {
     "blazer_ser": "pnut.driver.drivers.nutdrv_qx:BlazerSer",
     "blazer_usb": "pnut.driver.drivers.nutdrv_qx:BlazerUsb",
     "snmp-ups": "pnut.driver.drivers.snmp_ups:SnmpUps",
+    "apcsmart": "pnut.driver.drivers.apcsmart:ApcSmart",
 }
 
 

@@ -39,7 +39,7 @@ import termios
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 #: dialect -> (status command, vendor command or None, answers M with V)
 DIALECTS: dict[str, tuple[bytes, bytes | None, bool]] = {
@@ -155,6 +155,10 @@ def _valid_shutdown(arg: bytes) -> bool:
     return len(n) == 2 and n.isdigit() and 0 <= int(n) <= 10
 
 
+class HasState(Protocol):
+    state: dict[str, Any]
+
+
 class StateFile:
     """The JSON state, re-read when its modification time changes."""
 
@@ -162,7 +166,7 @@ class StateFile:
         self.path = path
         self.mtime = 0
 
-    def refresh(self, device: QxDevice) -> None:
+    def refresh(self, device: HasState) -> None:
         if self.path is None:
             return
         try:
