@@ -143,7 +143,8 @@ class Feed:
 
     def everything(self) -> list[Message]:
         """Every retained message as it stands (to restore a broker)."""
-        out = [Message(self.server_availability, ONLINE if self.server_online else OFFLINE)]
+        out = [] if self.server_online is None else [  # unknown until the first poll
+            Message(self.server_availability, ONLINE if self.server_online else OFFLINE)]
         for known in self._upses.values():
             out.extend(Message(t, p) for t, p in known.configs.items())
             out.extend(Message(known.topics.var(k), v)
