@@ -34,7 +34,8 @@ def test_fleet_one_host_dies(tmp_path: Path) -> None:
         done = subprocess.run(
             [*hub.prefix, sys.executable, str(FLEET), "--hosts", "3", "--upses", "5",
              "--interval", str(INTERVAL), "--keepalive", str(KEEPALIVE), "--change-every",
-             "2", "--settle", "3", "--changes-for", "16", "--kill", "2", "--report", str(report_path)],
+             "2", "--settle", "3", "--changes-for", "16", "--kill", "2",
+             "--report", str(report_path)],
             capture_output=True, text=True, timeout=240, env={**os.environ})
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     finally:
