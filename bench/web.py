@@ -111,7 +111,7 @@ def timed_get(url: str, times: int) -> tuple[list[float], int]:
 
 async def sse_arrivals(port: int, seconds: float) -> dict[tuple[str, str], float]:
     """(ups index, value) -> monotonic time the change event arrived."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 26)
     writer.write(b"GET /api/v1/events HTTP/1.1\r\nHost: bench\r\n\r\n")
     await writer.drain()
     seen: dict[tuple[str, str], float] = {}

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 
-from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pnut.poller import Fleet, UpsPoll, parse_server
 from pnut.web import shapes
 from pnut.web.history import FIELDS, History
-from pnut.web.metrics import metric_name, numeric, registry_for
+from pnut.web.metrics import Exposition, metric_name, numeric
 
 
 def test_names_and_numbers() -> None:
@@ -35,7 +34,7 @@ def _fleet() -> Fleet:
 
 
 def test_exposition_fails_only_own_series() -> None:
-    text = generate_latest(registry_for(_fleet())).decode()
+    text = Exposition(_fleet()).render().decode()
     got = {(s.name, tuple(sorted(s.labels.items()))): s.value
            for f in text_string_to_metric_families(text) for s in f.samples}
     assert got[("nut_battery_charge", (("server", "a:1"), ("ups", "u")))] == 80
@@ -95,7 +94,24 @@ def test_real_device_dumps_pass_promtool() -> None:
                 variables[name.strip()] = value.strip().strip('"')
         polls.append(UpsPoll(f"ups{i}", path.name, variables))
     fleet.apply_poll("a:1", polls, now=1)
-    text = generate_latest(registry_for(fleet))
+    text = Exposition(fleet).render()
     assert promtool_check(text) == ""
     families = {f.name for f in text_string_to_metric_families(text.decode())}
     assert {"nut_battery_charge", "nut_input_voltage", "nut_ups_load"} <= families
+
+
+def test_exposition_reuses_lines_until_a_change() -> None:
+    fleet = _fleet()
+    exposition = Exposition(fleet)
+    first = exposition.render()
+    assert exposition.render() == first
+    fleet.apply_poll("a:1", [UpsPoll("u", "desc", {"ups.status": "OB", "battery.charge": "79",
+                                                   "ups.mfr": 'Acme "Power"\\'})], now=6)
+    text = exposition.render().decode()
+    assert 'nut_battery_charge{server="a:1",ups="u"} 79.0' in text
+    assert 'nut_ups_status{server="a:1",ups="u",flag="OB"} 1.0' in text
+    assert 'mfr="Acme \\"Power\\"\\\\"' in text  # escaped as the text format wants
+    assert 'ups="stale"' not in text  # gone from the server's list, gone from the metrics
+    parsed = {s.labels.get("mfr") for f in text_string_to_metric_families(text)
+              for s in f.samples if s.name == "nut_ups_info"}
+    assert 'Acme "Power"\\' in parsed

@@ -272,7 +272,6 @@ async def _start_web(kids: Children, args: argparse.Namespace, confdir: Path) ->
         return ""
     try:
         import aiohttp  # noqa: F401
-        import prometheus_client  # noqa: F401
     except ImportError:
         return "  web page:       not started (pip install 'pnut[web]')\n"
     port = _free_web_port(args.web_port)

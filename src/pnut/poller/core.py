@@ -168,6 +168,9 @@ class UpsState:
     #: The poll last applied: the very same object again means "unchanged"
     #: (an in-process source reuses it), so the diff is skipped.
     source: UpsPoll | None = field(default=None, repr=False, compare=False)
+    #: Bumped with every Change of this UPS: what a reader derived from it
+    #: (e.g. its metric lines) is current while the version is the same.
+    version: int = 0
 
     @property
     def status(self) -> list[str]:
@@ -239,6 +242,7 @@ class Fleet:
                 set_: Mapping[str, str], unset: tuple[str, ...] = (),
                 availability: bool = False) -> Change:
         self.seq += 1
+        ups.version += 1
         return Change(self.seq, now, ups.server, ups.name, kind, ups.up, ups.reason,
                       set_, unset, availability)
 
@@ -260,6 +264,7 @@ class Fleet:
             if poll is state.source:
                 continue
             state.source = poll
+            renamed = state.description != poll.description
             state.description = poll.description
             was_up, was_reason = state.up, state.reason
             set_: dict[str, str] = {}
@@ -276,7 +281,7 @@ class Fleet:
             if added:
                 changes.append(self._change(now, state, "added", dict(state.variables),
                                             availability=True))
-            elif set_ or unset or availability:
+            elif set_ or unset or availability or renamed:
                 changes.append(self._change(now, state, "updated", set_, unset, availability))
         for name, state in known.items():
             if name not in listed:

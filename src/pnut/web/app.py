@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from aiohttp import BasicAuth, web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pnut.client.errors import ClientError, ServerError
 from pnut.poller.aio import ActionResult, Poller, Subscription, SubscriptionLost, run_action
 from pnut.poller.core import Fleet
 from pnut.web import shapes
 from pnut.web.history import History
-from pnut.web.metrics import registry_for
+from pnut.web.metrics import Exposition
 
 #: Seconds between SSE keep-alive comments (proxies drop idle streams).
 KEEPALIVE: Final = 15.0
@@ -49,6 +48,9 @@ MAX_BODY: Final = 4096
 
 BACKEND: web.AppKey[Backend] = web.AppKey("backend")
 HISTORY: web.AppKey[History] = web.AppKey("history")
+EXPOSITION: web.AppKey[Exposition] = web.AppKey("exposition")
+#: Prometheus' text exposition format.
+METRICS_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 STREAMS: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("streams")
 
 
@@ -106,8 +108,8 @@ def _backend(request: web.Request) -> Backend:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(registry_for(_backend(request).fleet))
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(body=request.app[EXPOSITION].render(),
+                        headers={"Content-Type": METRICS_TYPE})
 
 
 async def list_ups(request: web.Request) -> web.Response:
@@ -278,6 +280,7 @@ def make_app(backend: Backend, history: History | None = None) -> web.Applicatio
     app = web.Application(middlewares=[_headers], client_max_size=MAX_BODY)
     app[BACKEND] = backend
     app[HISTORY] = history or History()
+    app[EXPOSITION] = Exposition(backend.fleet)
     streams: set[asyncio.Task[None]] = set()
     app[STREAMS] = streams
     app.cleanup_ctx.append(_sampler)
