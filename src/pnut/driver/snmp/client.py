@@ -138,10 +138,12 @@ def split_host_port(port: str, config: DriverConfig | None = None) -> tuple[str,
 
 
 def _auth_data(s: SnmpSettings) -> Any:
+    if s.version != "v3":
+        from pysnmp.hlapi.v1arch import asyncio as v1
+
+        return v1.CommunityData(s.community, mpModel=0 if s.version == "v1" else 1)
     from pysnmp.hlapi.v3arch import asyncio as hl
 
-    if s.version != "v3":
-        return hl.CommunityData(s.community, mpModel=0 if s.version == "v1" else 1)
     auth = {
         "MD5": hl.usmHMACMD5AuthProtocol, "SHA": hl.usmHMACSHAAuthProtocol,
         "SHA256": hl.usmHMAC192SHA256AuthProtocol, "SHA384": hl.usmHMAC256SHA384AuthProtocol,
@@ -161,12 +163,14 @@ def _auth_data(s: SnmpSettings) -> Any:
 
 def _decode(value: Any) -> Value | None:
     from pyasn1.type import univ
-    from pysnmp.proto import rfc1902, rfc1905
+    from pysnmp.proto import rfc1155, rfc1902, rfc1905
 
+    # SNMPv1 replies decode to RFC 1155 types, v2c/v3 to RFC 1902 ones.
     if isinstance(value, (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView,
-                          rfc1902.Counter64, rfc1902.IpAddress, rfc1902.Bits)):
+                          rfc1902.Counter64, rfc1902.IpAddress, rfc1902.Bits,
+                          rfc1155.IpAddress, rfc1155.NetworkAddress)):
         return None  # NUT decodes none of these either
-    if isinstance(value, rfc1902.TimeTicks):
+    if isinstance(value, (rfc1902.TimeTicks, rfc1155.TimeTicks)):
         return Value("ticks", int(value))
     if isinstance(value, univ.Integer):
         return Value("int", int(value))
@@ -177,23 +181,43 @@ def _decode(value: Any) -> Value | None:
     return None
 
 
+#: Objects asked in one GET by :meth:`SnmpClient.get_many` (agents answer tooBig
+#: beyond what they can carry; pnut then asks one by one).
+BATCH = 16
+NO_SUCH_NAME = 2
+
+
 class SnmpClient:
-    """GET/SET against one agent; one request in flight at a time."""
+    """GET/SET against one agent; one request in flight at a time.
+
+    SNMP v1/v2c go through pysnmp's light v1arch dispatcher, v3 through its
+    full engine (USM); both return the same ``(indication, status, index,
+    varbinds)`` tuple, which is all this class looks at.
+    """
 
     def __init__(self, settings: SnmpSettings) -> None:
         self.settings = settings
         self._engine: Any = None
         self._target: Any = None
         self._auth: Any = None
+        self._v3 = settings.version == "v3"
         self._lock = asyncio.Lock()
 
     async def _ensure(self) -> None:
         if self._engine is not None:
             return
-        from pysnmp.hlapi.v3arch import asyncio as hl
-
         s = self.settings
-        self._engine = hl.SnmpEngine()
+        hl: Any
+        if self._v3:
+            from pysnmp.hlapi.v3arch import asyncio as v3
+
+            hl = v3
+            self._engine = v3.SnmpEngine()
+        else:
+            from pysnmp.hlapi.v1arch import asyncio as v1
+
+            hl = v1
+            self._engine = v1.SnmpDispatcher()
         self._auth = _auth_data(s)
         target_cls = hl.Udp6TransportTarget if ":" in s.host else hl.UdpTransportTarget
         try:
@@ -203,15 +227,30 @@ class SnmpClient:
             self.close()
             raise SnmpTimeout(f"cannot resolve {s.host}: {exc}") from None
 
-    async def get(self, oid: str) -> Reply:
-        from pysnmp.hlapi.v3arch import asyncio as hl
+    async def _request(self, kind: str, binds: list[tuple[str, Any]]) -> tuple[Any, Any, Any, Any]:
+        await self._ensure()
+        if self._v3:
+            from pysnmp.hlapi.v3arch import asyncio as v3
 
+            cmd = v3.get_cmd if kind == "get" else v3.set_cmd
+            objs = [v3.ObjectType(v3.ObjectIdentity(oid), value) if value is not None
+                    else v3.ObjectType(v3.ObjectIdentity(oid)) for oid, value in binds]
+            result: tuple[Any, Any, Any, Any] = await cmd(
+                self._engine, self._auth, self._target, v3.ContextData(), *objs,
+                lookupMib=False)
+            return result
+        from pysnmp.hlapi.v1arch import asyncio as v1
+
+        cmd = v1.get_cmd if kind == "get" else v1.set_cmd
+        result = await cmd(self._engine, self._auth, self._target, *binds, lookupMib=False)
+        return result
+
+    async def get(self, oid: str) -> Reply:
         async with self._lock:
-            await self._ensure()
             try:
-                err_ind, err_stat, _, binds = await hl.get_cmd(
-                    self._engine, self._auth, self._target, hl.ContextData(),
-                    hl.ObjectType(hl.ObjectIdentity(oid.lstrip("."))), lookupMib=False)
+                err_ind, err_stat, _, binds = await self._request("get", [(oid.lstrip("."), None)])
+            except SnmpTimeout:
+                raise
             except Exception as exc:  # malformed OID, encoder trouble: not the agent's fault
                 log.debug("get %s: %s", oid, exc)
                 return Reply(True, None)
@@ -221,22 +260,54 @@ class SnmpClient:
             return Reply(True, None)
         return Reply(False, _decode(binds[0][1]))
 
+    async def get_many(self, oids: list[str]) -> dict[str, Reply]:
+        """Several objects in one request; the same answers :meth:`get` gives one by one.
+
+        SNMPv1 refuses a whole request for one missing object (noSuchName and
+        its index): that object is marked absent and the rest asked again.
+        """
+        out: dict[str, Reply] = {}
+        pending = list(dict.fromkeys(oids))
+        while pending:
+            async with self._lock:
+                try:
+                    err_ind, err_stat, err_idx, binds = await self._request(
+                        "get", [(oid.lstrip("."), None) for oid in pending])
+                except SnmpTimeout:
+                    raise
+                except Exception as exc:
+                    log.debug("get_many: %s", exc)
+                    err_ind, err_stat, err_idx, binds = None, 5, 0, []
+            if err_ind:
+                raise SnmpTimeout(str(err_ind))
+            index = int(err_idx or 0)
+            if err_stat and int(err_stat) == NO_SUCH_NAME and 1 <= index <= len(pending):
+                out[pending.pop(index - 1)] = Reply(True, None)
+                continue
+            if err_stat or len(binds) != len(pending):
+                for oid in pending:  # tooBig, genErr...: one by one
+                    out[oid] = await self.get(oid)
+                break
+            for oid, (_, value) in zip(pending, binds, strict=True):
+                out[oid] = Reply(False, _decode(value))
+            break
+        return out
+
     async def set(self, oid: str, kind: Literal["i", "s", "t"], value: str | int) -> bool:
-        from pysnmp.hlapi.v3arch import asyncio as hl
+        from pysnmp.proto import rfc1902
 
         asn: Any
         if kind == "s":
-            asn = hl.OctetString(str(value))
+            asn = rfc1902.OctetString(str(value))
         elif kind == "t":
-            asn = hl.TimeTicks(int(value))
+            asn = rfc1902.TimeTicks(int(value))
         else:
-            asn = hl.Integer(int(value))
+            asn = rfc1902.Integer(int(value))
         async with self._lock:
-            await self._ensure()
             try:
-                err_ind, err_stat, _, _ = await hl.set_cmd(
-                    self._engine, self._auth, self._target, hl.ContextData(),
-                    hl.ObjectType(hl.ObjectIdentity(oid.lstrip(".")), asn), lookupMib=False)
+                err_ind, err_stat, _, _ = await self._request("set", [(oid.lstrip("."), asn)])
+            except SnmpTimeout:
+                raise
             except Exception as exc:
                 log.warning("set %s: %s", oid, exc)
                 return False
@@ -250,6 +321,9 @@ class SnmpClient:
     def close(self) -> None:
         if self._engine is not None:
             with contextlib.suppress(Exception):
-                self._engine.close_dispatcher()
+                if self._v3:
+                    self._engine.close_dispatcher()
+                else:
+                    self._engine.transport_dispatcher.close_dispatcher()
         self._engine = None
         self._target = None

@@ -68,6 +68,8 @@ MAX_OID_HOPS = 3
 class Agent(Protocol):
     async def get(self, oid: str) -> Reply: ...
 
+    async def get_many(self, oids: list[str]) -> dict[str, Reply]: ...
+
 
 def f32(value: float) -> float:
     """The value as a C ``float`` holds it."""
@@ -125,6 +127,8 @@ class Walker:
         self.countdown = semistaticfreq
         self.symmetra = symmetra
         self.phases = {"input": -1, "output": -1, "input.bypass": -1}
+        #: Answers fetched in batches at the start of a walk (see :meth:`prefetch`).
+        self.cache: dict[str, Reply] = {}
 
     # -- lookups -----------------------------------------------------------
     def find(self, name: str) -> int | None:
@@ -139,12 +143,44 @@ class Walker:
         return None if i is None else self.table[i]
 
     # -- reading values as NUT does -----------------------------------------
+    async def _get(self, oid: str) -> Reply:
+        cached = self.cache.get(oid)
+        return cached if cached is not None else await self.agent.get(oid)
+
+    def _wanted(self, mode: int, index: int) -> bool:
+        """Will this walk read the row's OID (before any run-time decision)?"""
+        entry, flags = self.table[index], self.flags[index]
+        if entry.oid is None or entry.is_cmd or flags & (TEMPLATE | ABSENT):
+            return False
+        return mode == INIT or (bool(flags & OK) and not flags & STATIC and not (
+            flags & SEMI_STATIC and self.countdown != 0))
+
+    async def prefetch(self, indices: list[int]) -> None:
+        """Ask for the rows' OIDs :data:`~.client.BATCH` at a time instead of one by one.
+
+        NUT sends one GET per row; the answers are the same, only fewer
+        requests carry them.  A batch the agent does not answer while it
+        answers otherwise leaves the rest to single GETs.
+        """
+        from pnut.driver.snmp.client import BATCH
+
+        self.cache = {}
+        oids = list(dict.fromkeys(o for i in indices if (o := self.table[i].oid) is not None))
+        for start in range(0, len(oids), BATCH):
+            try:
+                self.cache.update(await self.agent.get_many(oids[start:start + BATCH]))
+            except SnmpTimeout:
+                if not await self.alive():
+                    self.cache = {}
+                    raise
+                break
+
     async def get_str(self, oid: str | None, lookup: Lookup | None = None,
                       hops: int = 0) -> str | None:
         """NUT's nut_snmp_get_str: None where NUT returns FALSE."""
         if oid is None:
             return None
-        reply = await self.agent.get(oid)
+        reply = await self._get(oid)
         value = reply.value
         if reply.error or value is None:
             return None
@@ -172,7 +208,7 @@ class Walker:
         """NUT's nut_snmp_get_int: None where NUT returns FALSE."""
         if oid is None:
             return None
-        reply = await self.agent.get(oid)
+        reply = await self._get(oid)
         value = reply.value
         if reply.error or value is None:
             return None
@@ -353,6 +389,13 @@ class Walker:
             self.countdown -= 1
             if self.countdown < 0:
                 self.countdown = self.semistaticfreq
+        await self.prefetch([i for i in range(len(self.table)) if self._wanted(mode, i)])
+        try:
+            return await self._walk(mode)
+        finally:
+            self.cache = {}
+
+    async def _walk(self, mode: int) -> bool:
         status = False
         for index, entry in enumerate(self.table):
             flags = self.flags[index]
@@ -383,6 +426,11 @@ class Walker:
 
     async def status_only(self) -> None:
         """Refresh just the ``ups.status`` rows (between full walks)."""
-        for index, entry in enumerate(self.table):
-            if entry.name.lower() == "ups.status" and self.flags[index] & OK:
+        rows = [i for i, e in enumerate(self.table)
+                if e.name.lower() == "ups.status" and self.flags[i] & OK]
+        await self.prefetch(rows)
+        try:
+            for index in rows:
                 await self.ups_get(index)
+        finally:
+            self.cache = {}
