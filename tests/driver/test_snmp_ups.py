@@ -227,3 +227,32 @@ def test_cyberpower_and_composite_commands(agent: Agent, ddir: DriverDir) -> Non
     assert agent.get("mge", "1.3.6.1.2.1.33.1.8.2.0") == "20"
     for oid in ("1.3.6.1.2.1.33.1.8.3.0", "1.3.6.1.2.1.33.1.8.2.0"):
         agent.set("mge", oid, "i", "-1")
+
+
+@needs_c
+def test_what_compat_md_says_nut_does(agent: Agent) -> None:
+    """The NUT 2.8.0 behaviours docs/compat.md lists, checked on the C driver itself."""
+    c = CDriver(ups_conf(agent, "apcc", "snmp_version = v2c"))
+    try:
+        with c.conn() as conn:
+            conn.dump()
+            # Sent as an OCTET STRING: the INTEGER object keeps its value.
+            _tracking(conn, 'SET input.transfer.low "200"', "n1")
+    finally:
+        c.close()
+    assert agent.get("apcc", "1.3.6.1.4.1.318.1.1.1.5.2.3.0") == "208"
+    c = CDriver(ups_conf(agent, "cyberpower", "snmp_version = v2c"))
+    try:
+        with c.conn() as conn:
+            conn.dump()
+            assert _tracking(conn, "INSTCMD calibrate.start", "n2") == 2  # INVALID
+    finally:
+        c.close()
+    c = CDriver(ups_conf(agent, "mge"))
+    try:
+        with c.conn() as conn:
+            lines = conn.dump()
+            assert "ADDCMD shutdown.return" in lines
+            assert _tracking(conn, "INSTCMD shutdown.return", "n3") == 1  # UNKNOWN
+    finally:
+        c.close()

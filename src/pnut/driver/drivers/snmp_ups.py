@@ -104,9 +104,9 @@ class SnmpUps(Driver):
 
     async def init_ups(self) -> None:
         mibs = self.config.get("mibs") or "auto"
-        if mibs == "--list":
-            print(list_mibs())
-            raise DriverError("listing done (mibs=--list)")
+        if mibs == "--list":  # NUT prints the mappings and exits successfully
+            print(list_mibs(), flush=True)
+            raise SystemExit(0)
         settings = SnmpSettings.from_config(self.config)
         self._read_settings(self.config)
         semistatic = self.config.get_int("semistaticfreq", DEFAULT_SEMISTATICFREQ)
