@@ -146,3 +146,26 @@ def test_requests_carry_printable_text_and_refuse_the_rest(value: str) -> None:
         conn2 = ClientConnection()
         with pytest.raises(ValueError):
             Exchange(conn2, conn2.set_var("u", "v", value + bad)).start()
+
+
+def test_a_flooding_server_costs_one_line_of_work_per_reply_asked_for() -> None:
+    conn = ClientConnection()
+    flood = b'VAR u v "1"\n' * 100_000  # 1.2 MB of replies nobody asked for
+    conn.receive_data(flood)
+    assert conn.has_partial
+    first = conn.next_reply()
+    assert first is not None and first.raw == 'VAR u v "1"'
+    assert conn._pos == len(b'VAR u v "1"\n')  # nothing else was cut or tokenized
+    for _ in range(99_999):
+        assert conn.next_reply() is not None
+    assert conn.next_reply() is None and not conn.has_partial
+
+
+def test_an_endless_reply_line_is_refused_once_over_the_bound() -> None:
+    conn = ClientConnection()
+    conn.receive_data(b"OK\n")
+    for _ in range(3):
+        conn.receive_data(b"x" * 30_000)  # complete line first, then an endless one
+    assert conn.next_reply() is not None
+    with pytest.raises(ProtocolError):
+        conn.receive_data(b"x" * 30_000)

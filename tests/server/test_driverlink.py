@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import cast
 
@@ -25,6 +26,7 @@ class Wire:
     def __init__(self) -> None:
         self.sent = b""
         self.closing = False
+        self.paused = False
 
     def write(self, data: bytes) -> None:
         self.sent += data
@@ -37,6 +39,12 @@ class Wire:
 
     def abort(self) -> None:
         self.closing = True
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
 
 
 def link(maxage: int = 15) -> tuple[DriverLink, UpsEntry, Wire, Clock, list[object]]:
@@ -98,3 +106,25 @@ def test_a_lost_driver_flushes_the_state() -> None:
     lk._lost(None, None)  # type: ignore[arg-type]
     assert not entry.connected and entry.stale and entry.state.value("ups.status") is None
     assert changes[-1] is None
+
+
+def test_a_flooding_driver_is_read_a_bounded_piece_per_loop_turn() -> None:
+    from pnut.server.driverlink import DRIVER_BYTES_PER_TURN
+
+    async def scenario() -> list[int]:
+        lk, entry, wire, _, _ = link()
+        flood = b"".join(b'SETINFO v%d "%d"\n' % (i, i) for i in range(20_000))
+        lk._received(flood)
+        seen = [len(entry.state.variables())]
+        assert wire.paused  # no more reading while the rest waits
+        for _ in range(200):
+            await asyncio.sleep(0)  # other callbacks run between the pieces
+            seen.append(len(entry.state.variables()))
+        assert not wire.paused and seen[-1] == 20_000 + 1  # ups.status WAIT too
+        return seen
+
+    seen = asyncio.run(scenario())
+    steps = [b - a for a, b in itertools.pairwise(seen) if b > a]
+    assert len(steps) > 10
+    shortest = len(b'SETINFO v0 "0"\n')
+    assert max(steps) <= DRIVER_BYTES_PER_TURN // shortest + 1

@@ -3,9 +3,11 @@
 How this works
 --------------
 :class:`ClientConnection` owns no socket.  Bytes from the server go in
-through :meth:`~ClientConnection.receive_data`, which cuts them into lines
-(bounded by ``MAX_PENDING_LINE``), tokenizes each with the protocol's
-tokenizer and queues the classified :mod:`~pnut.protocol.replies`.
+through :meth:`~ClientConnection.receive_data` (an unfinished line is
+bounded by ``MAX_PENDING_LINE``); :meth:`~ClientConnection.next_reply` cuts
+one line at a time, tokenizes it with the protocol's tokenizer and returns
+the classified :mod:`~pnut.protocol.replies` - so a server that floods
+lines costs no more work than the replies the client asked for.
 
 Every protocol operation is a generator method (an :data:`Op`): it yields a
 request for the adapter to send, or ``None`` to ask for the next reply line
@@ -24,7 +26,6 @@ adapters close it (the next reply could belong to the abandoned request).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
@@ -102,7 +103,8 @@ class ClientConnection:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
-        self._received: deque[Received] = deque()
+        #: Start of the first unconsumed byte in _buffer.
+        self._pos = 0
         #: The raw text of the last reply handed to an operation.
         self.last_line = ""
         self.username_sent = False
@@ -121,26 +123,37 @@ class ClientConnection:
         return rq.to_line(req).encode("ascii")
 
     def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the server; complete lines are queued."""
+        """Feed bytes from the server (cut into lines only as replies are asked for)."""
+        if self._pos and self._pos == len(self._buffer):
+            self._buffer.clear()
+            self._pos = 0
+        start = len(self._buffer)
         self._buffer += data
-        while True:
-            nl = self._buffer.find(b"\n")
-            if nl < 0:
-                break
-            raw = bytes(self._buffer[:nl])
-            del self._buffer[: nl + 1]
-            self._received.append(self._classify(raw))
-        if len(self._buffer) > MAX_PENDING_LINE:
+        if data.find(b"\n") < 0 and start - self._pos + len(data) > MAX_PENDING_LINE \
+                and self._buffer.find(b"\n", self._pos) < 0:
             raise ProtocolError(f"reply line longer than {MAX_PENDING_LINE} bytes")
 
     def next_reply(self) -> Received | None:
-        """The oldest complete reply not yet consumed, or None."""
-        return self._received.popleft() if self._received else None
+        """The oldest complete reply not yet consumed, or None.
+
+        Work is one line per call whatever the server sent: a hostile server
+        that floods lines costs the client nothing it did not ask for.
+        """
+        buf = self._buffer
+        nl = buf.find(b"\n", self._pos)
+        if nl < 0:
+            return None
+        raw = bytes(buf[self._pos:nl])
+        self._pos = nl + 1
+        if self._pos > 65536 and self._pos * 2 > len(buf):  # compact now and then
+            del buf[:self._pos]
+            self._pos = 0
+        return self._classify(raw)
 
     @property
     def has_partial(self) -> bool:
-        """Bytes of an unfinished line are waiting (matters before STARTTLS)."""
-        return bool(self._buffer) or bool(self._received)
+        """Bytes not yet consumed are waiting (matters before STARTTLS)."""
+        return len(self._buffer) > self._pos
 
     @staticmethod
     def _classify(raw: bytes) -> Received:

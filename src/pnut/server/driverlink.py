@@ -32,6 +32,7 @@ from typing import cast
 from pnut.protocol import driversock as ds
 from pnut.protocol.limits import STATUS_WAIT
 from pnut.protocol.tokens import Tokenizer
+from pnut.server.guard import LogLimiter
 from pnut.server.store import Store, UpsEntry
 from pnut.server.tracking import Tracker
 
@@ -46,6 +47,9 @@ CONNFAIL_LOG_INTERVAL = 300.0
 #: up on the connection.
 MAX_DRIVER_BACKLOG = 1024 * 1024
 _DUMPALL = ds.serialize(ds.DumpAll()).encode()
+#: Bytes from a driver handled per event-loop turn (a DUMPALL of a big UPS
+#: is a few of them; the rest of a flood waits, reading paused).
+DRIVER_BYTES_PER_TURN = 16 * 1024
 
 
 class _DriverProtocol(asyncio.Protocol):
@@ -86,6 +90,10 @@ class DriverLink:
         self._last_attempt = -RECONNECT_INTERVAL
         self._last_complaint = -CONNFAIL_LOG_INTERVAL * 2
         self._closed = False
+        #: Bytes read but not yet handled (see _received); reading paused meanwhile.
+        self._inbox = b""
+        self._paused = False
+        self._complaints = LogLimiter(rate=0.2, burst=5, clock=clock)
 
     # -- daemon interface -----------------------------------------------------
     def tick(self, now: float | None = None) -> None:
@@ -145,6 +153,8 @@ class DriverLink:
             transport.abort()
             return
         self._transport = transport
+        self._inbox = b""
+        self._paused = False
         transport.write(_DUMPALL)
         self._tokenizer = Tokenizer()
         entry = self.entry
@@ -181,6 +191,34 @@ class DriverLink:
 
     # -- incoming lines ---------------------------------------------------------
     def _received(self, data: bytes) -> None:
+        """Bytes from the driver: worked on DRIVER_BYTES_PER_TURN at a time.
+
+        While more is waiting, the socket is not read and the rest is
+        handled on later loop turns, so a driver that floods (or a hostile
+        process on its socket) cannot hold upsd's event loop.
+        """
+        self._inbox += data
+        if len(self._inbox) == len(data):
+            self._turn()
+
+    def _turn(self) -> None:
+        data = self._inbox
+        self._inbox = data[DRIVER_BYTES_PER_TURN:]
+        self._consume(data[:DRIVER_BYTES_PER_TURN])
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            self._inbox = b""
+            return
+        if self._inbox:
+            if not self._paused:
+                self._paused = True
+                transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self._turn)
+        elif self._paused:
+            self._paused = False
+            transport.resume_reading()
+
+    def _consume(self, data: bytes) -> None:
         try:
             lines = self._tokenizer.feed(data)
         except Exception:  # a driver must never crash upsd
@@ -191,7 +229,10 @@ class DriverLink:
         judge = False
         for line in lines:
             if line.error is not None:
-                log.warning("Parse error on sock: %s", line.error)
+                told = self._complaints.allow()
+                if told is not None:
+                    log.warning("Parse error on sock: %s (UPS [%s])%s", line.error,
+                                self.entry.name, f" ({told} more not logged)" if told else "")
                 continue
             if not line.words:
                 continue
