@@ -21,7 +21,7 @@ import pytest
 from drvutil import DriverDir, SockConn
 from snmpagent import V3, Agent, SnmpdV3, have_snmpd, have_snmpsim
 
-from support import wait_for
+from support import NUT_BINDIR, Stack, Ups, have_nut, wait_for
 
 pytestmark = pytest.mark.skipif(not have_snmpsim(), reason="snmpsim is not installed")
 
@@ -256,3 +256,29 @@ def test_what_compat_md_says_nut_does(agent: Agent) -> None:
             assert _tracking(conn, "INSTCMD shutdown.return", "n3") == 1  # UNKNOWN
     finally:
         c.close()
+
+
+@pytest.mark.skipif(not have_nut(), reason="Debian's nut-server is not installed")
+def test_under_nut_upsd_with_nut_clients(agent: Agent) -> None:
+    """pnut's snmp-ups behind NUT's C upsd: NUT's upsc, upscmd and upsrw reach the agent."""
+    ups = Ups("rack", "", driver="snmp-ups")
+    users = "[snmpadm]\n  password = snmppw\n  actions = SET\n  instcmds = ALL\n"
+    with Stack([ups], users=users) as st:
+        st.write("ups.conf", ups_conf(agent, "apcc", "snmp_version = v2c").replace("[u]", "[rack]"))
+        st.start_driver(ups, "pnut")
+        st.start_upsd("nut")
+        target = f"rack@127.0.0.1:{st.port}"
+        model = subprocess.run([str(NUT_BINDIR / "upsc"), target, "ups.model"],
+                               capture_output=True, text=True, timeout=30)
+        assert model.stdout.strip() == "Smart-UPS 5000"
+        auth = ["-u", "snmpadm", "-p", "snmppw"]
+        cmd = subprocess.run([str(NUT_BINDIR / "upscmd"), *auth, "-w", target,
+                              "test.battery.start"], capture_output=True, text=True, timeout=60)
+        assert cmd.returncode == 0 and "SUCCESS" in cmd.stderr, cmd
+        rw = subprocess.run([str(NUT_BINDIR / "upsrw"), *auth, "-w", "-s",
+                             "input.transfer.high=250", target],
+                            capture_output=True, text=True, timeout=60)
+        assert rw.returncode == 0 and "SUCCESS" in rw.stderr, rw
+    assert agent.get("apcc", "1.3.6.1.4.1.318.1.1.1.7.2.2.0") == "2"
+    assert agent.get("apcc", "1.3.6.1.4.1.318.1.1.1.5.2.2.0") == "250"
+    agent.set("apcc", "1.3.6.1.4.1.318.1.1.1.5.2.2.0", "i", "253")
