@@ -1,6 +1,6 @@
 """pnut's upsd against NUT's C upsd, side by side, in one run.
 
-    python bench/run.py [--seconds 5] [--impl nut,pnut]
+    python bench/run.py [--seconds 5] [--impl nut,pnut] [--only upsd,propagation,flood]
 
 Both servers serve the same device dump through NUT's C dummy-ups driver,
 each in its own private config dir.  The server is pinned to CPU 0 and the
@@ -9,6 +9,9 @@ machine measures the server and not the client.  Beside requests/s the
 table shows the server's own CPU time per request, read from
 /proc/PID/stat, which is the fairer number when the load generator is
 the bottleneck.  Results also go to bench/results/latest.json.
+
+A third section (bench/flood.py) floods each server with invalid input
+while an honest client polls (issue 15).
 
 A second table measures propagation: 16 UPSes served by a minimal driver
 (bench/benchdriver.py) that changes one variable every 20 ms, and 100
@@ -39,6 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+import flood  # noqa: E402
 import tlsbench  # noqa: E402
 
 from support import FIXTURES, Stack, Ups, have_nut  # noqa: E402
@@ -148,6 +152,26 @@ def measure(impl: str, loadgen: Path, seconds: float) -> Result:
     return res
 
 
+def flood_rows(impl: str, seconds: float) -> dict[str, dict[str, float]]:
+    """The flood section (bench/flood.py): one fresh server per scenario."""
+    rows: dict[str, dict[str, float]] = {}
+    users = "[admin]\n  password = pw\n  upsmon primary\n"
+    for scenario in flood.SCENARIOS:
+        with Stack([Ups(UPS, DEV.read_text())], users=users) as st:
+            tls_conf, _note = tlsbench.upsd_conf(impl, st.dir)
+            if scenario[5] and tls_conf is None:
+                continue
+            st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\n{tls_conf or ''}")
+            st.start_driver(st.upses[0], "nut")
+            proc = st.start_upsd(impl, prefix=pinned([], SERVER_CPU))
+            rows[scenario[0]] = flood.run_scenario(
+                st.port, proc.pid, seconds, scenario, pinned, cpu_seconds, SERVER_CPU, LOAD_CPU,
+                UPS)
+            print(f"  flood {impl} {scenario[0]}: {rows[scenario[0]]}", file=sys.stderr,
+                  flush=True)
+    return rows
+
+
 PROP_UPSES, PROP_CLIENTS, PROP_INTERVAL = 16, 100, 0.02
 
 
@@ -240,6 +264,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0, help="duration of each load run")
     ap.add_argument("--impl", default="nut,pnut", help="comma list of servers to measure")
+    ap.add_argument("--only", default="upsd,propagation,flood",
+                    help="comma list of sections: upsd, propagation, flood (10 s runs at least)")
     args = ap.parse_args()
     if not have_nut():
         need = "apt-get install nut-server nut-client"
@@ -249,14 +275,24 @@ def main() -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # children inherit it
     loadgen = build_loadgen()
     impls = args.impl.split(",")
-    results = [measure(impl, loadgen, args.seconds) for impl in impls]
-    print(table(results), flush=True)
-    prop = {impl: propagation(impl, loadgen, args.seconds) for impl in impls}
-    print()
-    print(propagation_table(prop))
-    out = HERE / "results" / "latest.json"
-    data = {r.impl: r.rows for r in results}
-    data["propagation"] = prop
+    only = set(args.only.split(","))
+    data: dict[str, object] = {}
+    if "upsd" in only:
+        results = [measure(impl, loadgen, args.seconds) for impl in impls]
+        print(table(results), flush=True)
+        data.update({r.impl: r.rows for r in results})
+    if "propagation" in only:
+        prop = {impl: propagation(impl, loadgen, args.seconds) for impl in impls}
+        print()
+        print(propagation_table(prop), flush=True)
+        data["propagation"] = prop
+    if "flood" in only:
+        floods = {impl: flood_rows(impl, max(args.seconds, 10.0)) for impl in impls}
+        print()
+        print(flood.table(floods), flush=True)
+        data["flood"] = floods
+    out = HERE / "results" / ("latest.json" if len(only) == 3 else
+                              f"latest-{'-'.join(sorted(only))}.json")
     out.write_text(json.dumps(data, indent=2))
     return 0
 
