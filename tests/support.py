@@ -210,7 +210,8 @@ class Stack:
         if impl == "nut":
             argv = [str(NUT_LIBDIR / ups.driver), "-a", ups.name, "-F", "-u", "root"]
         else:
-            argv = [*PNUT, "driver", ups.driver, "-a", ups.name, "--confdir", str(self.dir)]
+            argv = [*PNUT, "driver", ups.driver, "-a", ups.name, "-F", "-u", "root",
+                    "--confdir", str(self.dir)]
         proc = self.spawn(argv, f"driver-{ups.name}-{impl}")
         if wait:
             self.wait_driver(ups, proc)
@@ -230,7 +231,7 @@ class Stack:
         if impl == "nut":
             argv = [str(NUT_LIBDIR / "upsd"), "-F", "-u", "root"]
         else:
-            argv = [*PNUT, "upsd", "--confdir", str(self.dir)]
+            argv = [*PNUT, "upsd", "-F", "-u", "root", "--confdir", str(self.dir)]
         proc = self.spawn([*(prefix or []), *argv], f"upsd-{impl}")
         wait_for(lambda: self._listening() or proc.poll() is not None)
         if proc.poll() is not None:

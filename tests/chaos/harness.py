@@ -216,10 +216,11 @@ class Run:
         if what == "driver":
             if self.impl == "nut":
                 return [str(NUT_LIBDIR / "dummy-ups"), "-a", "ups", "-F", "-u", "root"]
-            return [*PNUT, "driver", "dummy-ups", "-a", "ups", "--confdir", str(self.dir)]
+            return [*PNUT, "driver", "dummy-ups", "-a", "ups", "-F", "-u", "root",
+                    "--confdir", str(self.dir)]
         if what == "upsd":
             argv = ([str(NUT_LIBDIR / "upsd"), "-F", "-u", "root"] if self.impl == "nut"
-                    else [*PNUT, "upsd", "--confdir", str(self.dir)])
+                    else [*PNUT, "upsd", "-F", "-u", "root", "--confdir", str(self.dir)])
             return self.ns.wrap("hub", argv)
         node = what.removeprefix("upsmon:")
         argv = ([str(NUT_LIBDIR / "upsmon"), "-F", "-p"] if self.impl == "nut"

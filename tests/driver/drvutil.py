@@ -136,7 +136,8 @@ class DriverDir:
         """Start ``pnut driver`` in the foreground and wait for its socket."""
         sock = self.socket(driver, ups)
         with_socket_gone = not sock.exists()
-        proc = self.spawn("driver", driver, "-a", ups, *extra, name=f"{driver}-{ups}")
+        proc = self.spawn("driver", driver, "-a", ups, "-F", "-u", "root", *extra,
+                          name=f"{driver}-{ups}")
 
         def ready() -> bool:
             if proc.poll() is not None:

@@ -166,7 +166,7 @@ def test_list_version_and_unknown_driver(ddir: DriverDir) -> None:
 def test_background_mode_returns_once_ready(ddir: DriverDir) -> None:
     ddir.write("ups.conf", "[m]\n driver = dummy-ups\n port = m.dev\n")
     ddir.write("m.dev", "ups.status: OL\n")
-    result = ddir.run("driver", "dummy-ups", "-a", "m", "-B")
+    result = ddir.run("driver", "dummy-ups", "-a", "m", "-B", "-u", "root")
     assert result.returncode == 0, result.stderr
     with ddir.conn("dummy-ups", "m") as c:  # the socket already answers
         assert c.value("ups.status") == "OL"

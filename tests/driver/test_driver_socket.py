@@ -166,7 +166,7 @@ def test_second_instance_replaces_the_first(ddir: DriverDir) -> None:
     ddir.write("ups.conf", CONF)
     ddir.write("u.dev", DEV)
     first = ddir.start("dummy-ups", "u")
-    second = ddir.spawn("driver", "dummy-ups", "-a", "u", name="second")
+    second = ddir.spawn("driver", "dummy-ups", "-a", "u", "-F", "-u", "root", name="second")
     first.wait(20)
     assert first.returncode == 0
     wait_for(lambda: (ddir.state / "dummy-ups-u.pid").read_text().strip() == str(second.pid))

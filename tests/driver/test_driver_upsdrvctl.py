@@ -46,7 +46,7 @@ def test_testing_mode_prints_and_runs_nothing(ddir: DriverDir) -> None:
 
 def test_start_stop_all(ddir: DriverDir) -> None:
     _setup(ddir)
-    result = ddir.run("upsdrvctl", "start")
+    result = ddir.run("upsdrvctl", "-u", "root", "start")
     assert result.returncode == 0, result.stdout + result.stderr
     for driver, ups in (("sim", "a"), ("dummy-ups", "b"), ("sim", "c")):
         assert ddir.socket(driver, ups).exists()
@@ -66,9 +66,9 @@ def test_start_stop_all(ddir: DriverDir) -> None:
 
 def test_restart_replaces_the_running_driver(ddir: DriverDir) -> None:
     _setup(ddir)
-    assert ddir.run("upsdrvctl", "start", "b").returncode == 0
+    assert ddir.run("upsdrvctl", "-u", "root", "start", "b").returncode == 0
     first = (ddir.state / "dummy-ups-b.pid").read_text()
-    assert ddir.run("upsdrvctl", "start", "b").returncode == 0
+    assert ddir.run("upsdrvctl", "-u", "root", "start", "b").returncode == 0
     second = (ddir.state / "dummy-ups-b.pid").read_text()
     assert first != second
     with ddir.conn("dummy-ups", "b") as c:
@@ -95,7 +95,7 @@ def test_unknown_ups_and_unknown_driver(ddir: DriverDir) -> None:
 
 def test_shutdown_runs_kill_power_in_sdorder(ddir: DriverDir) -> None:
     _setup(ddir, CONF.replace("driver = dummy-ups\n  port = b.dev", "driver = sim\n  port = b"))
-    assert ddir.run("upsdrvctl", "start").returncode == 0
+    assert ddir.run("upsdrvctl", "-u", "root", "start").returncode == 0
     result = ddir.run("upsdrvctl", "shutdown")
     assert result.returncode == 0, result.stderr
     for ups, delay in (("a", 600), ("b", 20)):

@@ -74,7 +74,8 @@ def start(conf: str, *upsd_args: str) -> Stack:
     st = Stack([Ups("u", DEV)], users=USERS, upsd_conf=conf)
     try:
         st.start_driver(st.upses[0], "pnut")
-        proc = st.spawn([*PNUT, "upsd", "--confdir", str(st.dir), *upsd_args], "upsd-pnut")
+        proc = st.spawn([*PNUT, "upsd", "-F", "-u", "root", "--confdir", str(st.dir),
+                         *upsd_args], "upsd-pnut")
         wait_for(lambda: proc.poll() is not None or st.talk(["GET VAR u ups.load"])
                  == ['VAR u ups.load "7"'], timeout=20)
         assert proc.poll() is None, st.log_text()

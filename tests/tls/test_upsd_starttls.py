@@ -316,7 +316,7 @@ def test_tls_configuration_errors(pki: Pki, conf: str, line: int, problem: str) 
     try:
         st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\n"
                  + conf.format(port=st.port, cert=pki.server.cert))
-        done = run([*PNUT, "upsd", "--confdir", str(st.dir)], env=st.env)
+        done = run([*PNUT, "upsd", "-F", "--confdir", str(st.dir)], env=st.env)
         assert done.returncode == 1
         assert done.stderr.strip().splitlines()[-1].startswith(
             f"upsd: {st.dir}/upsd.conf:{line}: {problem}"), done.stderr

@@ -136,7 +136,7 @@ REPO = HERE.parent.parent
 
 
 def pnut_cmd() -> list[str]:
-    return [sys.executable, "-m", "pnut", "driver"]
+    return [sys.executable, "-m", "pnut", "driver", "-F", "-u", "root"]
 
 
 class Workdir:

@@ -83,7 +83,7 @@ def test_upsdrvctl_starts_and_stops_usbhid_ups() -> None:
     try:
         with emulator(BK650) as emu:
             env = work.env(emu)
-            ctl = [sys.executable, "-m", "pnut", "upsdrvctl"]
+            ctl = [sys.executable, "-m", "pnut", "upsdrvctl", "-u", "root"]
             start = subprocess.run([*ctl, "start", "test"], env=env, capture_output=True,
                                    text=True, timeout=90)
             assert start.returncode == 0, start.stderr

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from pnut import process
 from pnut.driver.base import BUILTIN_DRIVERS, DriverError, load_driver
 from pnut.driver.runner import control, run, setup_logging
 from pnut.protocol.limits import NUT_VERSION
@@ -25,10 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--confdir", help="config directory (default $NUT_CONFPATH or /etc/nut)")
     p.add_argument("--statepath",
                    help="socket directory (default $NUT_STATEPATH, ups.conf, /run/nut)")
-    p.add_argument("-F", dest="foreground", action="store_true",
-                   help="stay in the foreground (default)")
+    p.add_argument("-F", dest="foreground", action="count", default=0,
+                   help="stay in the foreground (default: background once ready, as NUT)")
     p.add_argument("-B", dest="background", action="store_true",
-                   help="go to the background once ready")
+                   help="go to the background even when debugging")
     p.add_argument("-D", dest="debug", action="count", default=0, help="raise the debug level")
     p.add_argument("-q", dest="quiet", action="count", default=0, help="log less")
     p.add_argument("-d", dest="dump", type=int, metavar="N",
@@ -36,9 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-k", dest="kill", action="store_true",
                    help="kill power: run the shutdown and exit")
     p.add_argument("-i", dest="interval", metavar="SECONDS", help="poll interval")
-    p.add_argument("-u", dest="user", help="user to become (only when started as root)")
-    p.add_argument("-g", dest="group", help="group for the socket (accepted, ignored)")
-    p.add_argument("-r", dest="chroot", help="chroot directory (not supported; ignored)")
+    p.add_argument("-u", dest="user", help="user to become when started as root, after "
+                   "opening the device (default: ups.conf 'user =', else nut if it exists)")
+    p.add_argument("-g", dest="group", help="group of the socket (default: ups.conf "
+                   "'group =', else the user's)")
+    p.add_argument("-r", dest="chroot", help="chroot to this directory before creating the "
+                   "socket (the state path is then inside it)")
     p.add_argument("-x", dest="xargs", action="append", default=[], metavar="KEY=VALUE",
                    help="driver setting, overrides ups.conf")
     p.add_argument("-c", dest="command", choices=["reload", "exit"],
@@ -67,8 +71,6 @@ def main(argv: list[str]) -> int:
         for spec in cls.vartab:
             print(f'{"FLAG" if spec.flag else "VALUE"} {spec.name} "{spec.desc}"')
         return 0
-    if args.chroot:
-        log.warning("-r %s: chroot is not supported by pnut drivers; ignored", args.chroot)
     upsname = args.ups or args.standalone
     if args.command:
         if not upsname:
@@ -78,7 +80,8 @@ def main(argv: list[str]) -> int:
                        statepath=args.statepath)
     return run(
         args.name, upsname=upsname, confdir=args.confdir, statepath=args.statepath,
-        xargs=args.xargs, kill_power=args.kill, background=args.background and not args.foreground,
+        xargs=args.xargs, kill_power=args.kill,
+        background=not process.mode(args.foreground, args.background, args.debug).foreground,
         interval=args.interval, user=args.user, dump_after=args.dump,
-        from_conf=args.standalone is None,
+        from_conf=args.standalone is None, chroot=args.chroot, group=args.group,
     )

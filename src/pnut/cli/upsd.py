@@ -1,16 +1,20 @@
-"""``pnut upsd``: the attachment daemon, always in the foreground.
+"""``pnut upsd``: the attachment daemon, with NUT's process model.
 
-Options follow NUT's upsd where they make sense for a foreground process
-(``-F``, ``-D``, ``-c reload|stop``, ``-P pid``, ``-4``/``-6``); the config
-and state directories can also be given as flags.  Logs go to stderr.  A
-config or startup problem is one line on stderr and exit status 1.
+Options follow NUT's upsd (``-F``/``-FF``/``-B``, ``-D``, ``-u user``,
+``-c reload|stop``, ``-P pid``, ``-4``/``-6``); the config and state
+directories can also be given as flags.  Started as root it binds its ports,
+loads its files, then becomes the run-as user (``-u``, default ``nut``) and,
+unless ``-F``, goes to the background once it listens, writing
+``upsd.pid`` where NUT does (:mod:`pnut.process`).  A config or startup
+problem is one line on stderr and exit status 1.  Under systemd
+(``Type=notify``) it reports READY/RELOADING/STOPPING and pings the
+watchdog.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -20,6 +24,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from pnut import process
 from pnut.config.parser import ConfigError, confpath
 from pnut.protocol.limits import NUT_VERSION
 
@@ -32,43 +37,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--statepath", help="directory of the driver sockets "
                    "(default: STATEPATH in upsd.conf, $NUT_STATEPATH, ups.conf statepath)")
     p.add_argument("-F", action="count", default=0,
-                   help="stay in the foreground (always); -FF also writes the pid file")
-    p.add_argument("-D", action="count", default=0, help="raise the debugging level")
+                   help="stay in the foreground; -FF also writes the pid file")
+    p.add_argument("-B", action="store_true",
+                   help="go to the background even when debugging")
+    p.add_argument("-D", action="count", default=0,
+                   help="raise the debugging level (and stay in the foreground)")
     p.add_argument("-c", dest="command", choices=["reload", "stop"],
                    help="send a command to the running upsd (via its pid file)")
     p.add_argument("-P", dest="pid", type=int, help="with -c: signal this PID instead")
     p.add_argument("--pidfile", help="write the process id to this file")
-    p.add_argument("-u", dest="user", help="accepted for NUT compatibility; pnut upsd "
-                   "does not switch users (start it as the user it should run as)")
+    p.add_argument("-u", dest="user", help="user to become after binding the ports, when "
+                   "started as root (default: nut, if it exists)")
     p.add_argument("-4", dest="ipv4", action="store_true", help="IPv4 only")
     p.add_argument("-6", dest="ipv6", action="store_true", help="IPv6 only")
     p.add_argument("-V", "--version", action="store_true", help="show the version")
     return p
 
 
-def _pid_dir(statepath: str | None, default: str = "/run/nut") -> Path:
-    """Where the pid file lives: NUT's altpidpath (NUT_ALTPIDPATH, else STATEPATH)."""
-    env = os.environ.get("NUT_ALTPIDPATH") or os.environ.get("NUT_STATEPATH")
-    return Path(statepath or env or default)
-
-
-def _signal(args: argparse.Namespace) -> int:
-    sig = signal.SIGHUP if args.command == "reload" else signal.SIGTERM
-    if args.pid is not None:
-        pid = args.pid
-    else:
-        pidfile = Path(args.pidfile) if args.pidfile else _pid_dir(args.statepath) / PIDFILE
-        try:
-            pid = int(pidfile.read_text().split()[0])
-        except (OSError, ValueError, IndexError) as exc:
-            sys.stderr.write(f"upsd: cannot read pid file {pidfile}: {exc}\n")
-            return 1
-    try:
-        os.kill(pid, sig)
-    except OSError as exc:
-        sys.stderr.write(f"upsd: cannot signal process {pid}: {exc.strerror}\n")
-        return 1
-    return 0
+def _pidfile(args: argparse.Namespace) -> Path:
+    """``--pidfile``, else upsd.pid in NUT's pid directory (``--statepath`` wins)."""
+    if args.pidfile:
+        return Path(args.pidfile)
+    return (Path(args.statepath) if args.statepath else process.pid_dir()) / PIDFILE
 
 
 def main(argv: list[str]) -> int:
@@ -77,39 +67,51 @@ def main(argv: list[str]) -> int:
         print(f"Network UPS Tools upsd {NUT_VERSION} (pnut)")
         return 0
     if args.command:
-        return _signal(args)
+        sig = signal.SIGHUP if args.command == "reload" else signal.SIGTERM
+        return process.send_command("upsd", _pidfile(args), sig, args.pid)
 
     level = logging.DEBUG if args.D else logging.INFO
     logging.basicConfig(stream=sys.stderr, level=level, format="upsd: %(message)s")
-    if args.user:
-        logging.getLogger("pnut.upsd").info(
-            "-u %s ignored: pnut upsd runs as the user that starts it", args.user)
+    how = process.mode(args.F, args.B, args.D)
 
     from pnut.server.daemon import StartupError, Upsd, raise_open_files_limit
 
     families: tuple[int, ...] = ()
     if args.ipv4 != args.ipv6:
         families = (socket.AF_INET,) if args.ipv4 else (socket.AF_INET6,)
+    pidfile = _pidfile(args) if how.pidfile or args.pidfile else None
+    try:
+        account = process.run_as(args.user)
+    except process.ProcessError as exc:
+        sys.stderr.write(f"upsd: {exc}\n")
+        return 1
+    ready_fd = None if how.foreground else process.start_background()
     raise_open_files_limit()
-    pidfile: Path | None = None
     try:
         daemon = Upsd(confpath(args.confdir), args.statepath, families)
         if (daemon.config.upsd.debug_min or 0) > 0:  # DEBUG_MIN: debugging from the config
             logging.getLogger().setLevel(logging.DEBUG)
-        if args.pidfile or args.F >= 2:
-            pidfile = Path(args.pidfile) if args.pidfile else _pid_dir(
-                args.statepath, str(daemon.config.statepath)) / PIDFILE
-        _run(_serve(daemon, pidfile))
-    except (ConfigError, StartupError) as exc:
+        _hand_over_own_certificate(daemon, account)
+        _run(_serve(daemon, pidfile, account, ready_fd))
+    except (ConfigError, StartupError, process.ProcessError) as exc:
         sys.stderr.write(f"upsd: {exc}\n")
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
         if pidfile is not None:
-            with contextlib.suppress(OSError):
-                pidfile.unlink()
+            process.remove_pid(pidfile)
     return 0
+
+
+def _hand_over_own_certificate(daemon: object, account: process.Account | None) -> None:
+    """upsd re-reads its files as the run-as user on reload: give it the kept certificate."""
+    from pnut.server.daemon import Upsd
+    from pnut.tls import autocert
+
+    assert isinstance(daemon, Upsd)
+    if daemon.config.tls is not None and daemon.config.upsd.certfile is None:
+        process.give_to(autocert.state_dir() / autocert.FILENAME, account)
 
 
 def _run(main: Coroutine[Any, Any, None]) -> None:
@@ -126,7 +128,9 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
     asyncio.run(main)
 
 
-async def _serve(daemon: object, pidfile: Path | None) -> None:
+async def _serve(daemon: object, pidfile: Path | None, account: process.Account | None,
+                 ready_fd: int | None) -> None:
+    """Serve; once listening: drop privileges, write the pid file, tell whoever waits."""
     from pnut.server.daemon import Upsd
 
     assert isinstance(daemon, Upsd)
@@ -138,9 +142,46 @@ async def _serve(daemon: object, pidfile: Path | None) -> None:
         waiter.cancel()
         task.result()  # raises the startup error
         return
+    process.drop_privileges(account)  # ports bound, files read: NUT's become_user()
+    if account is not None:
+        logging.getLogger("pnut.upsd").info("Running as user %s", account.name)
     if pidfile is not None:
         try:
-            pidfile.write_text(f"{os.getpid()}\n")
+            process.write_pid(pidfile)
         except OSError as exc:
-            logging.getLogger("pnut.upsd").warning("cannot write pid file %s: %s", pidfile, exc)
-    await task
+            logging.getLogger("pnut.upsd").warning("cannot write pid file %s: %s", pidfile,
+                                                   exc.strerror or exc)
+    process.announce_ready(ready_fd, "upsd")
+    systemd = asyncio.create_task(_systemd(daemon))
+    try:
+        await task
+    finally:
+        systemd.cancel()
+
+
+async def _systemd(daemon: object) -> None:
+    """READY=1 now, RELOADING=1 ... READY=1 around each SIGHUP, WATCHDOG=1 while alive."""
+    from pnut.server.daemon import Upsd
+
+    assert isinstance(daemon, Upsd)
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return
+
+    def reload() -> None:
+        process.notify("RELOADING=1", f"MONOTONIC_USEC={process.monotonic_usec()}")
+        daemon.reload()
+        process.notify("READY=1")
+
+    def stop() -> None:
+        process.notify("STOPPING=1")
+        daemon.stop()
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        loop.add_signal_handler(sig, stop)
+    process.notify("READY=1")
+    interval = process.watchdog_interval()
+    while interval is not None:
+        process.notify("WATCHDOG=1")
+        await asyncio.sleep(interval)

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from pnut import __version__
+from pnut import __version__, process
 from pnut.config.parser import ConfigError, confpath
 from pnut.config.upsmon_conf import FILENAME, UpsmonConf, load_upsmon_conf
 from pnut.monitor import log as logsetup
@@ -30,8 +30,6 @@ from pnut.monitor.daemon import PIPE_SHUTDOWN, Options, Upsmon, run_shutdown
 from pnut.protocol.limits import NUT_VERSION
 
 PROG = "upsmon"
-#: NUT's compiled-in pid dir on Debian; NUT_ALTPIDPATH / NUT_STATEPATH win.
-DEFAULT_PIDPATH = "/run/nut"
 #: Account the monitoring child runs as when RUN_AS_USER is not set.
 DEFAULT_USER = "nut"
 #: Imported before dropping privileges (asyncio's resolver thread pool, IDNA).
@@ -65,15 +63,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def pidfile_path() -> Path:
-    base = os.environ.get("NUT_ALTPIDPATH") or os.environ.get("NUT_STATEPATH") or DEFAULT_PIDPATH
-    return Path(base) / f"{PROG}.pid"
+    return process.pid_dir() / f"{PROG}.pid"
 
 
 def _read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
+    return process.read_pid(path)
 
 
 def _command_signal(word: str) -> signal.Signals | None:
@@ -83,16 +77,7 @@ def _command_signal(word: str) -> signal.Signals | None:
 
 
 def _send(sig: signal.Signals, pid: int | None) -> int:
-    target = pid if pid is not None else _read_pid(pidfile_path())
-    if target is None:
-        print(f"{PROG}: cannot read PID file {pidfile_path()}", file=sys.stderr)
-        return 1
-    try:
-        os.kill(target, sig)
-    except OSError as exc:
-        print(f"{PROG}: cannot signal PID {target}: {exc.strerror}", file=sys.stderr)
-        return 1
-    return 0
+    return process.send_command(PROG, pidfile_path(), sig, pid)
 
 
 def _running_instance() -> int | None:
@@ -155,6 +140,8 @@ def main(argv: list[str]) -> int:
 
     for problem in upsmon_startup(conf):  # the checks of 'pnut check-config'
         log.warning("%s", problem)
+    if conf.powerdownflag:  # as NUT: removed while still root, before the split
+        _clear_powerdownflag(conf, log)
     if (other := _running_instance()) is not None:
         print(f"Fatal error: a previous upsmon instance is already running (PID {other})!\n"
               "Either stop the previous instance first, or use the 'reload' command.",
@@ -167,8 +154,8 @@ def main(argv: list[str]) -> int:
             what = "(monitoring only)"
         log.info("UPS: %s %s", mon.system, what)
 
-    if not foreground:
-        _background()
+    ready = None if foreground else process.start_background()
+    process.announce_ready(ready, PROG)
     split = not args.privileged and os.geteuid() == 0
     parent_fd: int | None = None
     if split:
@@ -178,15 +165,30 @@ def main(argv: list[str]) -> int:
         _write_pidfile(log)
     options = Options(parent_fd=parent_fd, config_path=path)
     try:
-        return asyncio.run(Upsmon(conf, log, options).run())
+        return asyncio.run(process.run_notified(Upsmon(conf, log, options).run()))
     finally:
         _remove_pidfile(os.getpid())
+
+
+def _clear_powerdownflag(conf: UpsmonConf, log: logging.Logger) -> None:
+    """A flag left by the last power-fail shutdown goes, as in NUT; never a crash.
+
+    The first boot after an outage is the worst moment for upsmon to fail.
+    """
+    assert conf.powerdownflag is not None
+    if pdflag.clear_stale(conf.powerdownflag) is not pdflag.FlagState.SET:
+        return
+    if os.path.lexists(conf.powerdownflag):
+        log.error("POWERDOWNFLAG %s is left from the last shutdown and cannot be removed - "
+                  "starting anyway", conf.powerdownflag)
+    else:
+        log.info("Removed POWERDOWNFLAG %s left by the last shutdown", conf.powerdownflag)
 
 
 def _write_pidfile(log: logging.Logger) -> None:
     pidfile = pidfile_path()
     try:
-        pidfile.write_text(f"{os.getpid()}\n")
+        process.write_pid(pidfile)
     except OSError as exc:
         log.warning("cannot write PID file %s: %s", pidfile, exc.strerror)
 
@@ -199,19 +201,6 @@ def _remove_pidfile(pid: int) -> None:
 
 
 # -- process model ----------------------------------------------------------------
-
-
-def _background() -> None:
-    """Detach like a classic daemon: fork, new session, stdio to /dev/null."""
-    if os.fork():
-        os._exit(0)
-    os.setsid()
-    if os.fork():
-        os._exit(0)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
 
 
 def _split(conf: UpsmonConf, log: logging.Logger, user: str) -> int:

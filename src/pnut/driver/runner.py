@@ -20,9 +20,12 @@ step the driver is in, with NUT 2.8.1+'s names.
 
 SIGTERM, SIGINT and SIGQUIT end the loop; the socket file and PID file are
 removed.  SIGHUP re-reads ups.conf and hands the new settings to the
-driver.  ``-B`` forks before the event loop starts; the parent exits only
-when the child's socket is listening (or with the child's error), which
-is what upsdrvctl waits for.
+driver.  Unless ``-F``/``-D``, the driver forks before the event loop starts
+(:mod:`pnut.process`); the parent exits only when the child's socket is
+listening (or with the child's error), which is what upsdrvctl waits for.
+Started as root, the driver becomes the run-as user (default ``nut``) after
+opening its device and before creating its socket and pid file, so both
+belong to that user, as NUT's do.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import sys
 import time
 from pathlib import Path
 
+from pnut import process
 from pnut.config.parser import ConfigError, confpath
 from pnut.config.ups_conf import UpsConf, load_ups_conf
 from pnut.driver.base import DeviceGone, Driver, DriverConfig, DriverError, load_driver
@@ -59,19 +63,16 @@ def socket_path(statepath: Path, progname: str, upsname: str) -> Path:
     return statepath / f"{progname}-{upsname}"
 
 
-def drop_privileges(user: str | None) -> None:
-    """Become ``user`` when started as root (``-u``/``user =``); no-op otherwise."""
-    if not user or os.geteuid() != 0 or user == "root":
-        return
-    import pwd
-
+def drop_privileges(user: str | None, chroot: str | None = None) -> None:
+    """NUT's order: chroot (``-r``), then become the run-as user (``-u``, ``user =``,
+    default ``nut``) when started as root; the socket is opened after this."""
     try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        raise DriverError(f"user {user!r} does not exist") from None
-    os.setgroups([])
-    os.setgid(entry.pw_gid)
-    os.setuid(entry.pw_uid)
+        account = process.run_as(user)
+        if chroot:
+            process.enter_chroot(chroot)
+        process.drop_privileges(account)
+    except process.ProcessError as exc:
+        raise DriverError(str(exc)) from None
 
 
 class DriverProcess:
@@ -167,7 +168,11 @@ class DriverProcess:
 
     async def open_socket(self) -> None:
         await self._take_over_pidfile()
-        write_pid(self.pidfile)
+        try:
+            write_pid(self.pidfile)
+        except OSError as exc:  # NUT logs it and carries on
+            log.warning("cannot write PID file %s: %s (running as uid %d)", self.pidfile,
+                        exc.strerror or exc, os.getuid())
         path = socket_path(self.config.statepath, self.config.progname, self.config.upsname)
         self.server = DriverSocketServer(path, self.dstate, self)
         await self.server.start()
@@ -215,6 +220,7 @@ class DriverProcess:
             log.error("reload refused: %s", exc)
             return
         self.set_state("reloading")
+        process.notify("RELOADING=1", f"MONOTONIC_USEC={process.monotonic_usec()}")
         for name, value in setup.published:
             self.dstate.set_info(name, value)
         self.config = setup.config
@@ -225,6 +231,7 @@ class DriverProcess:
         async with self.server.lock:
             await self.driver.reload(setup.config)
         self.set_state("reconnect.trying" if self.backoff.active else "quiet")
+        process.notify("READY=1")
         log.info("configuration reloaded")
 
     # -- the device comes and goes ---------------------------------------------
@@ -340,7 +347,8 @@ class DriverProcess:
 
 
 async def _serve(proc: DriverProcess, ready: int | None, kill_power: bool,
-                 dump_after: int | None, user: str | None) -> int:
+                 dump_after: int | None, user: str | None, chroot: str | None = None,
+                 group: str | None = None) -> int:
     try:
         await proc.init()
         if kill_power:
@@ -356,71 +364,34 @@ async def _serve(proc: DriverProcess, ready: int | None, kill_power: bool,
             for var in proc.dstate.tree.variables():
                 print(f"{var.name}: {var.value}")
             return 0
-        drop_privileges(user)
+        drop_privileges(user, chroot)
         await proc.open_socket()
-    except (DriverError, SocketError) as exc:
+        if proc.server is not None:
+            process.set_group(proc.server.path, group)
+    except (DriverError, SocketError, process.ProcessError) as exc:
         log.error("%s", exc)
         await proc.close()
         return 1
     proc.install_signals()
-    if ready is not None:
-        _signal_ready(ready)
+    process.announce_ready(ready, "pnut-driver")
+    process.notify("READY=1")
+    dog = asyncio.create_task(process.keep_watchdog())
     log.info("%s driver for [%s] listening on %s", proc.config.progname, proc.config.upsname,
              proc.server.path if proc.server else "?")
     try:
         await proc.loop()
     finally:
+        process.notify("STOPPING=1")
+        dog.cancel()
         await proc.close()
     return proc.exit_status
-
-
-def _signal_ready(fd: int) -> None:
-    """Tell the waiting parent (``-B``) that we are up, then leave the terminal."""
-    with contextlib.suppress(OSError):
-        os.write(fd, b"ok")
-        os.close(fd)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    for fd_out in (1, 2):
-        try:
-            keep = os.path.isfile(os.readlink(f"/proc/self/fd/{fd_out}"))
-        except OSError:
-            keep = False
-        if not keep:
-            os.dup2(devnull, fd_out)
-    os.close(devnull)
-    if not os.path.isfile(os.readlink("/proc/self/fd/2")) and os.path.exists("/dev/log"):
-        from logging.handlers import SysLogHandler
-
-        handler = SysLogHandler(address="/dev/log")
-        handler.setFormatter(logging.Formatter("pnut-driver[%(process)d]: %(message)s"))
-        logging.getLogger().addHandler(handler)
-
-
-def _background() -> int | None:
-    """Fork; the parent waits for the child's "ok" and exits.  Returns the pipe fd in the child."""
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid:
-        os.close(wfd)
-        data = b""
-        with contextlib.suppress(OSError):
-            while chunk := os.read(rfd, 16):
-                data += chunk
-        os.close(rfd)
-        if data.startswith(b"ok"):
-            os._exit(0)
-        _, status = os.waitpid(pid, 0)
-        os._exit(os.waitstatus_to_exitcode(status) or 1)
-    os.close(rfd)
-    os.setsid()
-    return wfd
 
 
 def run(driver_name: str, *, upsname: str | None, confdir: str | None, statepath: str | None,
         xargs: list[str], kill_power: bool = False, background: bool = False,
         interval: str | None = None, user: str | None = None,
-        dump_after: int | None = None, from_conf: bool = True) -> int:
+        dump_after: int | None = None, from_conf: bool = True, chroot: str | None = None,
+        group: str | None = None) -> int:
     """Run one driver to completion; the exit status of the process."""
     try:
         cls = load_driver(driver_name)
@@ -438,11 +409,13 @@ def run(driver_name: str, *, upsname: str | None, confdir: str | None, statepath
         return 1
     if setup.debug_min and logging.getLogger().level > logging.DEBUG:
         logging.getLogger().setLevel(logging.DEBUG)
-    ready = _background() if background and not kill_power and dump_after is None else None
+    detach = background and not kill_power and dump_after is None
+    ready = process.start_background() if detach else None
 
     async def main() -> int:
         proc = DriverProcess(cls, setup, confdir=cdir, xargs=xargs, cli_interval=interval)
-        return await _serve(proc, ready, kill_power, dump_after, setup.user)
+        return await _serve(proc, ready, kill_power, dump_after, setup.user, chroot,
+                            group or setup.group)
 
     return asyncio.run(main())
 

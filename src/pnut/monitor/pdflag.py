@@ -39,9 +39,14 @@ def write(path: str | os.PathLike[str]) -> None:
 
 
 def clear_stale(path: str | os.PathLike[str]) -> FlagState:
-    """At start-up: remove our own flag; report what was there."""
+    """At start-up: remove our own flag; report what was there.
+
+    Never raises: a flag that cannot be removed (a root-owned directory
+    while upsmon runs unprivileged, a read-only file system) stays, and
+    upsmon starts anyway, as NUT does; the caller may check and log.
+    """
     state = status(path)
     if state is FlagState.SET:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(path)
     return state
