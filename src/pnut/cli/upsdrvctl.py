@@ -14,10 +14,12 @@ from pnut.protocol.limits import NUT_VERSION
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="upsdrvctl",
                                 description="Starts and stops UPS drivers via ups.conf.")
+    p.add_argument("-F", dest="foreground", action="store_true",
+                   help="with start UPS: run that driver in the foreground (systemd units)")
     p.add_argument("-t", dest="testing", action="store_true",
                    help="testing mode: print actions without doing them")
     p.add_argument("-u", dest="user", help="drivers started will switch from root to USER")
-    p.add_argument("-r", dest="chroot", help="drivers will chroot to PATH (NUT drivers only)")
+    p.add_argument("-r", dest="chroot", help="drivers will chroot to PATH")
     p.add_argument("-D", dest="debug", action="count", default=0, help="raise debugging level")
     p.add_argument("-d", dest="pass_debug", action="store_true",
                    help="pass the debugging level to the drivers")
@@ -46,5 +48,10 @@ def main(argv: list[str]) -> int:
     if args.testing:
         print("*** Testing mode: not calling exec/kill", flush=True)
     ctl = Controller(conf, conf.statepath(args.statepath), opts)
+    if args.foreground:
+        if args.command != "start":
+            print("upsdrvctl: -F goes with start UPS", file=sys.stderr)
+            return 1
+        return ctl.foreground(args.ups)
     action = {"start": ctl.start, "stop": ctl.stop, "shutdown": ctl.shutdown}[args.command]
     return action(args.ups)

@@ -16,6 +16,7 @@ to go; ``shutdown`` runs each driver with ``-k`` in ``sdorder`` order
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -86,8 +87,8 @@ class Controller:
                 self.warn(f"Can't start {path}: no such driver")
                 return None
             cmd = [str(path), "-a", ups.name]
-            if self.opts.chroot:
-                cmd += ["-r", self.opts.chroot]
+        if self.opts.chroot:
+            cmd += ["-r", self.opts.chroot]
         if self.opts.user:
             cmd += ["-u", self.opts.user]
         return [*cmd, *debug, *extra]
@@ -166,6 +167,63 @@ class Controller:
                 return True
             time.sleep(0.05)
         return path.exists()
+
+    # -- foreground (systemd's pnut-driver@.service) ------------------------------------
+    def foreground(self, name: str | None) -> int:
+        """``-F start UPS``: run one driver in the foreground, as NUT 2.8.1+'s upsdrvctl.
+
+        pnut's drivers replace this process (they speak sd_notify themselves);
+        NUT's C drivers run as a child: this process tells systemd READY=1
+        once the socket is there, pings the watchdog while the child lives,
+        passes SIGTERM/SIGHUP on and exits with the child's status.
+        """
+        upses = self.select(name)
+        if upses is None:
+            return 1
+        if len(upses) != 1 or not upses[0].driver:
+            self.warn("upsdrvctl -F needs one UPS that has a driver (upsdrvctl -F start UPS)")
+            return 1
+        ups = upses[0]
+        argv = self.argv(ups, "-F")
+        if argv is None:
+            return 1
+        if self.opts.testing:
+            self.say(f"exec: {' '.join(argv)}")
+            return 0
+        if ups.driver in BUILTIN_DRIVERS:
+            os.execve(argv[0], argv, self.env())
+        return self._supervise(argv, self.statepath / f"{ups.driver}-{ups.name}")
+
+    def _supervise(self, argv: list[str], sock: Path) -> int:
+        from pnut import process
+
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=self.env())
+        asked: set[int] = set()
+
+        def forward(signum: int, _frame: object) -> None:
+            asked.add(signum)
+            child.send_signal(signum)
+
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, forward)
+        announced = False
+        interval = process.watchdog_interval() or 1.0
+        next_ping = 0.0
+        while child.poll() is None:
+            if not announced and sock.exists():
+                process.notify("READY=1", f"STATUS=driver PID {child.pid}")
+                announced = True
+            if time.monotonic() >= next_ping and process.watchdog_interval() is not None:
+                process.notify("WATCHDOG=1")
+                next_ping = time.monotonic() + interval
+            time.sleep(0.1)
+        process.notify("STOPPING=1")
+        if sock.exists():  # NUT 2.8.0's drivers in -F set no handler: the socket stays
+            with contextlib.suppress(OSError):
+                sock.unlink()
+        if child.returncode < 0 and -child.returncode in asked:
+            return 0  # NUT 2.8.0's drivers in -F die of the SIGTERM we passed on: a clean stop
+        return child.returncode if child.returncode >= 0 else 128 - child.returncode
 
     # -- stop ----------------------------------------------------------------------------
     def stop(self, name: str | None) -> int:
