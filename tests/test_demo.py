@@ -121,3 +121,31 @@ def test_demo_tls_requires_starttls_and_upsmon_verifies(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_printed_commands_work_as_printed_without_the_venv_on_path(tmp_path: Path,
+                                                                   tls: bool) -> None:
+    """Issue 11: a new user copies the demo's lines into a shell where the
+    virtualenv is not activated (a bare ``upsc`` there is NUT's, or nothing)."""
+    port = free_port()
+    proc, log = start_demo(tmp_path, port, *(["--tls"] if tls else []))
+    try:
+        text = lambda: log.read_text(errors="replace")  # noqa: E731
+        wait_for(lambda: "pnut demo is running" in text(), timeout=30)
+        labels = ("read it:", "its commands:", "settable vars:", "with the CA:", "with the pin:")
+        lines = [line.split(":", 1)[1].strip() for line in text().splitlines()
+                 if line.strip().startswith(labels)]
+        assert len(lines) == (5 if tls else 3), text()
+        for line in lines:
+            assert line.split()[0].startswith("/"), line  # a full path, not NUT's upsc
+            done = subprocess.run(["sh", "-c", line], capture_output=True, text=True,
+                                  timeout=30, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+            assert done.returncode == 0, (line, done.stdout, done.stderr)
+            assert done.stdout.strip(), line
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

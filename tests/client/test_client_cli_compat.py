@@ -48,7 +48,7 @@ CASES: list[tuple[str, str]] = [
     ("upsc", "-x"),
     ("upsc", "-V"),
     ("upsc", "-V -x"),  # NUT acts on -h/-V before reading further options
-    ("upsc", "--help"),
+    # "--help" is pnut's own (NUT's usage plus pnut's options; test_client_cli_extras.py)
     ("upscmd", "-l apc@{a}"),
     ("upscmd", "-l nosuch@{a}"),
     ("upscmd", "-l apc@{dead}"),
@@ -96,7 +96,6 @@ CASES: list[tuple[str, str]] = [
     ("upslog", ""),
     ("upslog", "-h"),
     ("upslog", "-V"),
-    ("upslog", "--help"),  # upslog reports the bad option and goes on
     ("upslog", "-x -V"),
     ("upslog", "-s apc@{a}"),
     ("upslog", "-l -"),

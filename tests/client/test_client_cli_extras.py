@@ -144,3 +144,20 @@ def test_upsrw_json(server: Server) -> None:
         "STRING", 6, ["high", "medium", "low"], None)
     assert by_name["input.transfer.high"]["ranges"] == [
         {"low": "253", "high": "265"}, {"low": "266", "high": "290"}]
+
+
+@pytest.mark.parametrize("tool", ["upsc", "upscmd", "upsrw", "upslog"])
+def test_long_help_is_nuts_usage_plus_pnuts_options(tool: str) -> None:
+    """Issue 11: ``--help`` shows pnut's own options; ``-h`` stays NUT's, byte for byte
+    (test_client_cli_compat.py compares it with Debian's)."""
+    short = subprocess.run([sys.executable, "-m", "pnut", tool, "-h"], capture_output=True,
+                           text=True, timeout=30)
+    long = subprocess.run([sys.executable, "-m", "pnut", tool, "--help"], capture_output=True,
+                          text=True, timeout=30)
+    assert long.returncode == 0 and long.stderr == ""
+    assert short.stdout and long.stdout.startswith(short.stdout)
+    extra = long.stdout[len(short.stdout):]
+    for option in ("--tls", "--cafile", "--pin", "--certfile"):
+        assert f"  {option}" in extra, (tool, extra)
+    assert ("  --json" in extra) is (tool != "upslog")
+    assert "``" not in long.stdout

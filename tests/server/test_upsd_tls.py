@@ -83,9 +83,11 @@ def test_unloadable_certfile_is_a_config_error(tmp_path: Path) -> None:
     st = Stack([Ups("u", "ups.status: OL\n")], users=USERS)
     try:
         st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\nCERTFILE {tmp_path}/missing.pem\n")
-        done = run([*PNUT, "upsd", "--confdir", str(st.dir)], env=st.env)
+        done = run([*PNUT, "upsd", "-F", "--confdir", str(st.dir)], env=st.env)
         assert done.returncode == 1
-        assert done.stderr.strip().splitlines()[-1].startswith(
-            f"upsd: {st.dir}/upsd.conf: CERTFILE {tmp_path}/missing.pem: cannot load")
+        last = done.stderr.strip().splitlines()[-1]  # one line: file:line, problem and fix
+        assert last.startswith(
+            f"upsd: {st.dir}/upsd.conf:2: CERTFILE {tmp_path}/missing.pem: cannot load")
+        assert last.endswith("('pnut cert init' makes one)")
     finally:
         st.close()

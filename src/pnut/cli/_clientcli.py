@@ -138,6 +138,9 @@ def parse_command_line(prog: str, argv: list[str], spec: str, usage: str) -> Com
     None means a bad option: the usage text was printed and, as in NUT,
     the program exits 0.
     """
+    if "--help" in argv:  # pnut's: NUT's usage (as -h prints it) plus pnut's options
+        sys.stdout.write(usage + PNUT_HELP)
+        return None
     as_json, argv = take_flag(argv, "--json")
     tls, argv = take_tls_options(argv)
     try:
@@ -164,6 +167,14 @@ STARTTLS (pnut; also $PNUT_TLS, $PNUT_TLS_CAFILE, $PNUT_TLS_PIN, $PNUT_TLS_CERTF
   --pin SHA256             require this certificate fingerprint (implies TLS)
   --certfile FILE          present this client certificate (PEM with its key)
 """
+
+
+#: What ``--help`` adds to NUT's usage text (``-h`` stays NUT's, byte for byte).
+PNUT_HELP = """
+pnut's options (anywhere on the command line; NUT's own clients lack them):
+  --json                   print the answer as JSON
+  --help                   this text
+""" + TLS_HELP.replace("STARTTLS (pnut; also", "STARTTLS (also")
 
 
 def take_tls_options(argv: list[str]) -> tuple[TlsSettings, list[str]]:

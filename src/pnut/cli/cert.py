@@ -14,6 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
+from pnut.cli._help import description
 from pnut.config.parser import confpath
 from pnut.tls import certs
 
@@ -23,7 +24,7 @@ def _default_dir() -> Path:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="pnut cert", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="pnut cert", description=description(__doc__))
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_init = sub.add_parser("init", help="create a CA and a server certificate")
     p_init.add_argument("--dir", type=Path, default=None,
@@ -66,8 +67,15 @@ def main(argv: list[str]) -> int:
             print(f"pnut cert: writing to {directory} (choose another place with --dir)",
                   file=sys.stderr)
         made = certs.init_pki(directory, hosts)
-    except (OSError, ValueError) as exc:
-        print(f"pnut cert: {exc}", file=sys.stderr)
+    except OSError as exc:
+        where = exc.filename or args.__dict__.get("file") or args.__dict__.get("dir") or ""
+        fix = {"show": "give a PEM certificate, e.g. server.pem from 'pnut cert init'",
+               "client": "check --dir (the directory 'pnut cert init' wrote)",
+               "init": "choose a writable directory with --dir, or run as root"}[args.cmd]
+        print(f"pnut cert: {where}: {exc.strerror or exc} - {fix}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"pnut cert: {exc} - give a PEM file with a certificate", file=sys.stderr)
         return 1
     ca = directory / "ca.pem"
     print(

@@ -45,6 +45,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pnut.cli._help import description
 from pnut.config.upsd_conf import is_loopback_host
 from pnut.protocol.limits import DEFAULT_PORT
 
@@ -161,6 +162,7 @@ class Children:
                     env_extra: dict[str, str] | None = None) -> asyncio.subprocess.Process:
         env = dict(os.environ, NUT_CONFPATH=str(self.confdir), PYTHONUNBUFFERED="1")
         env["NUT_STATEPATH"] = str(self.confdir / "state")
+        env["STATE_DIRECTORY"] = str(self.confdir / "state")  # upsd's own certificate
         env.update(env_extra or {})
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "pnut", *args, env=env,
@@ -243,9 +245,28 @@ async def _driver_command(socket_path: Path, line: str) -> None:
     await writer.wait_closed()
 
 
+def _tool(name: str) -> str:
+    """How to run pnut's ``name`` as printed: the bare name only when PATH finds this one.
+
+    With the virtualenv not activated, a bare ``upsc`` is NUT's (or nothing).
+    """
+    mine = Path(sys.executable).parent / name
+    if not mine.exists():
+        return f"{sys.executable} -m pnut {name}"
+    found = shutil.which(name)
+    return name if found is not None and Path(found).resolve() == mine.resolve() else str(mine)
+
+
+def _me() -> str:
+    """The demo's daemons stay the user who runs it (they would become nut as root)."""
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
 async def _boot(kids: Children, args: argparse.Namespace, confdir: Path) -> bool:
     """Start upsd and upsmon, as the protected machine does at boot."""
-    upsd = await kids.start("upsd", "upsd", "--confdir", str(confdir))
+    upsd = await kids.start("upsd", "upsd", "-F", "-u", _me(), "--confdir", str(confdir))
     if not await _wait_port(args.listen, args.port, upsd, 15):
         print("pnut demo: upsd did not start (see its log above)", file=sys.stderr)
         return False
@@ -312,8 +333,8 @@ async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
         ca, pin = make_certificates(confdir, args.listen)
         tls_note = (
             f"TLS is required (REQUIRE_TLS); upsmon checks the certificate against {ca}.\n"
-            f"  with the CA:    upsc --cafile {ca} {{target}}\n"
-            f"  with the pin:   upsc --pin {pin} {{target}}\n"
+            f"  with the CA:    {_tool('upsc')} --cafile {ca} {{target}}\n"
+            f"  with the pin:   {_tool('upsc')} --pin {pin} {{target}}\n"
             f"  (or export PNUT_TLS_CAFILE={ca}; NUT's own clients encrypt without checking)\n"
         )
     write_config(confdir, args.listen, args.port, password, secrets.token_urlsafe(12),
@@ -324,7 +345,7 @@ async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        driver = await kids.start("driver", "driver", "sim", "-a", UPS)
+        driver = await kids.start("driver", "driver", "sim", "-a", UPS, "-F", "-u", _me())
         if not await _wait_path(confdir / "state" / f"sim-{UPS}", driver, 15):
             print("pnut demo: the simulated driver did not start (see its log above)",
                   file=sys.stderr)
@@ -335,11 +356,13 @@ async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
         target = f"{UPS}@{_hostport(args.listen, args.port)}"
         print(
             f"\npnut demo is running: UPS '{UPS}' served on {args.listen} port {args.port}.\n"
-            f"  read it:        upsc {target}\n"
-            f"  its commands:   upscmd -l {target}\n"
-            f"  pull the plug:  upscmd -u {USER} -p {password} {target} test.failure.start\n"
-            f"  power returns:  upscmd -u {USER} -p {password} {target} test.failure.stop\n"
-            f"  settable vars:  upsrw {target}\n"
+            f"  read it:        {_tool('upsc')} {target}\n"
+            f"  its commands:   {_tool('upscmd')} -l {target}\n"
+            f"  pull the plug:  {_tool('upscmd')} -u {USER} -p {password} {target} "
+            "test.failure.start\n"
+            f"  power returns:  {_tool('upscmd')} -u {USER} -p {password} {target} "
+            "test.failure.stop\n"
+            f"  settable vars:  {_tool('upsrw')} {target}\n"
             f"{tls_note.format(target=target)}"
             f"{web_note}"
             f"config in {confdir} (removed on exit). Ctrl-C stops.\n",
@@ -363,7 +386,7 @@ async def run_demo(args: argparse.Namespace, confdir: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="pnut demo", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="pnut demo", description=description(__doc__))
     ap.add_argument("--listen", default="127.0.0.1", metavar="ADDR",
                     help="address upsd listens on (default 127.0.0.1)")
     ap.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default 3493)")

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "web": ("web", "Prometheus metrics, JSON API and live web page for upsd servers"),
     "mqtt": ("mqtt", "publish UPS state to an MQTT broker, with Home Assistant discovery"),
     "check-config": ("checkconfig", "check every NUT config file of a directory"),
+    "systemd": ("systemd", "install systemd units for upsd, drivers and upsmon"),
     "cert": ("cert", "create and inspect TLS certificates"),
     "passwd": ("passwd", "hash a password for upsd.users"),
 }

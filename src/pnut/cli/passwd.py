@@ -11,11 +11,12 @@ import argparse
 import getpass
 import sys
 
+from pnut.cli._help import description
 from pnut.config.passwords import hash_password
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="pnut passwd", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="pnut passwd", description=description(__doc__))
     ap.add_argument("--stdin", action="store_true", help="read the password from standard input")
     args = ap.parse_args(argv)
     if args.stdin:

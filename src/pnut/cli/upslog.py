@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from pnut.cli._clientcli import fatal, getopt, run_main, take_tls_options
+from pnut.cli._clientcli import TLS_HELP, fatal, getopt, run_main, take_tls_options
 from pnut.client import Client, ClientError, UpsNameError, parse_upsname
 from pnut.client.tls import TlsSettings
 from pnut.protocol.cnum import atoi
@@ -301,6 +301,11 @@ class Logger:
             client.close()
 
 
+#: What ``--help`` adds to NUT's text (upslog has no --json).
+TLS_HELP_FOR_UPSLOG = ("\npnut's options (anywhere on the command line; NUT's upslog lacks them):\n"
+                       + TLS_HELP.replace("STARTTLS (pnut; also", "STARTTLS (also"))
+
+
 def main(argv: list[str]) -> int:
     return run_main(_main, argv)
 
@@ -308,6 +313,9 @@ def main(argv: list[str]) -> int:
 def _main(argv: list[str]) -> int:
     sys.stdout.write(f"Network UPS Tools {PROG} {NUT_VERSION}\n")
     sys.stdout.flush()
+    if "--help" in argv:  # NUT's -h text, then pnut's own options
+        sys.stdout.write(help_text() + TLS_HELP_FOR_UPSLOG)
+        return 0
     tls, argv = take_tls_options(argv)
     opts, args = getopt(PROG, argv, "hs:l:i:f:u:Vp:FBN:", on_error="ignore")
     monhost: str | None = None

@@ -7,7 +7,9 @@ connection per server, kept open and reopened when it fails), each poll
 bounded by the refresh interval, and renders one ``rich`` table.  The
 screen is redrawn only when a poll completes, never faster than the
 interval (minimum 0.5 s).  ``--once`` prints a single table and exits
-(for scripts and tests); ``--count N`` stops after N refreshes.
+(for scripts and tests); ``--count N`` stops after N refreshes.  When the
+output is not a terminal (a pipe, a file, a journal) each refresh is plain
+lines instead, one per UPS: ``time server ups: state, charge, ...``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import time
 from dataclasses import dataclass, field
 
 from rich.console import Console
@@ -106,7 +109,40 @@ async def _refresh(servers: list[Watched], timeout: float) -> list[Row]:
     return [row for rows in results for row in rows]
 
 
+def plain_lines(rows: list[Row], stamp: str) -> str:
+    """One line per UPS, for output that is not a terminal."""
+    out = []
+    for row in rows:
+        what = row.summary.sentence() if row.summary is not None else f"error: {row.error}"
+        if row.summary is not None and row.summary.alarm:
+            what += f", alarm: {row.summary.alarm}"
+        out.append(f"{stamp} {row.server} {row.ups}: {what}\n")
+    return "".join(out)
+
+
+async def _run_plain(servers: list[Watched], interval: float, count: int | None,
+                     once: bool) -> None:
+    loop = asyncio.get_running_loop()
+    done = 0
+    try:
+        while True:
+            started = loop.time()
+            rows = await _refresh(servers, max(interval, 5.0) if once else interval)
+            sys.stdout.write(plain_lines(rows, time.strftime("%H:%M:%S")))
+            sys.stdout.flush()
+            done += 1
+            if once or (count is not None and done >= count):
+                return
+            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+    finally:
+        for s in servers:
+            await s.close()
+
+
 async def _run(servers: list[Watched], interval: float, count: int | None, once: bool) -> None:
+    if not sys.stdout.isatty():
+        await _run_plain(servers, interval, count, once)
+        return
     console = Console()
     try:
         if once:

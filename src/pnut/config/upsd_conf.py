@@ -91,6 +91,7 @@ class UpsdConf:
     allow_not_all_listeners: bool = False
     debug_min: int | None = None
     certfile: str | None = None
+    certfile_line: int = 0
     certpath: str | None = None
     certident: tuple[str, str] | None = None
     certrequest: int = 0
@@ -243,6 +244,7 @@ def parse_upsd_conf(lines: list[ConfLine], path: str = "upsd.conf") -> UpsdConf:
         elif key == "CERTFILE":
             _need(line, 1, "a PEM file")
             conf.certfile = args[0]
+            conf.certfile_line = line.lineno
         elif key == "CERTPATH":
             _need(line, 1, "a directory")
             conf.certpath = args[0]

@@ -64,9 +64,10 @@ def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
         context = server_context(certfile, allow_tls12=conf.tls_min_version == "1.2")
     except (OSError, ssl.SSLError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(conf.path, None,
-                          f"CERTFILE {certfile}: cannot load certificate and key: "
-                          f"{reason}") from None
+        raise ConfigError(conf.path, conf.certfile_line or None,
+                          f"CERTFILE {certfile}: cannot load certificate and key: {reason} - "
+                          "it must be one PEM file with the certificate chain and the private "
+                          "key ('pnut cert init' makes one)") from None
     if conf.certrequest and conf.clientcafile is not None:
         try:
             trust = Path(conf.clientcafile)
