@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         str(args.upses), str(period), str(changes_for)], "driver")
         for host in hosts:
             wait_for(lambda h=host: "READY" in h.log("driver"), timeout=60)
-            host.spawn([*PNUT, "upsd", "--confdir", str(host.dir)], "upsd")
+            host.spawn([*PNUT, "upsd", "-F", "-u", "root", "--confdir", str(host.dir)], "upsd")
         for host in hosts:
             wait_for(lambda h=host: listening(h.addr, UPSD_PORT), timeout=60)
             host.spawn([*PNUT, "mqtt", "--broker", f"mqtt://10.79.{host.k}.1:{broker.port}",

@@ -65,7 +65,8 @@ def test_upsd_announces_and_zeroconf_no_silences(tmp_path: Path) -> None:
     try:
         ns.private_link(f"{ADDR}/24")
         st.start_driver(st.upses[0], "nut")
-        upsd = st.spawn([*ns.prefix, *PNUT, "upsd", "--confdir", str(st.dir)], "upsd-ns")
+        upsd = st.spawn([*ns.prefix, *PNUT, "upsd", "-F", "-u", "root", "--confdir",
+                         str(st.dir)], "upsd-ns")
         wait_for(lambda: "zeroconf: announcing" in st.log_text() or upsd.poll() is not None)
         found = _browse(ns, 15)
         assert len(found) == 1, (found, st.log_text())
@@ -80,7 +81,8 @@ def test_upsd_announces_and_zeroconf_no_silences(tmp_path: Path) -> None:
         assert "Traceback" not in st.log_text()
 
         st.write("upsd.conf", f"LISTEN {ADDR} {port}\nREQUIRE_TLS no\nZEROCONF no\n")
-        upsd = st.spawn([*ns.prefix, *PNUT, "upsd", "--confdir", str(st.dir)], "upsd-ns-off")
+        upsd = st.spawn([*ns.prefix, *PNUT, "upsd", "-F", "-u", "root", "--confdir",
+                         str(st.dir)], "upsd-ns-off")
         wait_for(lambda: ns.run([*PNUT, "upsc", f"ups1@{ADDR}:{port}", "ups.status"])
                  .stdout.strip() == "OL")
         started = time.monotonic()

@@ -196,7 +196,8 @@ def test_mdns_announced_servers(tmp_path: Path) -> None:
     try:
         ns.private_link(f"{addr}/24")
         st.start_driver(st.upses[0], "nut")
-        upsd = st.spawn([*ns.prefix, *PNUT, "upsd", "--confdir", str(st.dir)], "upsd-ns")
+        upsd = st.spawn([*ns.prefix, *PNUT, "upsd", "-F", "-u", "root", "--confdir",
+                         str(st.dir)], "upsd-ns")
         wait_for(lambda: "zeroconf: announcing" in st.log_text() or upsd.poll() is not None)
         text = scan("-A", "--mdns-interface", addr, "-t", "4", prefix=ns.prefix)
     finally:
