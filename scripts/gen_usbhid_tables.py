@@ -20,7 +20,9 @@ from pathlib import Path
 SUBDRIVERS = {
     "apc": "apc-hid.c", "cps": "cps-hid.c", "mge": "mge-hid.c", "powercom": "powercom-hid.c",
     "tripplite": "tripplite-hid.c", "liebert": "liebert-hid.c", "belkin": "belkin-hid.c",
-    "explore": "explore-hid.c",
+    "arduino": "arduino-hid.c", "delta_ups": "delta_ups-hid.c", "ever": "ever-hid.c",
+    "idowell": "idowell-hid.c", "legrand": "legrand-hid.c", "openups": "openups-hid.c",
+    "powervar": "powervar-hid.c", "salicru": "salicru-hid.c",
 }
 FLAG_VALUES = {"ST_FLAG_RW": 1, "ST_FLAG_STRING": 2, "ST_FLAG_NUMBER": 4,
                "HU_FLAG_STATIC": 2, "HU_FLAG_SEMI_STATIC": 4, "HU_FLAG_ABSENT": 8,
@@ -29,12 +31,53 @@ FLAG_VALUES = {"ST_FLAG_RW": 1, "ST_FLAG_STRING": 2, "ST_FLAG_NUMBER": 4,
 DEFAULTS = {"DEFAULT_ONDELAY": "30", "DEFAULT_OFFDELAY": "20", "DEFAULT_LOWBATT": "30"}
 
 
+#: Conditionals as Debian's NUT 2.8.0 build sees them (undefined: debug-only rows, SHUT).
+DEFINED = {"HAVE_STRPTIME", "WITH_LIBUSB_1_0", "1"}
+# "#if 0" is not in DEFINED, so its block goes.
+
+
+def _condition(line: str) -> bool:
+    words = line.split()
+    if words[0] == "#ifdef":
+        return words[1] in DEFINED
+    if words[0] == "#ifndef":
+        return words[1] not in DEFINED
+    expr = " ".join(words[1:]).strip()  # "#if X"
+    return expr in DEFINED
+
+
+def preprocess(text: str) -> str:
+    """Keep what the C compiler keeps for the conditionals above (others: kept)."""
+    out: list[str] = []
+    stack: list[tuple[bool, bool]] = []  # (this branch active, parent active)
+    for line in text.splitlines():
+        head = line.strip()
+        if head.startswith("#"):
+            head = "#" + head[1:].lstrip()  # "# if 0" is "#if 0"
+        active = all(a for a, _ in stack) if stack else True
+        if head.startswith(("#ifdef", "#ifndef", "#if ")) and "PRAGMA" not in head \
+                and "__clang__" not in head and "defined" not in head:
+            stack.append((_condition(head), active))
+            continue
+        if head.startswith(("#if ", "#if(")):
+            stack.append((True, active))  # unknown expression: keep
+            continue
+        if head.startswith("#else") and stack:
+            cond, parent = stack.pop()
+            stack.append((not cond, parent))
+            continue
+        if head.startswith("#endif") and stack:
+            stack.pop()
+            continue
+        if active:
+            out.append(line)
+    return "\n".join(out)
+
+
 def strip_comments(text: str) -> str:
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     text = re.sub(r"//[^\n]*", "", text)
-    # drop "#if 0" blocks
-    text = re.sub(r"#if 0.*?#endif", "", text, flags=re.S)
-    return text
+    return preprocess(text)
 
 
 def table_body(text: str, name: str) -> str | None:

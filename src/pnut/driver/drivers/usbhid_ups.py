@@ -147,6 +147,8 @@ class UsbHidUps(Driver):
         model = hid.sub.format_model(info.product, ds.set_info)
         if hid.sub.key == "mge" and info.vendorid != 0x413C:  # Dell's iProduct is complete
             model = _mge_model(hid, info.product)
+        elif hid.sub.key == "delta_ups":
+            model = _item_string(hid, "UPS.DeltaCustom.[1].DeltaModelName") or info.product
         for name, value in (("ups.mfr", mfr), ("ups.model", model), ("ups.serial", info.serial)):
             if value is not None:
                 ds.set_info(name, value)
@@ -319,6 +321,18 @@ class UsbHidUps(Driver):
             if self._instcmd(cmd, None) == Stat.HANDLED:
                 return
         raise DriverError("Shutdown failed!")
+
+
+def _item_string(hid: HidUps, path: str) -> str:
+    """NUT's HIDGetItemString: the string descriptor a feature item points at, or ""."""
+    nodes = hid.sub.string_to_path(path)
+    f = None if nodes is None else hid.desc.find(nodes, 0xB0)
+    if f is None:
+        return ""
+    try:
+        return hid.dev.get_string(int(hid.read(f, age=1e9)), 512)
+    except HidError:
+        return ""
 
 
 def _mge_model(hid: HidUps, product: str | None) -> str:

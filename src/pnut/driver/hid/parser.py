@@ -81,8 +81,11 @@ class Descriptor:
     replen: dict[int, int] = field(default_factory=dict)
 
     def find(self, path: tuple[int, ...], kind: int) -> Field | None:
+        """The first field of ``kind`` whose path starts with ``path`` (NUT compares
+        only as many nodes as the wanted path has)."""
+        n = len(path)
         for f in self.fields:
-            if f.kind == kind and f.path == path:
+            if f.kind == kind and f.path[:n] == path:
                 return f
         return None
 

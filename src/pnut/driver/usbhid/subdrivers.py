@@ -24,11 +24,19 @@ from types import ModuleType
 from pnut.driver.hid.parser import Descriptor
 from pnut.driver.usbhid import (
     tab_apc,
+    tab_arduino,
     tab_belkin,
     tab_cps,
+    tab_delta_ups,
+    tab_ever,
+    tab_idowell,
+    tab_legrand,
     tab_liebert,
     tab_mge,
+    tab_openups,
     tab_powercom,
+    tab_powervar,
+    tab_salicru,
     tab_tripplite,
     usages,
     vendor_conv,
@@ -335,9 +343,18 @@ class Subdriver:
             q.io_frequency_scale = q.io_current_scale = 0.01
 
     def format_mfr(self, vendor: str | None) -> str | None:
-        return vendor if vendor is not None else self.default_mfr
+        mfr = vendor if vendor is not None else self.default_mfr
+        if self.key == "belkin" and mfr is not None:
+            mfr = mfr.lstrip(" ")
+        return mfr
 
-    def format_model(self, product: str | None, setinfo: Callable[[str, str], object]) -> str:
+    def format_model(self, product: str | None,
+                     setinfo: Callable[[str, str], object]) -> str | None:
+        """The subdriver's model string; None (no ups.model) where NUT gives NULL."""
+        if self.key == "belkin":
+            return product if product else "unknown"
+        if not self.model_split_fw:
+            return product
         model = product if product is not None else "unknown"
         if self.model_split_fw and "FW:" in model:
             head, _, fw = model.partition("FW:")
@@ -370,10 +387,18 @@ def _make(key: str, mod: ModuleType, **kw: object) -> Subdriver:
 SUBDRIVERS: list[Subdriver] = [
     _make("mge", tab_mge, default_mfr="Eaton"),
     _make("apc", tab_apc, fix=_fix_apc, default_mfr="APC", model_split_fw=True),
-    _make("belkin", tab_belkin),
+    _make("arduino", tab_arduino, default_mfr="Arduino"),
+    _make("belkin", tab_belkin, default_mfr="Belkin"),
     _make("cps", tab_cps, fix=_fix_cps, default_mfr="CPS"),
-    _make("liebert", tab_liebert),
+    _make("delta_ups", tab_delta_ups, default_mfr="Delta"),
+    _make("ever", tab_ever, default_mfr="Ever"),
+    _make("idowell", tab_idowell, default_mfr="iDowell"),
+    _make("legrand", tab_legrand, default_mfr="Legrand"),
+    _make("liebert", tab_liebert, default_mfr="Liebert"),
+    _make("openups", tab_openups, default_mfr="openUPS"),
     _make("powercom", tab_powercom, default_mfr="PowerCOM"),
+    _make("powervar", tab_powervar, default_mfr="Powervar"),
+    _make("salicru", tab_salicru, default_mfr="Salicru"),
     _make("tripplite", tab_tripplite),
 ]
 
