@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "upsd": ("upsd", "the attachment daemon (network server, TCP 3493)"),
     "driver": ("driver", "run a UPS driver (sim, dummy-ups, ...)"),
     "upsdrvctl": ("upsdrvctl", "start, stop and shut down the drivers of ups.conf"),
+    "drvhost": ("drvhost", "run many pnut drivers in one process (upsdrvctl --one-process)"),
     "scan": ("scan", "find UPSes (USB, SNMP, NUT servers, mDNS, serial): ups.conf sections"),
     "upsc": ("upsc", "read UPS variables"),
     "upscmd": ("upscmd", "send instant commands"),

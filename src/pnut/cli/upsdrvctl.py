@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="pass the debugging level to the drivers")
     p.add_argument("--confdir", help="config directory (default $NUT_CONFPATH or /etc/nut)")
     p.add_argument("--statepath", help="driver socket directory")
+    p.add_argument("--one-process", action="store_true",
+                   help="pnut only: run all of pnut's own drivers in one process "
+                        "(pnut drvhost); each keeps its own socket and PID file")
     p.add_argument("command", choices=["start", "stop", "shutdown"])
     p.add_argument("ups", nargs="?", help="only this UPS (default: all of ups.conf)")
     return p
@@ -44,7 +47,7 @@ def main(argv: list[str]) -> int:
         print(problem, file=sys.stderr)
     opts = Options(testing=args.testing, user=args.user, debug=args.debug,
                    pass_debug=args.pass_debug, chroot=args.chroot, confdir=args.confdir,
-                   statepath=args.statepath)
+                   statepath=args.statepath, one_process=args.one_process)
     if args.testing:
         print("*** Testing mode: not calling exec/kill", flush=True)
     ctl = Controller(conf, conf.statepath(args.statepath), opts)

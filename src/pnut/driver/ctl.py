@@ -12,6 +12,12 @@ background once its socket listens and the foreground process exits 0 — so
 there.  ``stop`` signals the PID in ``<driver>-<ups>.pid`` and waits for it
 to go; ``shutdown`` runs each driver with ``-k`` in ``sdorder`` order
 (0 first, -1 never).  ``-t`` prints what would be run and runs nothing.
+
+``--one-process`` (pnut only) starts all of pnut's own drivers of the
+selection in one ``pnut drvhost`` process (:mod:`pnut.driver.host`); each
+still has its own socket and PID file.  ``stop`` ends a hosted driver with
+``INSTCMD driver.exit`` on its socket (signalling the PID would end them
+all); the host exits with its last driver.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +34,7 @@ from pathlib import Path
 
 from pnut.config.ups_conf import UpsConf, UpsSection
 from pnut.driver.base import BUILTIN_DRIVERS
+from pnut.driver.host import hosted_pid_cmdline
 from pnut.driver.pidfile import alive, pid_path, read_pid, signal_driver
 
 DEFAULT_DRIVERPATH = "/lib/nut"
@@ -46,6 +54,7 @@ class Options:
     chroot: str | None = None
     confdir: str | None = None
     statepath: str | None = None
+    one_process: bool = False
 
 
 @dataclass
@@ -118,10 +127,46 @@ class Controller:
             return 1
         failed = 0
         nowait = "nowait" in self.conf.global_flags or bool(self.conf.globals.get("nowait"))
+        if self.opts.one_process:
+            hosted = [u for u in upses if (u.driver or "") in BUILTIN_DRIVERS]
+            upses = [u for u in upses if u not in hosted]
+            if hosted:
+                failed += self._start_host(hosted)
         for ups in upses:
             if not self._start_one(ups, nowait):
                 failed += 1
         return 1 if failed else 0
+
+    def _start_host(self, upses: list[UpsSection]) -> int:
+        """One drvhost process for these UPSes; the number that did not start."""
+        argv = [sys.executable, "-m", "pnut", "drvhost", "-B"]
+        if self.opts.confdir:
+            argv += ["--confdir", self.opts.confdir]
+        if self.opts.statepath:
+            argv += ["--statepath", self.opts.statepath]
+        if self.opts.user:
+            argv += ["-u", self.opts.user]
+        argv += ["-D"] * (self.opts.debug if self.opts.pass_debug else 0)
+        argv += [f"{u.driver}:{u.name}" for u in upses]
+        if self.opts.testing:
+            self.say(f"exec: {' '.join(argv)}")
+            return 0
+        delay = max(self._setting(u, "maxstartdelay", DEFAULT_MAXSTARTDELAY) for u in upses)
+        try:
+            code = subprocess.run(argv, stdin=subprocess.DEVNULL, env=self.env(),
+                                  timeout=delay + len(upses) * 0.2).returncode
+        except subprocess.TimeoutExpired:
+            self.warn(f"Startup timer elapsed for the driver host ({delay} s)")
+            return len(upses)
+        except OSError as exc:
+            self.warn(f"Can't start the driver host: {exc.strerror or exc}")
+            return len(upses)
+        missing = [u for u in upses
+                   if not self._wait_socket(self.statepath / f"{u.driver}-{u.name}", 1.0)]
+        for ups in missing:
+            self.warn(f"Driver failed to start for UPS {ups.name} (in the driver host, "
+                      f"exit status {code})")
+        return len(missing)
 
     def _start_one(self, ups: UpsSection, nowait: bool) -> bool:
         if not ups.driver:
@@ -244,6 +289,9 @@ class Controller:
                 self.warn(f"Can't open {pidfile}: no PID file (driver not running?)")
                 failed += 1
                 continue
+            if f"{driver}:{ups.name}" in hosted_pid_cmdline(pid):
+                failed += not self._stop_hosted(ups, pidfile)
+                continue
             if signal_driver(pidfile, driver, signal.SIGTERM) is None:
                 self.warn(f"Stopping {ups.name} failed: PID {pid} is not a running {driver}")
                 failed += 1
@@ -255,6 +303,25 @@ class Controller:
                 self.warn(f"Driver for UPS {ups.name} (PID {pid}) did not exit")
                 failed += 1
         return 1 if failed else 0
+
+    def _stop_hosted(self, ups: UpsSection, pidfile: Path) -> bool:
+        """End one driver of a drvhost (the others keep running)."""
+        path = self.statepath / f"{ups.driver}-{ups.name}"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5.0)
+                sock.connect(str(path))
+                sock.sendall(b"INSTCMD driver.exit\n")
+        except OSError as exc:
+            self.warn(f"Stopping {ups.name} failed: {path}: {exc.strerror or exc}")
+            return False
+        deadline = time.monotonic() + STOP_WAIT
+        while pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pidfile.exists():
+            self.warn(f"Driver for UPS {ups.name} (in the driver host) did not exit")
+            return False
+        return True
 
     # -- shutdown --------------------------------------------------------------------------
     def shutdown(self, name: str | None) -> int:

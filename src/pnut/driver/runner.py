@@ -285,6 +285,11 @@ class DriverProcess:
 
     # -- what the socket server calls --------------------------------------------
     async def instcmd(self, name: str, param: str | None) -> int:
+        if name.lower() == "driver.exit":
+            # NUT 2.8.1+'s common command (handled, not listed): end this driver.
+            log.info("instcmd: driver.exit: exiting")
+            self.request_stop()
+            return Stat.HANDLED
         if self.backoff.active:
             log.info("instcmd %s refused: the device is not connected", name)
             return Stat.FAILED
