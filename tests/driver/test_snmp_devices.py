@@ -35,6 +35,7 @@ BAD = "\n".join([
     "1.3.6.1.4.1.318.1.1.1.1.2.3.0|2|12345",
     "1.3.6.1.4.1.318.1.1.1.2.1.1.0|4|garbage",  # status as text
     "1.3.6.1.4.1.318.1.1.1.2.2.1.0|4|abc",  # a number as text
+    "1.3.6.1.4.1.318.1.1.1.2.2.2.0|5|",  # NULL, as RMCARD205 answers (nut#1275)
     "1.3.6.1.4.1.318.1.1.1.2.2.3.0|70|123456789",  # Counter64: not decoded
     "1.3.6.1.4.1.318.1.1.1.2.3.4.0|4|0x1F",  # strtol base 0
     "1.3.6.1.4.1.318.1.1.1.3.3.1.0|6|1.3.6.1.4.1.99.7",  # OID pointing nowhere
@@ -103,6 +104,7 @@ def test_bad_agent_does_not_stop_the_driver(agent: Agent, ddir: DriverDir) -> No
     assert 'SETINFO battery.voltage "3.10"' in text  # "0x1F" * 0.1
     assert "output.voltage" not in text  # never answered: dropped, not fatal
     assert "battery.runtime " not in text  # Counter64
+    assert "ups.temperature" not in text  # NULL
     assert "DATAOK" in first and "DATAOK" in again
 
 

@@ -22,7 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "driver"))
 
-from snmpagent import RESPONDER, Agent, have_snmpsim
+from snmpagent import RESPONDER, V3, Agent, SnmpdV3, have_snmpd, have_snmpsim
 
 from hostns import NetNs, can_netns
 from support import PNUT, Stack, Ups, free_port, wait_for
@@ -63,6 +63,23 @@ def test_snmp_agents_with_their_mibs(agent: Agent, tmp_path: Path) -> None:
     out = subprocess.run([*PNUT, "driver", "snmp-ups", "-a", "found", "-d", "1"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert "ups.model: Eaton 5PX" in out.stdout, out.stderr
+
+
+@needs_snmpsim
+@pytest.mark.skipif(not have_snmpd(), reason="Debian's snmpd is not installed")
+def test_snmpv3_scan(agent: Agent) -> None:
+    front = SnmpdV3(agent, "apcc")
+    try:
+        found = json.loads(scan("-S", "-s", "127.0.0.1", "--snmp-port", str(front.port),
+                                "-u", V3["user"], "-l", "authPriv", "-w", "SHA", "-W",
+                                V3["auth"], "-x", "AES", "-X", V3["priv"], "-t", "2", "--json"))
+    finally:
+        front.close()
+    assert found == [{"type": "SNMP", "driver": "snmp-ups", "port": f"127.0.0.1:{front.port}",
+                      "options": {"desc": "Smart-UPS 5000", "mibs": "apcc", "snmp_version": "v3",
+                                  "secLevel": "authPriv", "secName": V3["user"],
+                                  "authPassword": V3["auth"], "authProtocol": "SHA",
+                                  "privPassword": V3["priv"], "privProtocol": "AES"}}]
 
 
 @needs_snmpsim

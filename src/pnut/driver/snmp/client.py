@@ -168,8 +168,8 @@ def _decode(value: Any) -> Value | None:
     # SNMPv1 replies decode to RFC 1155 types, v2c/v3 to RFC 1902 ones.
     if isinstance(value, (rfc1905.NoSuchObject, rfc1905.NoSuchInstance, rfc1905.EndOfMibView,
                           rfc1902.Counter64, rfc1902.IpAddress, rfc1902.Bits,
-                          rfc1155.IpAddress, rfc1155.NetworkAddress)):
-        return None  # NUT decodes none of these either
+                          rfc1155.IpAddress, rfc1155.NetworkAddress, univ.Null)):
+        return None  # NUT decodes none of these either (pyasn1's Null is an OctetString)
     if isinstance(value, (rfc1902.TimeTicks, rfc1155.TimeTicks)):
         return Value("ticks", int(value))
     if isinstance(value, univ.Integer):
