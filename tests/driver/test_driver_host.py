@@ -41,7 +41,8 @@ def _setup(ddir: DriverDir) -> None:
 
 def test_drivers_share_a_process_but_nothing_else(ddir: DriverDir) -> None:
     _setup(ddir)
-    proc = ddir.spawn("drvhost", "sim:a", "sim:b", "dummy-ups:c", "sim:bad", name="host")
+    proc = ddir.spawn("drvhost", "-u", "root", "sim:a", "sim:b", "dummy-ups:c", "sim:bad",
+                       name="host")
     for name in ("sim-a", "sim-b", "dummy-ups-c"):
         wait_for(lambda n=name: (ddir.state / n).exists(), timeout=20)
     assert proc.poll() is None
@@ -76,7 +77,7 @@ def test_drivers_share_a_process_but_nothing_else(ddir: DriverDir) -> None:
 def test_upsdrvctl_one_process_start_and_stop(ddir: DriverDir) -> None:
     _setup(ddir)
     ddir.write("ups.conf", CONF.split("[bad]")[0])
-    result = ddir.run("upsdrvctl", "--one-process", "start", timeout=60)
+    result = ddir.run("upsdrvctl", "-u", "root", "--one-process", "start", timeout=60)
     assert result.returncode == 0, result.stderr
     pids = {read_pid(ddir.state / f"{n}.pid") for n in ("sim-a", "sim-b", "dummy-ups-c")}
     assert len(pids) == 1
@@ -98,7 +99,7 @@ def test_a_slow_device_does_not_hold_up_the_others(ddir: DriverDir) -> None:
     _setup(ddir)
     (ddir.dir / "cable").unlink()
     ddir.write("ups.conf", CONF.split("[c]")[0])
-    proc = ddir.spawn("drvhost", "sim:a", "sim:b", name="host")
+    proc = ddir.spawn("drvhost", "-u", "root", "sim:a", "sim:b", name="host")
     wait_for(lambda: (ddir.state / "sim-a").exists() or proc.poll() is not None, timeout=20)
     assert proc.poll() is None  # b's missing device at start-up does not stop a
     with ddir.conn("sim", "a") as a:

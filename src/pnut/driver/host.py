@@ -31,11 +31,12 @@ import signal
 import sys
 from pathlib import Path
 
+from pnut import process
 from pnut.config.parser import ConfigError, confpath
 from pnut.config.ups_conf import load_ups_conf
 from pnut.driver.base import DriverError, load_driver
 from pnut.driver.conf import build_config
-from pnut.driver.runner import DriverProcess, _background, _signal_ready, drop_privileges
+from pnut.driver.runner import DriverProcess, drop_privileges
 from pnut.driver.sockserver import SocketError
 
 log = logging.getLogger("pnut.driver")
@@ -164,8 +165,8 @@ class DriverHost:
         if not running:
             return 1
         self._signals(running)
-        if ready_fd is not None:
-            _signal_ready(ready_fd)
+        process.announce_ready(ready_fd, "pnut-driver-host")
+        process.notify("READY=1")
         await asyncio.gather(*(self._run(p) for p in running))
         return 0 if len(running) == len(self.specs) else 1
 
@@ -196,7 +197,7 @@ def run_host(specs: list[str], *, confdir: str | None, statepath: str | None,
         log.error("%s", problem)
     if not host.procs:
         return 1
-    ready = _background() if background else None
+    ready = process.start_background() if background else None
 
     async def main() -> int:
         return await host.serve(ready)
