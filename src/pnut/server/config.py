@@ -117,21 +117,38 @@ def _own_certificate(conf: UpsdConf) -> str:
 _ANNOUNCED: list[str] = []
 
 
-def _warn_expiry(certfile: str) -> None:
-    """A certificate that expired (or soon will) makes every handshake fail: say so."""
-    from pnut.tls.certs import load_first_cert  # cryptography: only with a CERTFILE
+def _not_after(certfile: str) -> float | None:
+    """When the first certificate of ``certfile`` expires (epoch seconds), or None.
+
+    Read with the ssl module's own decoder, so that a running upsd does not
+    load the cryptography package (about 10 MB resident) for one date.
+    """
+    decode = getattr(ssl._ssl, "_test_decode_cert", None)  # type: ignore[attr-defined]
+    if decode is not None:
+        try:
+            return float(ssl.cert_time_to_seconds(decode(certfile)["notAfter"]))
+        except (OSError, ssl.SSLError, KeyError, ValueError):
+            return None
+    from pnut.tls.certs import load_first_cert  # a Python without that decoder
 
     try:
-        cert = load_first_cert(Path(certfile))
+        return load_first_cert(Path(certfile)).not_valid_after_utc.timestamp()
     except (OSError, ValueError):
+        return None
+
+
+def _warn_expiry(certfile: str) -> None:
+    """A certificate that expired (or soon will) makes every handshake fail: say so."""
+    not_after = _not_after(certfile)
+    if not_after is None:
         return
-    left = cert.not_valid_after_utc.timestamp() - time.time()
+    left = not_after - time.time()
+    day = time.strftime("%Y-%m-%d", time.gmtime(not_after))
     if left <= 0:
         log.warning("CERTFILE %s expired on %s: clients that check it will refuse it",
-                    certfile, f"{cert.not_valid_after_utc:%Y-%m-%d}")
+                    certfile, day)
     elif left < _EXPIRY_WARNING:
-        log.warning("CERTFILE %s expires on %s", certfile,
-                    f"{cert.not_valid_after_utc:%Y-%m-%d}")
+        log.warning("CERTFILE %s expires on %s", certfile, day)
 
 
 def load_config(confdir: Path, statepath: str | None = None) -> Config:

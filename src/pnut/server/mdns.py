@@ -98,6 +98,9 @@ class Announcer:
     def start(self) -> None:
         if self.conf.zeroconf is False:
             return
+        if self.conf.zeroconf is None and all(
+                is_loopback_host(host) for host, _port in self.conf.addresses()):
+            return  # nothing to announce: do not load python-zeroconf (~8 MB resident)
         try:
             import zeroconf  # noqa: F401
         except ImportError:
