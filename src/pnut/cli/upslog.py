@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import select
 import signal
 import socket
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from pnut import process
 from pnut.cli._clientcli import TLS_HELP, fatal, getopt, run_main, take_tls_options
 from pnut.client import Client, ClientError, UpsNameError, parse_upsname
 from pnut.client.tls import TlsSettings
@@ -390,35 +390,28 @@ def _main(argv: list[str]) -> int:
     return 0
 
 
-def _lookup_user(name: str) -> pwd.struct_passwd | None:
+def _lookup_user(name: str) -> process.Account | None:
     """The account to switch to; only looked up when running as root."""
-    if os.geteuid() != 0:
-        return None
     try:
-        return pwd.getpwnam(name)
-    except KeyError:
+        return process.run_as(name)
+    except process.ProcessError:
         fatal(f"user {name} not found")
 
 
-def _become_user(entry: pwd.struct_passwd | None) -> None:
-    if entry is None:
-        return
+def _become_user(account: process.Account | None) -> None:
     try:
-        os.initgroups(entry.pw_name, entry.pw_gid)
-        os.setgid(entry.pw_gid)
-        os.setuid(entry.pw_uid)
-    except OSError as exc:
-        fatal(f"can't switch to user {entry.pw_name}: {exc.strerror}")
+        process.drop_privileges(account)
+    except (OSError, process.ProcessError) as exc:
+        fatal(f"can't switch to user {account.name if account else '?'}: {exc}")
 
 
 def _write_pid(base: str) -> Path | None:
     """``<NUT_ALTPIDPATH or /run/nut>/<base>.pid``; a failure is only noted."""
     path = Path(base)
     if not path.is_absolute():
-        piddir = os.environ.get("NUT_ALTPIDPATH") or os.environ.get("NUT_STATEPATH") or "/run/nut"
-        path = Path(piddir) / f"{base}.pid"
+        path = process.pid_dir() / f"{base}.pid"
     try:
-        path.write_text(f"{os.getpid()}\n")
+        process.write_pid(path)
     except OSError as exc:
         syslog.syslog(syslog.LOG_NOTICE, f"writepid: fopen {path}: {exc.strerror}")
         return None
@@ -426,13 +419,7 @@ def _write_pid(base: str) -> Path | None:
 
 
 def _background() -> None:
-    """Detach like NUT's background(): the parent exits, the child goes on."""
+    """Detach like NUT's background(): the parent exits at once, the child goes on."""
     sys.stdout.flush()
     sys.stderr.flush()
-    if os.fork():
-        os._exit(0)
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
-    os.close(devnull)
+    process.announce_ready(process.start_background(), PROG)
