@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 import random
 import socket
+import ssl
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from pnut.tls.certs import init_pki
 from support import Stack, Ups
 from upsd_support import Conn, ready
 
@@ -79,3 +82,53 @@ def test_honest_client_is_answered_through_a_flood(loop: str,
     assert drops <= 20 + 5 * (FLOOD_SECONDS + 3), drops
     assert drops <= len(dropped) + GARBAGE_CONNECTIONS, (drops, len(dropped))
     assert os.environ.get("PNUT_NO_UVLOOP") == ("1" if loop == "asyncio" else None)
+
+
+def _tls_garbage(port: int, until: float, seed: int, handshake: bool,
+                 dropped: list[int]) -> None:
+    """STARTTLS, then junk inside TLS records, or junk instead of the handshake."""
+    rng = random.Random(seed)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    while time.monotonic() < until:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+                raw.sendall(b"STARTTLS\n")
+                raw.recv(100)
+                sock = ctx.wrap_socket(raw) if handshake else raw
+                while time.monotonic() < until:
+                    sock.sendall(rng.randbytes(16384))
+        except (OSError, ssl.SSLError):
+            dropped.append(1)
+
+
+def test_junk_after_starttls_is_handled_like_junk_in_clear(tmp_path: Path) -> None:
+    init_pki(tmp_path, ["127.0.0.1"])
+    with Stack([Ups("u", "ups.status: OL\nups.load: 7\n")],
+               upsd_conf=f"CERTFILE {tmp_path / 'server.pem'}\n") as st:
+        st.start(upsd="pnut", driver="pnut")
+        ready(st, "u")
+        until = time.monotonic() + FLOOD_SECONDS
+        dropped: list[int] = []
+        threads = [threading.Thread(target=_tls_garbage, args=(st.port, until, i, i % 2 == 0,
+                                                               dropped)) for i in range(6)]
+        for t in threads:
+            t.start()
+        worst = 0.0
+        try:
+            with Conn(st.port, timeout=10) as honest:
+                while time.monotonic() < until:
+                    start = time.monotonic()
+                    assert honest.ask("GET VAR u ups.load") == ['VAR u ups.load "7"']
+                    worst = max(worst, time.monotonic() - start)
+                    time.sleep(0.05)
+        finally:
+            for t in threads:
+                t.join(timeout=10)
+        log = st.log_text()
+    assert worst < 2.0, f"honest GET VAR took {worst:.3f} s during the TLS flood"
+    assert dropped, "no garbage connection was dropped"
+    assert "invalid lines in a row" in log  # junk inside TLS: the same rules
+    assert "TLS handshake with 127.0.0.1 failed" in log  # junk instead of a handshake
+    assert log.count("TLS handshake with") <= 20 + 5 * (FLOOD_SECONDS + 3)
