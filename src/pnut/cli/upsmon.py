@@ -15,7 +15,6 @@ import contextlib
 import importlib
 import logging
 import os
-import pwd
 import signal
 import sys
 import time
@@ -210,9 +209,9 @@ def _split(conf: UpsmonConf, log: logging.Logger, user: str) -> int:
     child's exit), forwarding SIGTERM/SIGINT to the child meanwhile.
     """
     try:
-        account = pwd.getpwnam(user)
-    except KeyError:
-        print(f"{PROG}: user {user!r} not found (RUN_AS_USER / -u)", file=sys.stderr)
+        account = process.run_as(user)
+    except process.ProcessError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
         sys.exit(1)
     # Modules imported on first use must be loaded while still root: the
     # interpreter's files need not be readable by the unprivileged user.
@@ -224,10 +223,7 @@ def _split(conf: UpsmonConf, log: logging.Logger, user: str) -> int:
         os.close(read_fd)
         os.set_inheritable(write_fd, False)
         _write_pidfile(log)  # while still allowed to
-        if account.pw_uid != os.geteuid():
-            os.setgroups([])
-            os.setgid(account.pw_gid)
-            os.setuid(account.pw_uid)
+        process.drop_privileges(account)
         return write_fd
     os.close(write_fd)
     sys.exit(_run_parent(read_fd, child, conf, log))
