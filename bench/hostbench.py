@@ -50,7 +50,8 @@ def _dir(count: int, driver: str) -> tuple[Path, dict[str, str]]:
 
 def _host(count: int, seconds: float) -> tuple[float, float]:
     root, env = _dir(count, "sim")
-    argv = [sys.executable, "-m", "pnut", "drvhost", *(f"sim:u{i}" for i in range(count))]
+    argv = [sys.executable, "-m", "pnut", "drvhost", "-u", "root",
+            *(f"sim:u{i}" for i in range(count))]
     proc = subprocess.Popen(argv, env=env, cwd=root, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:

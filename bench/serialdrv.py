@@ -61,7 +61,7 @@ def measure(driver: str, kind: str, dialect: str, impl: str, seconds: float
         if impl == "nut":
             argv = [str(NUT_LIBDIR / driver), "-a", "b", "-F", "-u", "root"]
         else:
-            argv = [sys.executable, "-m", "pnut", "driver", driver, "-a", "b"]
+            argv = [sys.executable, "-m", "pnut", "driver", driver, "-a", "b", "-F", "-u", "root"]
         proc = subprocess.Popen(argv, env=env, cwd=root, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         try:

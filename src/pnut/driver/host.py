@@ -154,8 +154,9 @@ class DriverHost:
         gate = asyncio.Semaphore(START_CONCURRENCY)
         prepared = await asyncio.gather(*(self._prepare(p, gate) for p in self.procs))
         ready = [p for p, ok in zip(self.procs, prepared, strict=True) if ok]
+        user = self.user or (self.procs[0].setup.user if self.procs else None)
         try:
-            drop_privileges(self.user)
+            drop_privileges(user)
         except DriverError as exc:
             log.error("%s", exc)
             return 1
