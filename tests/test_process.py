@@ -205,3 +205,35 @@ def test_systemd_notify_ready_reloading_watchdog_stopping(st: Stack) -> None:
         until("STOPPING=1")
     finally:
         listener.close()
+
+
+@pytest.mark.skipif(not ROOT, reason="chroot needs root")
+def test_driver_chroot_keeps_socket_and_pid_file_inside() -> None:
+    """-r DIR: after opening the device the driver chroots; its state path is inside DIR."""
+    base = Path(tempfile.mkdtemp(prefix="pnut-chroot-"))
+    try:
+        (base / "st").mkdir()
+        (base / "etc").mkdir()
+        (base / "etc" / "ups.conf").write_text("[u]\n  driver = dummy-ups\n  port = u.dev\n")
+        (base / "etc" / "u.dev").write_text(DEV)
+        env = {**os.environ, "NUT_CONFPATH": str(base / "etc"), "NUT_STATEPATH": "/st"}
+        env.pop("NUT_ALTPIDPATH", None)
+        proc = subprocess.Popen([*PNUT, "driver", "dummy-ups", "-a", "u", "-F", "-u", "root",
+                                 "-r", str(base)], env=env, stdin=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        try:
+            sock = base / "st" / "dummy-ups-u"
+            wait_for(lambda: sock.exists() or proc.poll() is not None, timeout=20)
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert Path(f"/proc/{proc.pid}/root").resolve() == base.resolve()
+            assert (base / "st" / "dummy-ups-u.pid").read_text().strip() == str(proc.pid)
+            with socket.socket(socket.AF_UNIX) as conn:
+                conn.settimeout(10)
+                conn.connect(str(sock))
+                conn.sendall(b"DUMPVALUE ups.load\n")
+                assert conn.recv(200).startswith(b'SETINFO ups.load "7"')
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
