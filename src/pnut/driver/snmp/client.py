@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -138,10 +139,7 @@ def split_host_port(port: str, config: DriverConfig | None = None) -> tuple[str,
 
 
 def _auth_data(s: SnmpSettings) -> Any:
-    if s.version != "v3":
-        from pysnmp.hlapi.v1arch import asyncio as v1
-
-        return v1.CommunityData(s.community, mpModel=0 if s.version == "v1" else 1)
+    """The pysnmp USM user for SNMPv3."""
     from pysnmp.hlapi.v3arch import asyncio as hl
 
     auth = {
@@ -185,77 +183,164 @@ def _decode(value: Any) -> Value | None:
 #: beyond what they can carry; pnut then asks one by one).
 BATCH = 16
 NO_SUCH_NAME = 2
+#: Datagrams kept while a request waits (late answers, strays).
+QUEUE_BOUND = 64
+
+#: (indication, error status, error index, varbinds): what both back-ends return.
+Outcome = tuple[str | None, int, int, list[tuple[str, Any]]]
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_BOUND)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if not self.queue.full():
+            self.queue.put_nowait(data)
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP unreachable and the like: the request simply times out."""
+
+
+class _V1Backend:
+    """SNMP v1/v2c on :mod:`.wire` over one connected UDP socket; retries as net-snmp."""
+
+    def __init__(self, s: SnmpSettings) -> None:
+        from pnut.driver.snmp.wire import Codec
+
+        self.settings = s
+        self.codec = Codec(s.version, s.community)
+        self.transport: asyncio.DatagramTransport | None = None
+        self.proto = _Datagrams()
+
+    async def _open(self) -> None:
+        if self.transport is not None:
+            return
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        try:
+            self.transport, _ = await loop.create_datagram_endpoint(
+                lambda: self.proto, remote_addr=(s.host, s.port))
+        except OSError as exc:
+            raise SnmpTimeout(f"cannot reach {s.host}: {exc}") from None
+
+    async def _exchange(self, build: Any) -> Outcome:
+        from pnut.driver.snmp.wire import next_request_id
+
+        await self._open()
+        assert self.transport is not None
+        rid = next_request_id()
+        data: bytes = build(rid)
+        queue = self.proto.queue
+        while not queue.empty():  # answers to requests that already timed out
+            queue.get_nowait()
+        for _attempt in range(self.settings.retries + 1):
+            self.transport.sendto(data)
+            deadline = time.monotonic() + self.settings.timeout
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    datagram = await asyncio.wait_for(queue.get(), left)
+                except TimeoutError:
+                    break
+                reply = self.codec.parse(datagram)
+                if reply is not None and reply.request_id == rid:
+                    return None, reply.error_status, reply.error_index, reply.varbinds
+        return "No SNMP response received before timeout", 0, 0, []
+
+    async def get(self, oids: list[str]) -> Outcome:
+        return await self._exchange(lambda rid: self.codec.get(rid, oids))
+
+    async def set(self, oid: str, kind: str, value: str | int) -> Outcome:
+        return await self._exchange(lambda rid: self.codec.set(rid, oid, kind, value))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        self.transport = None
+
+
+class _V3Backend:
+    """SNMPv3 (USM) through pysnmp's full engine."""
+
+    def __init__(self, s: SnmpSettings) -> None:
+        self.settings = s
+        self.engine: Any = None
+        self.target: Any = None
+        self.auth: Any = None
+
+    async def _open(self) -> None:
+        if self.engine is not None:
+            return
+        from pysnmp.hlapi.v3arch import asyncio as v3
+
+        s = self.settings
+        self.engine = v3.SnmpEngine()
+        self.auth = _auth_data(s)
+        target_cls = v3.Udp6TransportTarget if ":" in s.host else v3.UdpTransportTarget
+        try:
+            self.target = await target_cls.create((s.host, s.port), timeout=s.timeout,
+                                                  retries=s.retries)
+        except Exception as exc:
+            self.close()
+            raise SnmpTimeout(f"cannot resolve {s.host}: {exc}") from None
+
+    async def _run(self, kind: str, objs: list[Any]) -> Outcome:
+        from pysnmp.hlapi.v3arch import asyncio as v3
+
+        await self._open()
+        cmd = v3.get_cmd if kind == "get" else v3.set_cmd
+        err_ind, err_stat, err_idx, binds = await cmd(
+            self.engine, self.auth, self.target, v3.ContextData(), *objs, lookupMib=False)
+        return (str(err_ind) if err_ind else None, int(err_stat or 0), int(err_idx or 0),
+                [(str(oid), value) for oid, value in binds])
+
+    async def get(self, oids: list[str]) -> Outcome:
+        from pysnmp.hlapi.v3arch import asyncio as v3
+
+        return await self._run("get", [v3.ObjectType(v3.ObjectIdentity(o.lstrip(".")))
+                                       for o in oids])
+
+    async def set(self, oid: str, kind: str, value: str | int) -> Outcome:
+        from pysnmp.hlapi.v3arch import asyncio as v3
+        from pysnmp.proto import rfc1902
+
+        asn: Any = (rfc1902.OctetString(str(value)) if kind == "s" else
+                    rfc1902.TimeTicks(int(value)) if kind == "t" else rfc1902.Integer(int(value)))
+        return await self._run("set", [v3.ObjectType(v3.ObjectIdentity(oid.lstrip(".")), asn)])
+
+    def close(self) -> None:
+        if self.engine is not None:
+            with contextlib.suppress(Exception):
+                self.engine.close_dispatcher()
+        self.engine = None
+        self.target = None
 
 
 class SnmpClient:
     """GET/SET against one agent; one request in flight at a time.
 
-    SNMP v1/v2c go through pysnmp's light v1arch dispatcher, v3 through its
-    full engine (USM); both return the same ``(indication, status, index,
-    varbinds)`` tuple, which is all this class looks at.
+    SNMP v1/v2c use pnut's own small transport on :mod:`.wire`; v3 goes
+    through pysnmp's engine (USM).  Both give ``(indication, status,
+    index, varbinds)``, which is all this class looks at.
     """
 
     def __init__(self, settings: SnmpSettings) -> None:
         self.settings = settings
-        self._engine: Any = None
-        self._target: Any = None
-        self._auth: Any = None
-        self._v3 = settings.version == "v3"
+        self._backend: _V1Backend | _V3Backend = (
+            _V3Backend(settings) if settings.version == "v3" else _V1Backend(settings))
         self._lock = asyncio.Lock()
-
-    async def _ensure(self) -> None:
-        if self._engine is not None:
-            return
-        s = self.settings
-        hl: Any
-        if self._v3:
-            from pysnmp.hlapi.v3arch import asyncio as v3
-
-            hl = v3
-            self._engine = v3.SnmpEngine()
-        else:
-            from pysnmp.hlapi.v1arch import asyncio as v1
-
-            hl = v1
-            self._engine = v1.SnmpDispatcher()
-        self._auth = _auth_data(s)
-        target_cls = hl.Udp6TransportTarget if ":" in s.host else hl.UdpTransportTarget
-        try:
-            self._target = await target_cls.create((s.host, s.port), timeout=s.timeout,
-                                                   retries=s.retries)
-        except Exception as exc:
-            self.close()
-            raise SnmpTimeout(f"cannot resolve {s.host}: {exc}") from None
-
-    async def _request(self, kind: str, binds: list[tuple[str, Any]]) -> tuple[Any, Any, Any, Any]:
-        await self._ensure()
-        if self._v3:
-            from pysnmp.hlapi.v3arch import asyncio as v3
-
-            cmd = v3.get_cmd if kind == "get" else v3.set_cmd
-            objs = [v3.ObjectType(v3.ObjectIdentity(oid), value) if value is not None
-                    else v3.ObjectType(v3.ObjectIdentity(oid)) for oid, value in binds]
-            result: tuple[Any, Any, Any, Any] = await cmd(
-                self._engine, self._auth, self._target, v3.ContextData(), *objs,
-                lookupMib=False)
-            return result
-        from pysnmp.hlapi.v1arch import asyncio as v1
-
-        cmd = v1.get_cmd if kind == "get" else v1.set_cmd
-        result = await cmd(self._engine, self._auth, self._target, *binds, lookupMib=False)
-        return result
 
     async def get(self, oid: str) -> Reply:
         async with self._lock:
             try:
-                err_ind, err_stat, _, binds = await self._request("get", [(oid.lstrip("."), None)])
+                err_ind, err_stat, _, binds = await self._backend.get([oid])
             except SnmpTimeout:
                 raise
             except Exception as exc:  # malformed OID, encoder trouble: not the agent's fault
                 log.debug("get %s: %s", oid, exc)
                 return Reply(True, None)
         if err_ind:
-            raise SnmpTimeout(str(err_ind))
+            raise SnmpTimeout(err_ind)
         if err_stat or not binds:
             return Reply(True, None)
         return Reply(False, _decode(binds[0][1]))
@@ -271,17 +356,15 @@ class SnmpClient:
         while pending:
             async with self._lock:
                 try:
-                    err_ind, err_stat, err_idx, binds = await self._request(
-                        "get", [(oid.lstrip("."), None) for oid in pending])
+                    err_ind, err_stat, index, binds = await self._backend.get(pending)
                 except SnmpTimeout:
                     raise
                 except Exception as exc:
                     log.debug("get_many: %s", exc)
-                    err_ind, err_stat, err_idx, binds = None, 5, 0, []
+                    err_ind, err_stat, index, binds = None, 5, 0, []
             if err_ind:
-                raise SnmpTimeout(str(err_ind))
-            index = int(err_idx or 0)
-            if err_stat and int(err_stat) == NO_SUCH_NAME and 1 <= index <= len(pending):
+                raise SnmpTimeout(err_ind)
+            if err_stat == NO_SUCH_NAME and 1 <= index <= len(pending):
                 out[pending.pop(index - 1)] = Reply(True, None)
                 continue
             if err_stat or len(binds) != len(pending):
@@ -294,36 +377,20 @@ class SnmpClient:
         return out
 
     async def set(self, oid: str, kind: Literal["i", "s", "t"], value: str | int) -> bool:
-        from pysnmp.proto import rfc1902
-
-        asn: Any
-        if kind == "s":
-            asn = rfc1902.OctetString(str(value))
-        elif kind == "t":
-            asn = rfc1902.TimeTicks(int(value))
-        else:
-            asn = rfc1902.Integer(int(value))
         async with self._lock:
             try:
-                err_ind, err_stat, _, _ = await self._request("set", [(oid.lstrip("."), asn)])
+                err_ind, err_stat, _, _ = await self._backend.set(oid, kind, value)
             except SnmpTimeout:
                 raise
             except Exception as exc:
                 log.warning("set %s: %s", oid, exc)
                 return False
         if err_ind:
-            raise SnmpTimeout(str(err_ind))
+            raise SnmpTimeout(err_ind)
         if err_stat:
-            log.warning("can't set %s: %s", oid, err_stat.prettyPrint())
+            log.warning("can't set %s: error status %d", oid, err_stat)
             return False
         return True
 
     def close(self) -> None:
-        if self._engine is not None:
-            with contextlib.suppress(Exception):
-                if self._v3:
-                    self._engine.close_dispatcher()
-                else:
-                    self._engine.transport_dispatcher.close_dispatcher()
-        self._engine = None
-        self._target = None
+        self._backend.close()
