@@ -170,7 +170,7 @@ def test_unplug_and_replug(ddir: DriverDir) -> None:
 
 def test_upsdrvctl_starts_snmp_ups(agent: Agent, ddir: DriverDir) -> None:
     ddir.write("ups.conf", ups_conf(agent, "mge"))
-    result = ddir.run("upsdrvctl", "start", "u", timeout=60)
+    result = ddir.run("upsdrvctl", "-u", "root", "start", "u", timeout=60)
     assert result.returncode == 0, result.stderr
     try:
         wait_for(lambda: ddir.socket("snmp-ups", "u").exists(), timeout=20)
