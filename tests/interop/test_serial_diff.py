@@ -164,3 +164,14 @@ def test_apcsmart_equals_nuts(ddir: DriverDir, generation: str) -> None:
     finally:
         cemu.unplug()
         pemu.unplug()
+
+
+def test_blazer_ser_equals_nuts_on_a_megatec_ups(ddir: DriverDir) -> None:
+    cemu, pemu = _pair(ddir, "blazer_ser", "qx", "megatec", "  pollinterval = 1\n")
+    try:
+        c, p = (Model(ddir.conn("blazer_ser", u)) for u in ("c", "p"))
+        assert c.value("ups.mfr") == '"PNUT-EMU"'
+        assert p.snapshot() == c.snapshot()
+    finally:
+        cemu.unplug()
+        pemu.unplug()

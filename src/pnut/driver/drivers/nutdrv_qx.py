@@ -23,6 +23,7 @@ from pnut.driver.dstate import DriverState
 from pnut.driver.qx import DIALECTS
 from pnut.driver.qx.engine import DEFAULT_OFFDELAY, DEFAULT_ONDELAY, Dialect, QxEngine, detect
 from pnut.driver.qx.transport import CABLEPOWER, QxTransport, SerialTransport
+from pnut.driver.sockproto import Stat
 
 log = logging.getLogger("pnut.driver")
 
@@ -141,15 +142,43 @@ class NutdrvQx(Driver):
 
 
 class BlazerSer(NutdrvQx):
-    """NUT's older Megatec serial driver name, served by the nutdrv_qx engine."""
+    """NUT's older Megatec serial driver name, served by the nutdrv_qx engine.
+
+    NUT's blazer drivers publish the vendor line as ``ups.mfr``/``ups.model``
+    as well, and their delays (``ondelay``/``offdelay`` in ups.conf) cannot be
+    SET; so do these, which makes their variables equal to C blazer_ser's on
+    a Megatec UPS.
+    """
 
     name: ClassVar[str] = "blazer_ser"
+    version: ClassVar[str] = "1.58"
+    description: ClassVar[str] = "Megatec/Q1 protocol serial driver"
+
+    async def init_info(self) -> None:
+        await super().init_info()
+        ds = self.dstate
+        for leaf in ("mfr", "model"):
+            value = ds.value(f"device.{leaf}")
+            if value is not None:
+                ds.set_info(f"ups.{leaf}", value)
+        for name in ("ups.delay.start", "ups.delay.shutdown"):
+            var = ds.get(name)
+            if var is not None:
+                for low, high in list(var.ranges):
+                    ds.del_range(name, low, high)
+                ds.set_flags(name, set())
+
+    async def setvar(self, name: str, value: str) -> int:
+        log.info("setvar: %s: the blazer drivers have no settable variables", name)
+        return Stat.UNKNOWN
 
 
-class BlazerUsb(NutdrvQx):
+class BlazerUsb(BlazerSer):
     """NUT's older Megatec USB driver name, served by the nutdrv_qx engine."""
 
     name: ClassVar[str] = "blazer_usb"
+    version: ClassVar[str] = "0.14"
+    description: ClassVar[str] = "Megatec/Q1 protocol USB driver"
 
     def uses_usb(self) -> bool:
         return True
