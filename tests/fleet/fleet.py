@@ -6,8 +6,8 @@ Run inside a network namespace (the "hub", made by the caller: the test
 or scripts/fleet).  This script makes one more namespace per host, each
 joined to the hub by a veth pair (hub side 10.79.<k>.1, host 10.79.<k>.2),
 and starts on every host: one process driving its simulated UPSes
-(fleetdriver.py), pnut's upsd, ``pnut mqtt`` publishing to the hub's
-broker, and ``pnut web`` as that host's metrics exporter.  In the hub:
+(fleetdriver.py), pnut's upsd (serving its own ``/metrics`` with
+HTTP_LISTEN) and ``pnut mqtt`` publishing to the hub's broker.  In the hub:
 mosquitto, Prometheus (scraping every host's exporter and the hub's
 ``pnut web``) and ``pnut web`` following every host's upsd.  A paho
 observer records every state message from the start.
@@ -46,10 +46,10 @@ TESTS = HERE.parent
 sys.path[:0] = [str(TESTS), str(TESTS / "mqtt"), str(TESTS / "web")]
 
 from broker import Mosquitto, Observer  # noqa: E402
-from websupport import Prometheus, Web  # noqa: E402
+from websupport import PROMETHEUS, Prometheus, Web  # noqa: E402
 
 from hostns import IP, NetNs  # noqa: E402
-from support import PNUT, wait_for  # noqa: E402
+from support import PNUT, free_port, wait_for  # noqa: E402
 
 UPSD_PORT = 3493
 EXPORTER_PORT = 9493
@@ -83,11 +83,12 @@ class Host:
         self.ns.run([IP, "link", "set", "eth0", "up"])
         self.ns.run([IP, "route", "add", "default", "via", f"10.79.{self.k}.1"])
 
-    def configure(self) -> None:
+    def configure(self, exporter: bool) -> None:
         ups = "".join(f"[ups{i}]\n  driver = fleet\n  port = auto\n" for i in range(self.nups))
         (self.dir / "ups.conf").write_text(ups)
+        http = f"HTTP_LISTEN {self.addr} {EXPORTER_PORT}\n" if exporter else ""
         (self.dir / "upsd.conf").write_text(
-            f"LISTEN {self.addr} {UPSD_PORT}\nREQUIRE_TLS no\nZEROCONF no\nMAXAGE 15\n")
+            f"LISTEN {self.addr} {UPSD_PORT}\nREQUIRE_TLS no\nZEROCONF no\nMAXAGE 15\n{http}")
         (self.dir / "upsd.users").write_text("[admin]\n  password = fleetpw\n  instcmds = ALL\n")
 
     def spawn(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
@@ -161,7 +162,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             host = Host(k, args.upses, work)
             hosts.append(host)
             host.link()
-            host.configure()
+            host.configure(args.exporters)
         # Every UPS changes once per `period * upses` seconds.
         period = args.change_every / args.upses
         changes_for = args.changes_for
@@ -176,16 +177,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             host.spawn([*PNUT, "mqtt", "--broker", f"mqtt://10.79.{host.k}.1:{broker.port}",
                         "--server", f"nut://{host.addr}", "--interval", str(args.interval),
                         "--keepalive", str(args.keepalive)], "mqtt")
-            if args.exporters:
-                host.spawn([*PNUT, "web", "--listen", f"{host.addr}:{EXPORTER_PORT}",
-                            "--server", f"nut://{host.addr}", "--interval",
-                            str(args.interval), "--timeout", "1"], "web")
         web = Web([f"nut://{h.addr}" for h in hosts], "--interval", str(args.interval),
                   "--timeout", "1")
         targets = [f"127.0.0.1:{web.port}"]
-        if args.exporters:
-            targets += [f"{h.addr}:{EXPORTER_PORT}" for h in hosts]
-        prom = Prometheus(targets)
+        hosts_https = [f"{h.addr}:{EXPORTER_PORT}" for h in hosts] if args.exporters else []
+        prom = FleetPrometheus(targets, hosts_https)
+        targets += hosts_https
         hub = f'instance="127.0.0.1:{web.port}"'  # the hub's pnut web, following every host
 
         # -- everything up in all three --------------------------------------------
@@ -194,7 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         wait_for(lambda: all(obs.get(t) == "online" for t in avail), timeout=120)
         wait_for(lambda: sum(u["up"] for u in _upses(web)) == total, timeout=120)
         wait_for(lambda: _value(prom, f"sum(nut_up{{{hub}}})") == total and (
-            not args.exporters or _value(prom, 'sum(up{job="pnut"})') == len(targets)),
+            not args.exporters or _value(prom, "sum(up)") == len(targets)),
             timeout=120, interval=0.3)
         report["all_up_after_s"] = round(time.monotonic() - started, 1)
         all_up = time.monotonic()
@@ -262,6 +259,38 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             subprocess.run(["rm", "-rf", str(work)], timeout=30)
 
 
+class FleetPrometheus(Prometheus):
+    """Prometheus scraping the hub's pnut web (http) and every host's upsd (https).
+
+    Without a CERTFILE, pnut's upsd serves HTTP_LISTEN over HTTPS with its
+    own self-signed certificate, so that job skips verification.
+    """
+
+    def __init__(self, web: list[str], upsds: list[str]) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="pnut-prom-"))
+        self.port = free_port()
+        conf = self.dir / "prometheus.yml"
+        jobs = (f"  - job_name: web\n    static_configs:\n      - targets: {json.dumps(web)}\n")
+        if upsds:
+            jobs += ("  - job_name: upsd\n    scheme: https\n    tls_config:\n"
+                     "      insecure_skip_verify: true\n    static_configs:\n"
+                     f"      - targets: {json.dumps(upsds)}\n")
+        conf.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                        f"scrape_configs:\n{jobs}")
+        self.log = self.dir / "prometheus.log"
+        with open(self.log, "wb") as fh:
+            self.proc = subprocess.Popen(
+                [PROMETHEUS, f"--config.file={conf}", f"--storage.tsdb.path={self.dir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}"],
+                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.dir)
+        wait_for(lambda: self.proc.poll() is not None or listening("127.0.0.1", self.port),
+                 timeout=30, interval=0.2)
+        wait_for(lambda: self.proc.poll() is not None or self.query("up") is not None,
+                 timeout=30, interval=0.3)
+        if self.proc.poll() is not None:
+            raise RuntimeError(self.log.read_text())
+
+
 def _upses(web: Web) -> list[dict[str, Any]]:
     data = web.json("/api/v1/ups")
     items = data["upses"] if isinstance(data, dict) else data
@@ -320,7 +349,8 @@ def main() -> int:
     p.add_argument("--kill", type=int, default=2, help="which host loses power (1-based)")
     p.add_argument("--detect-timeout", type=float, default=30.0)
     p.add_argument("--no-exporters", dest="exporters", action="store_false",
-                   help="no pnut web per host (Prometheus scrapes only the hub's)")
+                   help="no HTTP_LISTEN in the hosts' upsd (Prometheus scrapes only the "
+                        "hub's pnut web)")
     p.add_argument("--report", type=Path, help="write the JSON report here")
     p.add_argument("--keep", action="store_true", help="keep the logs")
     args = p.parse_args()

@@ -169,5 +169,5 @@ def configs(
         add("binary_sensor", obj, body)
     for cmd in commands or ():
         add("button", object_id(cmd), {"name": cmd, "command_topic": topics.command(cmd),
-                                       "payload_press": "", "icon": "mdi:console"})
+                                       "payload_press": "PRESS", "icon": "mdi:console"})
     return out
