@@ -103,7 +103,8 @@ def test_webhook_retries_basic_auth_and_never_blocks(caplog: pytest.LogCaptureFi
     assert SECRET not in text
 
 
-def test_email_with_starttls_and_auth(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scheme", ["smtp", "smtps"])
+def test_email_with_tls_and_auth(tmp_path: Path, scheme: str) -> None:
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -124,11 +125,15 @@ def test_email_with_starttls_and_auth(tmp_path: Path) -> None:
         return AuthResult(success=ok)
 
     port = free_port()
-    ctl = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=tls,
-                     require_starttls=True, auth_require_tls=True, authenticator=auth)
+    if scheme == "smtp":  # STARTTLS, required by the server before AUTH
+        ctl = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=tls,
+                         require_starttls=True, auth_require_tls=True, authenticator=auth)
+    else:  # TLS from the first byte
+        ctl = Controller(Handler(), hostname="127.0.0.1", port=port, ssl_context=tls,
+                         auth_require_tls=False, authenticator=auth)
     ctl.start()
     try:
-        url = (f"smtp://ups:{SECRET}@127.0.0.1:{port}/?from=ups@test.lan"
+        url = (f"{scheme}://ups:{SECRET}@127.0.0.1:{port}/?from=ups@test.lan"
                f"&to=admin@test.lan,ops@test.lan&cafile={cert}")
         assert check_url(url) is None
 
@@ -204,3 +209,34 @@ def test_upsmon_sends_events_and_thresholds_and_shuts_down_despite_a_dead_hook(
     finally:
         hook.close()
         hung.close()
+
+
+def test_email_password_never_in_clear_text(caplog: pytest.LogCaptureFixture) -> None:
+    from aiosmtpd.controller import Controller
+
+    got: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server: object, session: object,
+                              envelope: object) -> str:
+            got.append(envelope.content)  # type: ignore[attr-defined]
+            return "250 OK"
+
+    port = free_port()
+    ctl = Controller(Handler(), hostname="127.0.0.1", port=port)  # no TLS offered
+    ctl.start()
+    try:
+        async def main() -> Dispatcher:
+            d = Dispatcher([(f"smtp://ups:{SECRET}@127.0.0.1:{port}/?to=a@test.lan",
+                             frozenset())], logging.getLogger("t.clear"), attempts=1)
+            d.submit(Event("ONBATT", "u@h", "UPS u@h on battery"))
+            await d.drain(10)
+            await d.close()
+            return d
+
+        with caplog.at_level(logging.INFO, "t.clear"):
+            d = asyncio.run(main())
+    finally:
+        ctl.stop()
+    assert got == [] and d.targets[0].failed == 1
+    assert "does not offer STARTTLS" in caplog.text and SECRET not in caplog.text
