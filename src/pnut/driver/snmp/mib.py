@@ -94,13 +94,19 @@ class MibInfo:
 
 
 def lookup_value(lookup: Lookup | None, value: int) -> str | None:
-    """NUT's su_find_infoval: the NUT text for a number; stops at a "NULL" row."""
+    """NUT's su_find_infoval: the NUT text for a number (None: publish nothing).
+
+    A "NULL" row means "no text for this number".  NUT 2.8.0 stops the
+    search there, and CyberPower's power-status table starts with one, so
+    NUT never reports OL or OB for CyberPower cards (nut#2994, fixed in
+    NUT 2.8.1 by moving the row last); pnut skips the row instead.
+    """
     if lookup is None:
         return None
     for number, text in lookup:
-        if text is None or text == "NULL":
+        if text is None:
             return None
-        if number == value:
+        if number == value and text != "NULL":
             return text
     return None
 
@@ -108,9 +114,9 @@ def lookup_value(lookup: Lookup | None, value: int) -> str | None:
 def lookup_number(lookup: Lookup, text: str) -> int | None:
     """NUT's su_find_valinfo: the number for a NUT text (for SET)."""
     for number, name in lookup:
-        if name is None or name == "NULL":
+        if name is None:
             return None
-        if name == text:
+        if name == text and name != "NULL":
             return number
     return None
 
@@ -120,7 +126,8 @@ def lookup_texts(lookup: Lookup) -> list[str]:
     for _, name in lookup:
         if name is None:
             break
-        out.append(name)
+        if name != "NULL":
+            out.append(name)
     return out
 
 
