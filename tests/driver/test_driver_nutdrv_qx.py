@@ -38,15 +38,12 @@ def _not_polls(emu: Emulator) -> list[bytes]:
 
 def test_instant_commands_reach_the_device_byte_exact(ddir: DriverDir, emu: Emulator) -> None:
     conn = _start(ddir, emu, "  ondelay = 120\n  offdelay = 42\n")
+    # Each dialect command's bytes are checked in test_qx_engine.py; here a few
+    # go the whole way (socket -> driver -> pty), each waiting NUT's 1 s for a reply.
     cases = [
         ("INSTCMD beeper.toggle", b"Q\r"),
         ("INSTCMD shutdown.return", b"S.7R0002\r"),
-        ("INSTCMD shutdown.stayoff", b"S.7R0000\r"),
-        ("INSTCMD shutdown.stop", b"C\r"),
         ("INSTCMD test.battery.start 300", b"T05\r"),
-        ("INSTCMD test.battery.stop", b"CT\r"),
-        ("INSTCMD load.off", b"S00R0000\r"),
-        ("INSTCMD load.on", b"C\r"),
     ]
     for i, (request, sent) in enumerate(cases):
         emu.clear_log()

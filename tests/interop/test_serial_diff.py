@@ -84,6 +84,10 @@ class Model:
         return self.vars.get(name, [""])[0]
 
 
+#: Dialects also compared after the device changes (the status logic is shared).
+CHANGE_TOO = {"megatec", "q1", "voltronic-qs"}
+
+
 def _start_c(ddir: DriverDir, driver: str, ups: str) -> subprocess.Popen[bytes]:
     log = ddir.dir / f"c-{ups}.log"
     ddir.logs.append(log)
@@ -111,6 +115,8 @@ def test_nutdrv_qx_equals_nuts(ddir: DriverDir, dialect: str) -> None:
         c, p = (Model(ddir.conn("nutdrv_qx", u)) for u in ("c", "p"))
         assert c.value("ups.status") == '"OL"'
         assert p.snapshot() == c.snapshot()
+        if dialect not in CHANGE_TOO:
+            return
 
         change = {"bits": "11011010", "input_voltage": 0.0, "fault_voltage": 0.0,
                   "battery_voltage": 21.9, "load": 35}
