@@ -337,3 +337,17 @@ def test_on_battery_status_as_nut(agent: Agent, ddir: DriverDir, mib: str) -> No
     compare(mib, ours, nut)
     if mib == "cyberpower":  # NUT 2.8.0 never maps the power status (nut#2994)
         assert 'SETINFO ups.status "LB RB"' in nut
+
+
+def test_kill_power(agent: Agent, ddir: DriverDir) -> None:
+    """``-k``: shutdown.return (APC's own OID; MGE's through its delay objects)."""
+    ddir.write("ups.conf", ups_conf(agent, "apcc", "snmp_version = v2c"))
+    assert ddir.run("driver", "snmp-ups", "-a", "u", "-k", timeout=60).returncode == 0
+    assert agent.get("apcc", "1.3.6.1.4.1.318.1.1.1.6.1.1.0") == "2"
+    ddir.write("ups.conf", ups_conf(agent, "mge", "offdelay = 45"))
+    assert ddir.run("driver", "snmp-ups", "-a", "u", "-k", timeout=60).returncode == 0
+    assert agent.get("mge", "1.3.6.1.2.1.33.1.8.3.0") == "30"  # ups.delay.start
+    assert agent.get("mge", "1.3.6.1.2.1.33.1.8.2.0") == "45"  # offdelay
+    agent.set("apcc", "1.3.6.1.4.1.318.1.1.1.6.1.1.0", "i", "1")
+    for oid in ("1.3.6.1.2.1.33.1.8.3.0", "1.3.6.1.2.1.33.1.8.2.0"):
+        agent.set("mge", oid, "i", "-1")

@@ -360,6 +360,7 @@ class SnmpUps(Driver):
     async def shutdown(self) -> None:
         """``-k``: shutdown.return, else shutdown.reboot, else load.off.delay (NUT's order)."""
         await self.init_info()
+        await self._set_delays()  # again, as NUT: the start-up walk re-published defaults
         for cmd in ("shutdown.return", "shutdown.reboot", "load.off.delay"):
             if await self.instcmd(cmd, None) == Stat.HANDLED:
                 return
