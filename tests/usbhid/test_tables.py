@@ -11,7 +11,7 @@ from pnut.driver.usbhid.subdrivers import CONVERTERS, REVERSERS, SUBDRIVERS, fin
 
 #: Conversions pnut lacks (docs/compat.md); their rows are skipped.
 MISSING = {
-    "belkin": 19, "delta_ups": 1, "ever": 9, "legrand": 4, "openups": 10,
+    "delta_ups": 1, "ever": 9, "legrand": 4, "openups": 10,
 }
 
 

@@ -197,6 +197,29 @@ POWERCOM = fixture("powercom", 0x0D9F, 0x00A4, {
     F("UPS.Output.Voltage", 230, 16, 0, 0x1FF, VOLT, 7),
 ], "none: PowerCOM WOW-500U values chosen by pnut")
 
+BELKIN = fixture("belkin", 0x050D, 0x0980, {
+    "1": "  Belkin", "2": "F6C1500-TW-RK", "3": "BLK0000001", "4": "PbAc"}, [
+    F("UPS.BELKINBatterySystem.BELKINCharge", 88, 8, 0, 100),
+    F("UPS.PowerSummary.RunTimeToEmpty", 1260),
+    F("UPS.PowerSummary.iDeviceChemistry", 4, 8, 0, 255),
+    F("UPS.BELKINBatterySystem.BELKINVoltage", 271),
+    F("UPS.BELKINConfig.BELKINConfigBatteryVoltage", 24, 8, 0, 255),
+    F("UPS.BELKINPowerState.BELKINInput.BELKINFrequency", 600),
+    F("UPS.BELKINPowerState.BELKINInput.BELKINVoltage", 1185),
+    F("UPS.BELKINPowerState.BELKINOutput.BELKINVoltage", 1190),
+    F("UPS.BELKINDevice.BELKINVoltageSensitivity", 1, 8, 0, 2),
+    F("UPS.BELKINDevice.BELKINUPSType", 0x52, 8, 0, 255),
+    F("UPS.BELKINConfig.BELKINHighVoltageTransfer", 140),
+    F("UPS.BELKINConfig.BELKINLowVoltageTransfer", 97),
+    F("UPS.BELKINControls.BELKINAudibleAlarmControl", 2, 8, 1, 3),
+    F("UPS.BELKINControls.BELKINTest", 0, 8, 0, 7),
+    F("UPS.BELKINControls.BELKINDelayBeforeShutdown", -1, 16, -1, 0x7FFF),
+    F("UPS.BELKINPowerState.BELKINOutput.BELKINPercentLoad", 33, 8, 0, 200),
+    # PowerStatus bits: 0x0001 on battery, 0x0010 overload; BatteryStatus 0x0004 low.
+    F("UPS.BELKINStatus.BELKINPowerStatus", 0x0011, 16, 0, 0xFFFF),
+    F("UPS.BELKINStatus.BELKINBatteryStatus", 0x0004, 16, 0, 0xFFFF),
+], "none: Belkin F6C1500 values chosen by pnut (on battery, overloaded, battery low)")
+
 TRIPPLITE = fixture("tripplite", 0x09AE, 0x2009, {
     "1": "Tripp Lite", "2": "TRIPP LITE SMART1000LCD", "3": "2341AVHSM123456", "4": "PbAc"}, [
     F("UPS.PowerSummary.iDeviceChemistry", 4, 8, 0, 255),
@@ -259,6 +282,7 @@ def main() -> int:
                       ("eaton-5px2000-synthetic.json", EATON),
                       ("eaton-5p1550-synthetic.json", EATON_5P),
                       ("powercom-wow500u-synthetic.json", POWERCOM),
+                      ("belkin-f6c1500-synthetic.json", BELKIN),
                       ("tripplite-smart1000lcd-synthetic.json", TRIPPLITE)):
         (out / name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")
     for name, doc in QX.items():

@@ -42,5 +42,8 @@ class DeviceQuirks:
     country_code: int = COUNTRY_UNKNOWN
     abm: int = ABM_UNKNOWN
     nominal_output: int = -1
+    #: belkin-hid.c's Liebert voltage multipliers (wrong exponents fixed on the fly).
+    liebert_config_mult: float = 1.0
+    liebert_line_mult: float = 1.0
     #: The status bits collected so far (eaton_converter_online_fun looks at "off").
     status_bits: set[str] = field(default_factory=set)

@@ -1,4 +1,4 @@
-"""Value conversions of the Eaton/MGE and PowerCOM subdrivers (mge-hid.c, powercom-hid.c).
+"""Value conversions of the Eaton/MGE, PowerCOM and Belkin/Liebert subdrivers.
 
 Each function is registered under the C name NUT's lookup tables use.  A
 conversion returning None publishes nothing (NUT's NULL): several Eaton
@@ -276,6 +276,63 @@ def powercom_online_conversion_fun(q: DeviceQuirks, value: float) -> str | None:
 
 
 CONVERTERS["powercom_online_conversion_fun"] = powercom_online_conversion_fun
+
+
+# -- Belkin (and Liebert units Belkin's table serves) ------------------------------
+def _flag(name: str) -> Callable[[DeviceQuirks, float], str]:
+    def conv(q: DeviceQuirks, value: float) -> str:
+        return name if value else "!" + name
+    return conv
+
+
+def liebert_config_voltage_fun(q: DeviceQuirks, value: float) -> str | None:
+    if value < 1 and abs(value - 1e-7) < 1e-9:
+        q.liebert_config_mult, q.liebert_line_mult = 1e8, 1e7
+    return f"{value * q.liebert_config_mult:.1f}"[:9]
+
+
+def liebert_line_voltage_fun(q: DeviceQuirks, value: float) -> str | None:
+    if value < 1 and abs(value - 1e-7) < 1e-9:
+        q.liebert_line_mult = 1e7
+    return f"{value * q.liebert_line_mult:.1f}"[:9]
+
+
+def belkin_firmware_conversion_fun(q: DeviceQuirks, value: float) -> str | None:
+    return str(c_long(value) >> 4)
+
+
+def belkin_upstype_conversion_fun(q: DeviceQuirks, value: float) -> str | None:
+    return {1: "offline", 2: "line-interactive", 3: "simple online", 4: "simple offline",
+            5: "simple line-interactive"}.get(c_long(value) & 0x0F, "online")
+
+
+def belkin_sensitivity_conversion_fun(q: DeviceQuirks, value: float) -> str | None:
+    return {1: "reduced", 2: "low"}.get(c_long(value), "normal")
+
+
+def belkin_online_conversion_fun(q: DeviceQuirks, value: float) -> str | None:
+    return "!online" if c_long(value) & 0x0001 else "online"
+
+
+CONVERTERS.update({
+    "liebert_online_fun": _flag("online"), "liebert_discharging_fun": _flag("dischrg"),
+    "liebert_charging_fun": _flag("chrg"), "liebert_lowbatt_fun": _flag("lowbatt"),
+    "liebert_replacebatt_fun": _flag("replacebatt"),
+    "liebert_shutdownimm_fun": _flag("shutdownimm"),
+    "liebert_config_voltage_fun": liebert_config_voltage_fun,
+    "liebert_line_voltage_fun": liebert_line_voltage_fun,
+    "belkin_firmware_conversion_fun": belkin_firmware_conversion_fun,
+    "belkin_upstype_conversion_fun": belkin_upstype_conversion_fun,
+    "belkin_sensitivity_conversion_fun": belkin_sensitivity_conversion_fun,
+    "belkin_online_conversion_fun": belkin_online_conversion_fun,
+    "belkin_overload_conversion_fun": _bit(0x0010, "overload"),
+    "belkin_overheat_conversion_fun": _bit(0x0040, "overheat"),
+    "belkin_commfault_conversion_fun": _bit(0x0080, "commfault"),
+    "belkin_awaitingpower_conversion_fun": _bit(0x2000, "awaitingpower"),
+    "belkin_lowbatt_conversion_fun": _bit(0x0004, "lowbatt"),
+    "belkin_depleted_conversion_fun": _bit(0x0040, "depleted"),
+    "belkin_replacebatt_conversion_fun": _bit(0x0080, "replacebatt"),
+})
 REVERSERS: dict[str, Callable[[DeviceQuirks, str | None], float]] = {
     f.__name__: f for f in (mge_date_conversion_nuf, mge_time_conversion_nuf,
                             pegasus_yes_no_info_nuf, powercom_startup_nuf,
