@@ -85,11 +85,17 @@ class Emulator:
         env["LD_PRELOAD"] = PRELOAD
         return env
 
+    def sync(self) -> None:
+        """Wait until every event the emulator printed so far has been read."""
+        self.command("sync")
+
     def setreports(self) -> list[str]:
+        self.sync()
         return [e for e in self.events if e.startswith("setreport ")]
 
     def qx_commands(self) -> list[str]:
         """The Q1 commands the device received, in order."""
+        self.sync()
         return [bytes.fromhex(e.split()[1]).decode("latin-1") for e in self.events
                 if e.startswith("qxcmd ")]
 

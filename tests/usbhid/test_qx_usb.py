@@ -20,6 +20,7 @@ def test_same_variables_as_nut(sub: str) -> None:
     try:
         with emulator(FIXTURES / f"qx-{sub}.json") as emu:
             theirs = dump(emu, work, c_driver=True)
+            emu.sync()
             emu.events.clear()
             ours = dump(emu, work, c_driver=False)
             asked = emu.qx_commands()
@@ -38,6 +39,7 @@ def _commands(sub: str, c_driver: bool) -> list[str]:
             drv = Running(emu, work, c_driver)
             try:
                 drv.dumpall()
+                emu.sync()
                 emu.events.clear()
                 for n, cmd in enumerate(("beeper.toggle", "test.battery.start.quick",
                                          "test.battery.stop")):

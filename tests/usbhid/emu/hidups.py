@@ -24,6 +24,7 @@ Commands on stdin, one per line; every answer is one line on stdout:
 * ``feature ID HEX`` / ``input ID HEX`` - replace a stored report (HEX includes
   the report ID byte)
 * ``interrupt HEX`` - queue an interrupt-IN report
+* ``sync`` - just ``ok``: every event printed before it has been read by then
 * ``unplug`` / ``plug`` - the device vanishes (ioctls fail with ENODEV, sysfs
   entry removed) and comes back with the next device number
 * ``quit``
@@ -454,7 +455,9 @@ class Emulator:
         cmd = words[0]
         if cmd == "quit":
             return False
-        if cmd == "unplug":
+        if cmd == "sync":  # "ok" comes after every event printed before it
+            pass
+        elif cmd == "unplug":
             self.unplug()
         elif cmd == "plug":
             if self.device is None:
