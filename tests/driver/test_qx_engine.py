@@ -20,14 +20,16 @@ DETECTED = {
     "voltronic-qs": ("Voltronic-QS", [b"M\r", b"QS\r"]),
     "mustek": ("Mustek", [b"M\r"] * 3 + [b"QS\r"]),
     "megatec-old": ("Megatec/old", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"]),
-    "megatec": ("Megatec", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"I\r"]),
+    "megatec": ("Megatec", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3
+                + [b"Q1\r", b"QPI\r"] * 3 + [b"Q1\r", b"I\r"]),
+    "mecer": ("Mecer", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"QPI\r"]),
     # Zinto comes before Hunnox in NUT's list and both read Q1 + FW?.
-    "zinto": ("Zinto", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3
+    "zinto": ("Zinto", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"QPI\r"] * 3
               + [b"Q1\r", b"I\r"] * 3 + [b"Q1\r", b"FW?\r"]),
-    "hunnox": ("Zinto", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3
+    "hunnox": ("Zinto", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"QPI\r"] * 3
                + [b"Q1\r", b"I\r"] * 3 + [b"Q1\r", b"FW?\r"]),
-    "q1": ("Q1", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"I\r"] * 3
-           + [b"Q1\r", b"FW?\r"] * 6 + [b"Q1\r"]),
+    "q1": ("Q1", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"QPI\r"] * 3
+           + [b"Q1\r", b"I\r"] * 3 + [b"Q1\r", b"FW?\r"] * 6 + [b"Q1\r"]),
 }
 
 
@@ -238,3 +240,17 @@ def test_c_conversions() -> None:
     assert extract(item, "(12\r", 4) is None  # short
     assert extract(item, "#1234\r", 6) is None  # wrong leading character
     assert extract(Item("y", "M\r"), "V\r", 2) == "V"
+
+
+def test_mecer_p98_commands_and_refusals() -> None:
+    s = Setup("mecer")
+    engine = s.start()
+    assert s.values()["ups.firmware.aux"] == "Voltronic Power P98"
+    s.transport.sent.clear()
+    assert asyncio.run(engine.instcmd("test.battery.start", "30")) == Stat.HANDLED
+    assert s.transport.sent == [b"T.5\r"]  # P98 units test from 12 s
+    assert asyncio.run(engine.instcmd("test.battery.start", "x")) == Stat.FAILED
+    item = engine.find("beeper.toggle")
+    assert item is not None
+    item.command = "ZZ\r"  # the device answers (NAK
+    assert asyncio.run(engine.instcmd("beeper.toggle", None)) == Stat.FAILED

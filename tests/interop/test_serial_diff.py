@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not have_nut() and not os.environ.get("CI"),
 #: emulated dialect -> extra ups.conf lines (Hunnox needs protocol=: Zinto claims it first)
 QX_DIALECTS = {
     "megatec": "", "megatec-old": "", "mustek": "", "zinto": "", "q1": "",
-    "voltronic-qs": "", "hunnox": "  protocol = hunnox\n",
+    "voltronic-qs": "", "mecer": "", "hunnox": "  protocol = hunnox\n",
 }
 
 

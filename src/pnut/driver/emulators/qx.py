@@ -10,7 +10,9 @@ the reply bytes (``b""`` = silence).  Per dialect only three things move:
 the status command (``Q1``, ``D``, ``QS``), the vendor command (``I``,
 ``FW?`` or none) and whether ``M`` answers ``V`` (Voltronic-QS).  As the
 document asks, an unknown command is echoed back; control commands
-(``Q``, ``S..``, ``C``, ``T..``, ``CT``) change the state and answer nothing.
+(``Q``, ``S..``, ``C``, ``T..``, ``CT``) change the state and answer nothing
+— except on Mecer units, which answer ``(ACK``/``(NAK`` and ``QPI`` with
+``(PI98`` (NUT's mecer subdriver notes).
 
 The state is a JSON file (``--state``) read again whenever it changes:
 readings, the eight status bits, and ``fault`` — ``garbage`` (random bytes
@@ -50,7 +52,11 @@ DIALECTS: dict[str, tuple[bytes, bytes | None, bool]] = {
     "hunnox": (b"Q1", b"FW?", False),
     "q1": (b"Q1", None, False),
     "voltronic-qs": (b"QS", None, True),
+    # Mecer (Voltronic Power P98): QPI answers (PI98, commands (ACK / (NAK
+    "mecer": (b"Q1", b"I", False),
 }
+#: Dialects that answer commands with (ACK and refuse with (NAK instead of echoing.
+ACK_NAK = frozenset({"mecer"})
 #: Bytes one command may take before the emulator gives up on it.
 MAX_COMMAND = 256
 FAULTS = ("none", "garbage", "truncated", "nonnumeric", "silent")
@@ -122,16 +128,19 @@ class QxDevice:
             return (f"#{s['mfr']:<15.15} {s['model']:<10.10} {s['firmware']:<10.10}\r").encode()
         if cmd == b"M" and self.has_m:
             return b"V\r"
+        acknak = self.dialect in ACK_NAK
+        if cmd == b"QPI" and acknak:
+            return b"(PI98\r"
         if self._control(cmd):
-            return b""
-        return cmd + b"\r"
+            return b"(ACK\r" if acknak else b""
+        return b"(NAK\r" if acknak else cmd + b"\r"
 
     def _control(self, cmd: bytes) -> bool:
         """Commands that act and answer nothing; False for unknown ones."""
         if cmd == b"Q":
             self._bit(7, str(self.state["bits"])[7] != "1")
-        elif cmd in (b"T", b"TL") or (cmd[:1] == b"T" and cmd[1:].isdigit()
-                                      and len(cmd) == 3):
+        elif cmd in (b"T", b"TL") or (cmd[:1] == b"T" and len(cmd) == 3 and (
+                cmd[1:].isdigit() or (cmd[1:2] == b"." and cmd[2:].isdigit()))):
             self._bit(5, True)
         elif cmd == b"CT":
             self._bit(5, False)

@@ -4,14 +4,16 @@
 :mod:`.blazer` and the other modules hold the dialects; :data:`DIALECTS`
 is the order in which auto-detection tries them (NUT's order, minus the
 dialects pnut does not implement: Voltronic QPI, Voltronic-QS-Hex, Bestups,
-Mecer, Masterguard, Ablerex).
+Masterguard, Ablerex).
 """
 
 from __future__ import annotations
 
 from pnut.driver.qx.blazer import HUNNOX, MEGATEC, MEGATEC_OLD, MUSTEK, Q1, ZINTO
 from pnut.driver.qx.engine import Dialect
+from pnut.driver.qx.mecer import MECER
 from pnut.driver.qx.voltronic_qs import VOLTRONIC_QS
 
 #: Auto-detection order (NUT's subdriver_list; Q1 is the fallback).
-DIALECTS: tuple[Dialect, ...] = (VOLTRONIC_QS, MUSTEK, MEGATEC_OLD, MEGATEC, ZINTO, HUNNOX, Q1)
+DIALECTS: tuple[Dialect, ...] = (VOLTRONIC_QS, MUSTEK, MEGATEC_OLD, MECER, MEGATEC, ZINTO,
+                                 HUNNOX, Q1)
