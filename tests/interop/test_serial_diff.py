@@ -181,3 +181,25 @@ def test_blazer_ser_equals_nuts_on_a_megatec_ups(ddir: DriverDir) -> None:
     finally:
         cemu.unplug()
         pemu.unplug()
+
+
+def test_apcsmart_kill_power_sends_what_nut_sends(ddir: DriverDir) -> None:
+    """-k, byte for byte at the UPS: delayed power-off (K twice), and S on battery."""
+    for sdtype, status, nut_bytes, pnut_bytes in (
+            ("3", "08", b"YQKKR", b"YQKKR"),
+            ("1", "10", b"YQSR", b"YQSR"),
+            # On mains NUT misreads the two-digit status as a failure, assumes
+            # OB+LB and sends S (ignored by a UPS on mains); pnut sends @000.
+            ("0", "08", b"YQSR", b"YQ@000R")):
+        cemu = Emulator(ddir.dir, "apc", "smart3", f"c{sdtype}", state={"status": status})
+        pemu = Emulator(ddir.dir, "apc", "smart3", f"p{sdtype}", state={"status": status})
+        with cemu, pemu:
+            ddir.write("ups.conf",
+                       f"[c]\n  driver = apcsmart\n  port = {cemu.link}\n  sdtype = {sdtype}\n"
+                       f"[p]\n  driver = apcsmart\n  port = {pemu.link}\n  sdtype = {sdtype}\n")
+            c = subprocess.run([str(NUT_LIBDIR / "apcsmart"), "-a", "c", "-k", "-u", "root"],
+                               env=ddir.env, capture_output=True, timeout=60)
+            p = ddir.run("driver", "apcsmart", "-a", "p", "-k", "-u", "root")
+            assert c.returncode == 0 and p.returncode == 0, p.stderr
+            assert b"".join(cemu.commands()) == nut_bytes
+            assert b"".join(pemu.commands()) == pnut_bytes

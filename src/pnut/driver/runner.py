@@ -358,6 +358,7 @@ async def _serve(proc: DriverProcess, ready: int | None, kill_power: bool,
         await proc.init()
         if kill_power:
             await proc.kill_power()
+            await proc.close()  # NUT runs upsdrv_cleanup at exit after -k too
             return 0
         await proc.start_data()
         if dump_after is not None:

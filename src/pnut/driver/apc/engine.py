@@ -523,7 +523,11 @@ class ApcEngine:
             log.warning("shutdown: setting SmartMode failed !")
         self.link.write("Q")
         n, text = await self.link.read(D1)
-        self.status = c_strtol(text, 16) if n == 1 else ST_LB | ST_OB
+        # NUT 2.8.0 accepts only a one-character answer here, so the usual "08"
+        # reads as a failure and it assumes OB+LB (sending S, which a UPS on
+        # mains ignores); pnut reads the status as every poll does.
+        ok = n >= 1 and _HEX_STATUS.match(text) is not None
+        self.status = c_strtol(text, 16) if ok else ST_LB | ST_OB
         order = self.settings.get("advorder")
         if order and order[0].upper() != "N":
             methods = [self.sd_s, lambda: self.sd_at(self.settings.get("awd")), self.sd_k,
