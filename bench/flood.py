@@ -14,8 +14,9 @@ to CPU 0, attacker and honest client on CPU 1), one row per scenario:
 * ``garbage 20, half core``: as ``garbage 20`` with a busy loop sharing
   the server's core (a small board).
 
-Meanwhile an honest client (its own process) asks ``GET VAR`` every 50 ms
-on one connection.  Reported: its p99 and worst answer time and failures,
+Meanwhile an honest client (its own process, beside the attacker, which
+runs niced so that the client's own scheduling does not dominate) asks
+``GET VAR`` every 50 ms on one connection.  Reported: its p99 and worst answer time and failures,
 the server's CPU seconds during the flood, and how long ``VER`` takes on a
 fresh connection right after the flood ends.
 
@@ -222,9 +223,11 @@ def run_scenario(port: int, server_pid: int, seconds: float, scenario: tuple[
     hog = None
     if busy:
         hog = subprocess.Popen(pinned([sys.executable, "-c", "while True: pass"], server_cpu))
+    # The attacker runs niced on the load core, so that the honest client's
+    # own scheduling delay does not stand in for the server's.
     attacker = subprocess.Popen(
-        pinned([*me, "attack", str(port), str(seconds), str(garbage), str(held), str(slow),
-                str(brute), "1" if tls else "0"], load_cpu),
+        pinned(["nice", "-n", "10", *me, "attack", str(port), str(seconds), str(garbage),
+                str(held), str(slow), str(brute), "1" if tls else "0"], load_cpu),
         stdout=subprocess.PIPE, text=True)
     try:
         assert attacker.stdout is not None

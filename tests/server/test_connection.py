@@ -77,6 +77,9 @@ def test_a_megabyte_of_random_bytes_is_worked_in_bounded_turns_then_dropped() ->
         used = len(before) - len(c._inbox)
         if not c.done:  # (a drop discards what is left unread)
             assert used <= limits.bytes_per_turn
+            if turns > 10:  # by now a junk sender: a smaller share, less often
+                assert used <= limits.junk_bytes_per_turn
+                assert c.turn_delay == limits.junk_turn_delay
             assert before[:used].count(b"\n") <= limits.lines_per_turn
         assert c.data_to_send().count(b"\n") <= limits.lines_per_turn
     event = c.next_event()

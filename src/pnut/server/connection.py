@@ -13,12 +13,15 @@ is tested without sockets (tests/server/test_connection.py).
 Invariants
 ----------
 * Fairness: one call does at most :attr:`Limits.bytes_per_turn` bytes and
-  :attr:`Limits.lines_per_turn` request lines of work.  What is left waits
+  :attr:`Limits.lines_per_turn` request lines of work (a connection that
+  sent that many invalid lines in a row only
+  :attr:`Limits.junk_bytes_per_turn`, every :attr:`Limits.junk_turn_delay`
+  seconds: :attr:`turn_delay`).  What is left waits
   in the inbox; :attr:`Connection.backlogged` tells the shell to stop
   reading and call :meth:`Connection.process` on a later loop turn.  The
   inbox therefore never holds more than one read of the transport.
-* Cheap rejection: runs of bytes the tokenizer drops are collapsed to one
-  byte over the whole piece (a C-speed substitution that changes no line,
+* Cheap rejection: runs of bytes the tokenizer drops are replaced by one
+  NUL over the whole piece (a C-speed substitution that changes no line,
   see test_connection's property test); a physical line longer than
   :data:`MAX_LINE` (no legal request is that long) is read up to that
   length, answered as if it ended there, and its rest skipped with one
@@ -57,8 +60,9 @@ from pnut.server.session import Context, Session
 #: characters, each escaped (2 bytes a character) and quoted, with a blank.
 MAX_LINE = MAX_ARGS * (2 * MAX_WORD_LEN + 3)
 #: Runs of bytes the tokenizer drops (outside 0x20..0x7F, except the blanks
-#: and the newline).  Collapsing a run to one byte changes no line: the
-#: first byte of a run is the only one that can matter (it starts a word).
+#: and the newline).  Replacing a run by one NUL changes no line: every such
+#: byte acts alike (dropped; at a word's start it starts the word), so only
+#: the first of a run can matter.
 _DROPPED_RUN = re.compile(rb"[\x00-\x08\x0e-\x1f\x80-\xff]{2,}")
 
 
@@ -67,9 +71,15 @@ class Limits:
     """Per-connection budgets (named, so that tests and docs can cite them)."""
 
     #: Input bytes handled per loop turn.
-    bytes_per_turn: int = 16 * 1024
+    bytes_per_turn: int = 8 * 1024
     #: Request lines answered per loop turn.
     lines_per_turn: int = 64
+    #: Input bytes per loop turn once a connection has sent lines_per_turn
+    #: invalid lines in a row: a connection sending junk gets a smaller share.
+    junk_bytes_per_turn: int = 2 * 1024
+    #: Seconds between the turns of such a connection (its reading stays
+    #: paused meanwhile): junk is read at most ~200 KiB/s per connection.
+    junk_turn_delay: float = 0.01
     #: Invalid lines in a row before the connection is dropped.
     max_invalid_lines: int = 1024
     #: Unsent reply bytes before a client that does not read is dropped.
@@ -169,8 +179,23 @@ class Connection:
         if self.done or self._upgrading or not self._inbox:
             return
         data = self._inbox
+        if self._skipping:  # the rest of an over-long line: one search, whatever its size
+            nl = data.find(b"\n")
+            if nl < 0:
+                self._inbox = b""
+                if self._eof and not self.done:
+                    self._finish(Close())
+                return
+            self._skipping = False
+            data = self._inbox = data[nl + 1:]
+            if not data:
+                if self._eof and not self.done:
+                    self._finish(Close())
+                return
         limits = self.limits
-        cut = min(len(data), limits.bytes_per_turn)
+        budget = limits.bytes_per_turn if self.invalid_lines < limits.lines_per_turn \
+            else limits.junk_bytes_per_turn
+        cut = min(len(data), budget)
         nl = data.find(b"\n", 0, cut)
         if nl >= 0 and nl + 1 < cut:
             # Stop after lines_per_turn newlines (each ends at most one request).
@@ -185,6 +210,13 @@ class Connection:
         self._work(piece)
         if not self._inbox and self._eof and not self.done:
             self._finish(Close())
+
+    @property
+    def turn_delay(self) -> float:
+        """Seconds the shell waits before the next turn (0: the next loop pass)."""
+        if self.invalid_lines < self.limits.lines_per_turn:
+            return 0.0
+        return self.limits.junk_turn_delay
 
     @property
     def backlogged(self) -> bool:
@@ -279,7 +311,7 @@ class Connection:
         # The key a lone GET VAR reply may be reused for: the exact bytes of one whole line.
         key = piece if not tok.partial and piece.find(b"\n") == len(piece) - 1 else None
         if _DROPPED_RUN.search(piece) is not None:
-            piece = _DROPPED_RUN.sub(_collapse, piece)
+            piece = _DROPPED_RUN.sub(b"\x00", piece)
             key = None
         lines = tok.feed(piece)
         if tok.partial:
@@ -333,7 +365,3 @@ class Connection:
         self.invalid_lines += 1
         if self.invalid_lines >= self.limits.max_invalid_lines:
             self._finish(Drop(f"{self.invalid_lines} invalid lines in a row", invalid=True))
-
-
-def _collapse(match: re.Match[bytes]) -> bytes:
-    return match.group()[:1]

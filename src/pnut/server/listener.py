@@ -67,7 +67,11 @@ class ClientProtocol(asyncio.Protocol):
             if not self.paused:
                 self.paused = True
                 transport.pause_reading()
-            asyncio.get_running_loop().call_soon(self._turn)
+            delay = conn.turn_delay
+            if delay:
+                asyncio.get_running_loop().call_later(delay, self._turn)
+            else:
+                asyncio.get_running_loop().call_soon(self._turn)
         elif self.paused and not conn.done:
             self.paused = False
             transport.resume_reading()
