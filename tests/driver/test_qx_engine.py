@@ -6,12 +6,15 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from qxutil import MemoryTransport
 
+from pnut.driver.base import DriverError
 from pnut.driver.dstate import DriverState
 from pnut.driver.emulators.qx import DEFAULT_STATE, QxDevice
 from pnut.driver.qx import DIALECTS
-from pnut.driver.qx.engine import Dialect, QxEngine, detect
+from pnut.driver.qx.engine import STATUS_ORDER, Dialect, QxEngine, detect
 from pnut.driver.qx.items import Item, extract, strtod, strtol
 from pnut.driver.sockproto import Stat
 
@@ -254,3 +257,68 @@ def test_mecer_p98_commands_and_refusals() -> None:
     assert item is not None
     item.command = "ZZ\r"  # the device answers (NAK
     assert asyncio.run(engine.instcmd("beeper.toggle", None)) == Stat.FAILED
+
+
+class RandomDevice:
+    """Answers every command with bytes chosen by hypothesis."""
+
+    def __init__(self, replies: list[bytes]) -> None:
+        self.replies = replies
+        self.i = 0
+
+    def handle(self, command: bytes) -> bytes:
+        self.i += 1
+        return self.replies[self.i % len(self.replies)] if self.replies else b""
+
+
+_VALID = [QxDevice(d).handle(c) for d, c in (
+    ("megatec", b"Q1"), ("megatec", b"F"), ("megatec", b"I"), ("voltronic-qs", b"M"),
+    ("mecer", b"QPI"), ("mecer", b"Q"))]
+
+
+def _mutate(reply: bytes, at: int, junk: bytes) -> bytes:
+    """A valid reply with a few bytes replaced (or cut) somewhere."""
+    at %= len(reply) + 1
+    return reply[:at] + junk + reply[at + len(junk):]
+
+
+REPLY = st.one_of(
+    st.binary(max_size=80),
+    st.builds(_mutate, st.sampled_from(_VALID), st.integers(0, 60), st.binary(max_size=3)),
+    st.sampled_from(_VALID),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(REPLY, min_size=1, max_size=12),
+       st.sampled_from([d.protocol for d in DIALECTS]))
+def test_any_reply_bytes_never_crash_the_engine(replies: list[bytes], protocol: str) -> None:
+    """Detection, every walk, commands and SET take any bytes without raising."""
+    from pnut.driver.qx.engine import Dialect as D
+
+    ds = DriverState()
+    transport = MemoryTransport(RandomDevice(replies))
+    clock = [1000.0]
+
+    def make(dialect: D) -> QxEngine:
+        return QxEngine(dialect, transport, ds, {}, frozenset(), clock=lambda: clock[0])
+
+    async def go() -> None:
+        dialect = next(d for d in DIALECTS if d.protocol == protocol)
+        engine = make(dialect)  # as if protocol= forced it, whatever the claim says
+        await dialect.claim(engine)
+        try:
+            await engine.init_info()
+        except DriverError:
+            return  # NUT's "Can't initialise data from the UPS"
+        for _ in range(3):
+            clock[0] += 31
+            await engine.update()
+        await engine.instcmd("shutdown.return", None)
+        await engine.instcmd("test.battery.start", "120")
+        await engine.setvar("ups.delay.shutdown", "120")
+        status = ds.value("ups.status")
+        assert status is None or all(w in ("OL", "OB", "ALARM", *STATUS_ORDER)
+                                     for w in status.split())
+
+    asyncio.run(go())
