@@ -5,6 +5,7 @@
 Both drivers run against the same umockdev-emulated APC Back-UPS
 (tests/fixtures/usb/apc-bk650m2.json) with ``pollinterval = 1`` and
 ``pollonly``: every poll then does the same GET_REPORT transfers in both.
+nutdrv_qx runs the Megatec protocol over the emulated cypress converter.
 CPU is the driver's user+system time over the window divided by the polls
 in it; RSS is VmRSS at the end.  Without ``pollonly`` both drivers wait for
 interrupt reports, and on umockdev's fake device node libusb's event loop
@@ -33,6 +34,7 @@ from usbhid.emusupport import (  # noqa: E402
 )
 
 FIXTURE = FIXTURES / "apc-bk650m2.json"
+QX_FIXTURE = FIXTURES / "qx-cypress.json"
 POLLINTERVAL = 1.0
 
 
@@ -48,10 +50,14 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def measure(c_driver: bool, seconds: float) -> dict[str, object]:
-    work = Workdir({"pollinterval": str(POLLINTERVAL)}, ("pollonly",))
+def measure(c_driver: bool, seconds: float, qx: bool = False) -> dict[str, object]:
+    if qx:
+        work = Workdir({"pollinterval": str(POLLINTERVAL), "protocol": "megatec"},
+                       driver="nutdrv_qx")
+    else:
+        work = Workdir({"pollinterval": str(POLLINTERVAL)}, ("pollonly",))
     try:
-        with emulator(FIXTURE) as emu:
+        with emulator(QX_FIXTURE if qx else FIXTURE) as emu:
             drv = Running(emu, work, c_driver)
             try:
                 drv.dumpall()
@@ -65,7 +71,8 @@ def measure(c_driver: bool, seconds: float) -> dict[str, object]:
     finally:
         work.close()
     polls = seconds / POLLINTERVAL
-    return {"driver": "usbhid-ups", "impl": "nut" if c_driver else "pnut",
+    return {"driver": "nutdrv_qx (Q1 over USB, cypress)" if qx else "usbhid-ups",
+            "impl": "nut" if c_driver else "pnut",
             "cpu_ms_per_poll": round(1000 * used / polls, 2), "rss_mb": round(rss, 1),
             "seconds": seconds}
 
@@ -77,6 +84,9 @@ def rows(seconds: float = 20.0) -> list[dict[str, object]]:
     out = [measure(False, seconds)]
     if C_DRIVER.exists():
         out.append(measure(True, seconds))
+    out.append(measure(False, seconds, qx=True))
+    if (C_DRIVER.parent / "nutdrv_qx").exists():
+        out.append(measure(True, seconds, qx=True))
     return out
 
 
@@ -86,9 +96,9 @@ def main() -> int:
     if why is not None:
         print(f"usbhid-ups bench skipped: {why}")
         return 0
-    print(f"{'driver':<12} {'impl':<5} {'CPU ms/poll':>12} {'RSS MB':>8}")
+    print(f"{'driver':<34} {'impl':<5} {'CPU ms/poll':>12} {'RSS MB':>8}")
     for row in rows(seconds):
-        print(f"{row['driver']!s:<12} {row['impl']!s:<5} {row['cpu_ms_per_poll']!s:>12} "
+        print(f"{row['driver']!s:<34} {row['impl']!s:<5} {row['cpu_ms_per_poll']!s:>12} "
               f"{row['rss_mb']!s:>8}")
     return 0
 

@@ -166,6 +166,10 @@ class UsbHidUps(Driver):
         size = cfg.get("interruptsize")
         if size is not None:
             self.interrupt_size = cfg.get_int("interruptsize", 0, 1, 4096)
+        try:
+            import usb.core  # noqa: F401 - only to say clearly when pyusb is missing
+        except ImportError:
+            raise DriverError("usbhid-ups needs pyusb (pip install 'pnut[usb]')") from None
         self.dstate.set_info("driver.version.usb", libusb_version())
         if not self._open():
             raise DriverError("No matching HID UPS found")
@@ -261,33 +265,30 @@ class UsbHidUps(Driver):
 
     # -- commands -------------------------------------------------------------------
     async def instcmd(self, name: str, param: str | None) -> int:
-        return self._instcmd(name, param)
-
-    def _instcmd(self, name: str, param: str | None) -> int:
         hid = self.hid
         if hid is None or self.usb is None:
             return Stat.FAILED
         cmd = name.lower()
         if cmd == "beeper.off":
-            return self._instcmd("beeper.disable", None)
+            return await self.instcmd("beeper.disable", None)
         if cmd == "beeper.on":
-            return self._instcmd("beeper.enable", None)
+            return await self.instcmd("beeper.enable", None)
         entry = hid.find_row(cmd)
         if entry is None:
             ds = self.dstate
             if cmd == "load.on":
-                return self._instcmd("load.on.delay", "0")
+                return await self.instcmd("load.on.delay", "0")
             if cmd == "load.off":
-                return self._instcmd("load.off.delay", "0")
+                return await self.instcmd("load.off.delay", "0")
             if cmd in ("shutdown.return", "shutdown.stayoff"):
                 if ds.value("ups.start.auto") is not None:
                     self._setvar("ups.start.auto", "yes" if cmd == "shutdown.return" else "no")
                 start = ds.value("ups.delay.start") if cmd == "shutdown.return" else "-1"
-                ret = self._instcmd("load.on.delay", start)
+                ret = await self.instcmd("load.on.delay", start)
                 if ret != Stat.HANDLED:
                     return ret
-                time.sleep(0.125)  # NUT: some UPSes refuse commands sent too fast
-                return self._instcmd("load.off.delay", ds.value("ups.delay.shutdown"))
+                await asyncio.sleep(0.125)  # NUT: some UPSes refuse commands sent too fast
+                return await self.instcmd("load.off.delay", ds.value("ups.delay.shutdown"))
             return Stat.INVALID
         row = entry.row
         if not row.hidflags & HU_CMD:
@@ -318,7 +319,7 @@ class UsbHidUps(Driver):
 
     async def shutdown(self) -> None:
         for cmd in ("shutdown.return", "shutdown.reboot", "load.off.delay"):
-            if self._instcmd(cmd, None) == Stat.HANDLED:
+            if await self.instcmd(cmd, None) == Stat.HANDLED:
                 return
         raise DriverError("Shutdown failed!")
 

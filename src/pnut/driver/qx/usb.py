@@ -181,6 +181,10 @@ class UsbQxTransport:
 
     def __init__(self, config: DriverConfig) -> None:
         self.config = config
+        try:
+            import usb.core  # noqa: F401 - only to say clearly when pyusb is missing
+        except ImportError:
+            raise DriverError("Q1 over USB needs pyusb (pip install 'pnut[usb]')") from None
         values = {name: config.get(name) for name in MATCH_FIELDS}
         try:
             self.matcher = Matcher(values)
