@@ -19,20 +19,23 @@ from pnut.driver.qx.items import Item, extract, strtod, strtol
 from pnut.driver.sockproto import Stat
 
 #: emulated dialect -> (protocol NUT's detection settles on, probes sent on the way)
+_M = [b"M\r"] * 6  # Voltronic-QS, then Voltronic-QS-Hex, three tries each
+_TO_MECER = _M + [b"QS\r"] * 3 + [b"D\r"] * 3
 DETECTED = {
     "voltronic-qs": ("Voltronic-QS", [b"M\r", b"QS\r"]),
-    "mustek": ("Mustek", [b"M\r"] * 3 + [b"QS\r"]),
-    "megatec-old": ("Megatec/old", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"]),
-    "megatec": ("Megatec", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3
-                + [b"Q1\r", b"QPI\r"] * 3 + [b"Q1\r", b"I\r"]),
-    "mecer": ("Mecer", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"QPI\r"]),
+    "voltronic-qs-hex": ("Voltronic-QS-Hex", [b"M\r"] * 3 + [b"M\r", b"QS\r"]),
+    "voltronic-qs-hex-t": ("Voltronic-QS-Hex", [b"M\r"] * 3 + [b"M\r", b"QS\r"]),
+    "mustek": ("Mustek", [*_M, b"QS\r"]),
+    "megatec-old": ("Megatec/old", [*_M, *[b"QS\r"] * 3, b"D\r"]),
+    "mecer": ("Mecer", [*_TO_MECER, b"Q1\r", b"QPI\r"]),
+    "megatec": ("Megatec", [*_TO_MECER, *[b"Q1\r", b"QPI\r"] * 3, b"Q1\r", b"I\r"]),
     # Zinto comes before Hunnox in NUT's list and both read Q1 + FW?.
-    "zinto": ("Zinto", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"QPI\r"] * 3
-              + [b"Q1\r", b"I\r"] * 3 + [b"Q1\r", b"FW?\r"]),
-    "hunnox": ("Zinto", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"QPI\r"] * 3
-               + [b"Q1\r", b"I\r"] * 3 + [b"Q1\r", b"FW?\r"]),
-    "q1": ("Q1", [b"M\r"] * 3 + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"QPI\r"] * 3
-           + [b"Q1\r", b"I\r"] * 3 + [b"Q1\r", b"FW?\r"] * 6 + [b"Q1\r"]),
+    "zinto": ("Zinto", [*_TO_MECER, *[b"Q1\r", b"QPI\r"] * 3, *[b"Q1\r", b"I\r"] * 3,
+                        b"Q1\r", b"FW?\r"]),
+    "hunnox": ("Zinto", [*_TO_MECER, *[b"Q1\r", b"QPI\r"] * 3, *[b"Q1\r", b"I\r"] * 3,
+                         b"Q1\r", b"FW?\r"]),
+    "q1": ("Q1", [*_TO_MECER, *[b"Q1\r", b"QPI\r"] * 3, *[b"Q1\r", b"I\r"] * 3,
+                  *[b"Q1\r", b"FW?\r"] * 6, b"Q1\r"]),
 }
 
 
@@ -76,7 +79,8 @@ def test_detection_follows_nuts_order(dialect: str) -> None:
     assert values["driver.version.data"] == engine.dialect.name
     assert values["ups.status"] == "OL"
     assert values["input.voltage"] == "230.4"
-    assert values["battery.voltage"] == "27.20"
+    if not dialect.startswith("voltronic-qs-hex"):  # its battery volts come in 1/510ths
+        assert values["battery.voltage"] == "27.20"
 
 
 def test_megatec_variables_flags_and_commands() -> None:
@@ -322,3 +326,18 @@ def test_any_reply_bytes_never_crash_the_engine(replies: list[bytes], protocol: 
                                      for w in status.split())
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize(("dialect", "extra"), [("voltronic-qs-hex", False),
+                                                ("voltronic-qs-hex-t", True)])
+def test_voltronic_qs_hex_decodes_raw_bytes(dialect: str, extra: bool) -> None:
+    s = Setup(dialect)
+    s.start()
+    v = s.values()
+    assert v["ups.firmware.aux"] == ("PM-T" if extra else "PM-P")
+    assert v["output.frequency"] == "50.0" and v["ups.load"] == "21"
+    assert v["battery.voltage"] == "27.06"  # 230 x 60 / 510
+    assert ("output.voltage.nominal" in v) is extra
+    if extra:
+        assert v["output.voltage.nominal"] == "230.0" and v["battery.voltage.nominal"] == "24.0"
+    assert ("test.battery.start.quick" in s.ds.tree.commands()) is extra

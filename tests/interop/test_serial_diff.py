@@ -31,7 +31,8 @@ pytestmark = pytest.mark.skipif(not have_nut() and not os.environ.get("CI"),
 #: emulated dialect -> extra ups.conf lines (Hunnox needs protocol=: Zinto claims it first)
 QX_DIALECTS = {
     "megatec": "", "megatec-old": "", "mustek": "", "zinto": "", "q1": "",
-    "voltronic-qs": "", "mecer": "", "hunnox": "  protocol = hunnox\n",
+    "voltronic-qs": "", "voltronic-qs-hex": "", "voltronic-qs-hex-t": "", "mecer": "",
+    "hunnox": "  protocol = hunnox\n",
 }
 
 
@@ -85,7 +86,7 @@ class Model:
 
 
 #: Dialects also compared after the device changes (the status logic is shared).
-CHANGE_TOO = {"megatec", "q1", "voltronic-qs"}
+CHANGE_TOO = {"megatec", "q1", "voltronic-qs", "voltronic-qs-hex"}
 
 
 def _start_c(ddir: DriverDir, driver: str, ups: str) -> subprocess.Popen[bytes]:

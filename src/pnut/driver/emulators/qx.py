@@ -54,6 +54,9 @@ DIALECTS: dict[str, tuple[bytes, bytes | None, bool]] = {
     "voltronic-qs": (b"QS", None, True),
     # Mecer (Voltronic Power P98): QPI answers (PI98, commands (ACK / (NAK
     "mecer": (b"Q1", b"I", False),
+    # Voltronic-QS-Hex: M answers P (or T), QS answers raw bytes
+    "voltronic-qs-hex": (b"QS", None, False),
+    "voltronic-qs-hex-t": (b"QS", None, False),
 }
 #: Dialects that answer commands with (ACK and refuse with (NAK instead of echoing.
 ACK_NAK = frozenset({"mecer"})
@@ -100,6 +103,25 @@ class QxDevice:
         volts = float(self.state["battery_voltage"])
         return f"{volts:.2f}" if volts < 10 else f"{volts:04.1f}"
 
+    def hex_status(self) -> bytes:
+        """The QS reply of a Voltronic-QS-Hex unit: '#', binary tokens, CR."""
+        s = self.state
+
+        def word(value: int, size: int) -> bytes:
+            top: int = (1 << (8 * size)) - 1
+            return max(0, min(value, top)).to_bytes(size, "big")
+
+        tokens: list[bytes] = []
+        for key in ("input_voltage", "output_voltage"):
+            tokens += [word(round(float(s[key]) * 256 * 51 / 53), 2), word(53, 1)]
+        tokens += [word(int(s["load"]), 1), word(20890, 2),
+                   word(round(float(s["frequency"]) * 20890), 3), word(230, 1),
+                   word(round(float(s["battery_voltage"]) * 510 / 230), 1),
+                   word(int(str(s["bits"]), 2), 1)]
+        if self.dialect.endswith("-t"):
+            tokens.append(bytes([0b00100011]))  # 50 Hz, 24 V battery, 230 V output
+        return b"#" + b" ".join(_escape(t) for t in tokens) + b"\r"
+
     def handle(self, command: bytes) -> bytes:
         """The reply to one command (without its \\r); b"" = no reply."""
         reply = self._reply(command)
@@ -119,6 +141,11 @@ class QxDevice:
 
     def _reply(self, cmd: bytes) -> bytes:
         s = self.state
+        if self.dialect.startswith("voltronic-qs-hex"):
+            if cmd == b"M":
+                return b"T\r" if self.dialect.endswith("-t") else b"P\r"
+            if cmd == b"QS":
+                return self.hex_status()
         if cmd == self.status_cmd:
             return self.status_line()
         if cmd == b"F" and (self.vendor_cmd is not None or self.has_m):
@@ -152,6 +179,18 @@ class QxDevice:
         else:
             return False
         return True
+
+
+def _escape(data: bytes) -> bytes:
+    """QS-Hex escaping: CR, XON, XOFF, LF and space travel as 0x28 plus 0..4."""
+    codes = {0x0D: 0, 0x11: 1, 0x13: 2, 0x0A: 3, 0x20: 4}
+    out = bytearray()
+    for byte in data:
+        if byte in codes:
+            out += bytes([0x28, codes[byte]])
+        else:
+            out.append(byte)
+    return bytes(out)
 
 
 def _valid_shutdown(arg: bytes) -> bool:
