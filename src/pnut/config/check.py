@@ -238,7 +238,7 @@ def _others_can_read(path: str) -> bool:
 
 
 def users_problems(users: Users) -> list[Problem]:
-    from pnut.server.descriptions import Descriptions
+    from pnut.config.cmdvartab import Descriptions
 
     out = _warnings(users.warnings)
     if _others_can_read(users.path):  # NUT's check_perms

@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pnut.config.cmdvartab import Descriptions
 from pnut.config.parser import ConfigError
 from pnut.config.ups_conf import UpsConf, load_ups_conf
 from pnut.config.upsd_conf import UpsdConf, load_upsd_conf
 from pnut.config.users import Users, load_users
-from pnut.server.descriptions import Descriptions
 from pnut.tls.contexts import server_context
 
 log = logging.getLogger("pnut.upsd")

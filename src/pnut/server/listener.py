@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from pnut.server.connection import Close, Connection, Drop, StartTLS
 
-if TYPE_CHECKING:
-    from pnut.server.daemon import Upsd
-
 log = logging.getLogger("pnut.upsd")
+
+
+class Host(Protocol):
+    """What the shell needs from the daemon (pnut.server.daemon.Upsd)."""
+
+    clients: set[ClientProtocol]
+
+    def admit(self, transport: asyncio.Transport) -> Connection | None: ...
+
+    def forget(self, client: ClientProtocol, conn: Connection) -> None: ...
+
+    def log_drop(self, conn: Connection, event: Drop) -> None: ...
+
+    def start_tls(self, client: ClientProtocol) -> None: ...
 
 
 class ClientProtocol(asyncio.Protocol):
@@ -26,7 +37,7 @@ class ClientProtocol(asyncio.Protocol):
 
     __slots__ = ("conn", "daemon", "paused", "transport")
 
-    def __init__(self, daemon: Upsd) -> None:
+    def __init__(self, daemon: Host) -> None:
         self.daemon = daemon
         self.transport: asyncio.Transport | None = None
         self.conn: Connection | None = None

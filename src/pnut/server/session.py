@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pnut.config.cmdvartab import Descriptions
 from pnut.config.users import User, Users
 from pnut.protocol import driversock as ds
 from pnut.protocol import replies as rp
@@ -52,7 +53,6 @@ from pnut.protocol.limits import (
     SERVER_INFO,
     UPSDESC_UNAVAILABLE,
 )
-from pnut.server.descriptions import Descriptions
 from pnut.server.guard import AddressGuard
 from pnut.server.store import Store, UpsEntry
 from pnut.server.tracking import Tracker, new_id
