@@ -140,12 +140,20 @@ class ApcLink:
     async def _receive(self, timeout: float) -> bytes:
         """Bytes that arrive within ``timeout`` (b"" if none); OSError if the port died."""
         fd = self.port.fd
+        try:  # what is there already needs no wait (and no reader registration)
+            data = os.read(fd, LBUF)  # b"" here is "nothing yet" (VMIN=0), not EOF
+        except BlockingIOError:
+            data = b""
+        if data:
+            return data
+        if timeout <= 0:
+            return b""
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
         loop.add_reader(fd, ready.set)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ready.wait(), timeout if timeout > 0 else 0.001)
+                await asyncio.wait_for(ready.wait(), timeout)
             if not ready.is_set():
                 return b""
             try:
