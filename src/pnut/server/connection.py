@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -128,7 +127,7 @@ class Connection:
         self._tok = Tokenizer()
         self._inbox = b""
         self._out: list[bytes] = []
-        self._events: deque[Event] = deque()
+        self._events: list[Event] = []  # rare and short: a list is 700 B lighter
         self._eof = False
         #: Between StartTLS and tls_established(): read nothing.
         self._upgrading = False
@@ -232,7 +231,7 @@ class Connection:
         return data
 
     def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
+        return self._events.pop(0) if self._events else None
 
     @property
     def has_events(self) -> bool:
