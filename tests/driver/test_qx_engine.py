@@ -20,7 +20,7 @@ from pnut.driver.sockproto import Stat
 
 #: emulated dialect -> (protocol NUT's detection settles on, probes sent on the way)
 _M = [b"M\r"] * 6  # Voltronic-QS, then Voltronic-QS-Hex, three tries each
-_TO_MECER = _M + [b"QS\r"] * 3 + [b"D\r"] * 3
+_TO_MECER = _M + [b"QS\r"] * 3 + [b"D\r"] * 3 + [b"Q1\r", b"ID\r"] * 3  # Bestups: Q1 + ID
 DETECTED = {
     "voltronic-qs": ("Voltronic-QS", [b"M\r", b"QS\r"]),
     "voltronic-qs-hex": ("Voltronic-QS-Hex", [b"M\r"] * 3 + [b"M\r", b"QS\r"]),
@@ -28,6 +28,7 @@ DETECTED = {
     "mustek": ("Mustek", [*_M, b"QS\r"]),
     "megatec-old": ("Megatec/old", [*_M, *[b"QS\r"] * 3, b"D\r"]),
     "mecer": ("Mecer", [*_TO_MECER, b"Q1\r", b"QPI\r"]),
+    "bestups": ("BestUPS", [*_M, *[b"QS\r"] * 3, *[b"D\r"] * 3, b"Q1\r", b"ID\r"]),
     "megatec": ("Megatec", [*_TO_MECER, *[b"Q1\r", b"QPI\r"] * 3, b"Q1\r", b"I\r"]),
     # Zinto comes before Hunnox in NUT's list and both read Q1 + FW?.
     "zinto": ("Zinto", [*_TO_MECER, *[b"Q1\r", b"QPI\r"] * 3, *[b"Q1\r", b"I\r"] * 3,
@@ -341,3 +342,14 @@ def test_voltronic_qs_hex_decodes_raw_bytes(dialect: str, extra: bool) -> None:
     if extra:
         assert v["output.voltage.nominal"] == "230.0" and v["battery.voltage.nominal"] == "24.0"
     assert ("test.battery.start.quick" in s.ds.tree.commands()) is extra
+
+
+def test_bestups_model_table_and_pin_mode_setting() -> None:
+    s = Setup("bestups", settings={"pins_shutdown_mode": "2"})
+    s.start()
+    v = s.values()
+    assert v["device.mfr"] == "Best Power" and v["device.model"] == "Fortress"
+    assert v["ups.power.nominal"] == "750" and v["battery.runtime"] == "900"
+    assert v["input.transfer.high"] == "146" and v["battery.voltage.high"] == "27.6"
+    assert b"SS2\r" in s.transport.sent  # the ups.conf setting is written at start-up
+    assert "ups.beeper.status" not in v

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.skipif(not have_nut() and not os.environ.get("CI"),
 QX_DIALECTS = {
     "megatec": "", "megatec-old": "", "mustek": "", "zinto": "", "q1": "",
     "voltronic-qs": "", "voltronic-qs-hex": "", "voltronic-qs-hex-t": "", "mecer": "",
+    "bestups": "",
     "hunnox": "  protocol = hunnox\n",
 }
 
@@ -86,7 +87,7 @@ class Model:
 
 
 #: Dialects also compared after the device changes (the status logic is shared).
-CHANGE_TOO = {"megatec", "q1", "voltronic-qs", "voltronic-qs-hex"}
+CHANGE_TOO = {"megatec", "q1", "voltronic-qs", "voltronic-qs-hex", "bestups"}
 
 
 def _start_c(ddir: DriverDir, driver: str, ups: str) -> subprocess.Popen[bytes]:

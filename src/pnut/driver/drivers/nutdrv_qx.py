@@ -51,6 +51,9 @@ class NutdrvQx(Driver):
         VarSpec("norating", "Skip reading rating information from UPS", flag=True),
         VarSpec("novendor", "Skip reading vendor information from UPS", flag=True),
         VarSpec("ignoresab", "Ignore 'Shutdown Active' bit in UPS status", flag=True),
+        VarSpec("pins_shutdown_mode", "Set shutdown mode functionality of Pin 1 and Pin 7 "
+                                      "on the UPS DB9 communication port (Per Best Power's "
+                                      "EPS-0059) to n (integer, 0-6)"),
         *(VarSpec(key, "USB matching / subdriver (Q1 over USB)") for key in USB_KEYS),
         VarSpec("noscanlangid", "Don't autoscan valid range for langid", flag=True),
     )

@@ -57,7 +57,11 @@ DIALECTS: dict[str, tuple[bytes, bytes | None, bool]] = {
     # Voltronic-QS-Hex: M answers P (or T), QS answers raw bytes
     "voltronic-qs-hex": (b"QS", None, False),
     "voltronic-qs-hex-t": (b"QS", None, False),
+    # Best Power Fortress: ID, RT, SS?, M besides Q1
+    "bestups": (b"Q1", None, False),
 }
+BESTUPS_REPLIES = {b"ID": b"FOR,750,120,120,20.0,27.6\r", b"RT": b"015\r", b"SS?": b"0\r",
+                   b"M": b"0\r"}
 #: Dialects that answer commands with (ACK and refuse with (NAK instead of echoing.
 ACK_NAK = frozenset({"mecer"})
 #: Bytes one command may take before the emulator gives up on it.
@@ -141,6 +145,8 @@ class QxDevice:
 
     def _reply(self, cmd: bytes) -> bytes:
         s = self.state
+        if self.dialect == "bestups" and cmd in BESTUPS_REPLIES:
+            return BESTUPS_REPLIES[cmd]
         if self.dialect.startswith("voltronic-qs-hex"):
             if cmd == b"M":
                 return b"T\r" if self.dialect.endswith("-t") else b"P\r"

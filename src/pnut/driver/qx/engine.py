@@ -127,6 +127,8 @@ class QxEngine:
         self.pollfreq = DEFAULT_POLLFREQ
         self.lastpoll = 0
         self.batt = Battery()
+        #: What a dialect's hooks learn about the device (NUT keeps it in statics).
+        self.scratch: dict[str, object] = {}
 
     # -- lookups -----------------------------------------------------------------
     def find(self, name: str, flag: int = 0, noflag: int = 0) -> Item | None:
