@@ -3,14 +3,14 @@
     python bench/usbhid.py [SECONDS]
 
 Both drivers run against the same umockdev-emulated APC Back-UPS
-(tests/fixtures/usb/apc-bk650m2.json) with ``pollinterval = 1`` and
-``pollonly``: every poll then does the same GET_REPORT transfers in both.
-nutdrv_qx runs the Megatec protocol over the emulated cypress converter.
-CPU is the driver's user+system time over the window divided by the polls
-in it; RSS is VmRSS at the end.  Without ``pollonly`` both drivers wait for
-interrupt reports, and on umockdev's fake device node libusb's event loop
-spins during that wait, so those numbers measure the emulator, not the
-driver; they are left out.  :func:`rows` is what bench/drivers.py imports.
+(tests/fixtures/usb/apc-bk650m2.json) with ``pollinterval = 1`` as users
+run them: each poll waits up to 750 ms for an interrupt report, then does
+the quick-poll GET_REPORTs.  nutdrv_qx runs the Megatec protocol over the
+emulated cypress converter.  CPU is the driver's user+system time over the
+window divided by the polls in it; RSS is VmRSS at the end.  (The emulator
+keeps its device node pollable like usbfs, so libusb sleeps in poll()
+while waiting, as on a real bus.)  :func:`rows` is what bench/drivers.py
+imports.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def measure(c_driver: bool, seconds: float, qx: bool = False) -> dict[str, objec
         work = Workdir({"pollinterval": str(POLLINTERVAL), "protocol": "megatec"},
                        driver="nutdrv_qx")
     else:
-        work = Workdir({"pollinterval": str(POLLINTERVAL)}, ("pollonly",))
+        work = Workdir({"pollinterval": str(POLLINTERVAL)})
     try:
         with emulator(QX_FIXTURE if qx else FIXTURE) as emu:
             drv = Running(emu, work, c_driver)

@@ -34,8 +34,11 @@ Events written: ``ready ROOT BUS DEV``, ``setreport TYPE ID HEX``, ``ok``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
+import os
 import struct
 import sys
 import threading
@@ -106,6 +109,7 @@ class Fixture:
         # Answer an interrupt read with a zero-length packet when nothing is queued
         # (instead of NAKing until the host's timeout): keeps phoenix's drain fast.
         self.idle_zlp = bool(doc.get("idle_zlp", False))
+        self.pollable = bool(doc.get("pollable", os.environ.get("PNUT_EMU_POLLABLE", "1") != "0"))
 
     def device_descriptor(self) -> bytes:
         return struct.pack("<BBHBBBBHHHBBBB", 18, 1, 0x0110, 0, 0, 0, 8, self.vid, self.pid,
@@ -147,10 +151,57 @@ class Pending:
         self.done = False
 
 
+class Doorbell:
+    """Makes the fake device node pollable like usbfs: writable only when a URB is reapable.
+
+    umockdev's device node is a plain file, so libusb's poll() for POLLOUT would
+    always return at once and its event loop would spin while waiting for an
+    interrupt report.  Here the node is a FIFO whose buffer the emulator keeps
+    full while nothing is reapable (poll blocks) and drains when something is.
+    """
+
+    F_SETPIPE_SZ = 1031
+
+    def __init__(self, path: str) -> None:
+        if os.path.exists(path):
+            os.unlink(path)
+        os.mkfifo(path, 0o666)
+        self.fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+        with contextlib.suppress(OSError):  # smaller buffer: less to fill and drain
+            fcntl.fcntl(self.fd, self.F_SETPIPE_SZ, 4096)
+        self.full = False
+        self.quiet()
+
+    def ring(self) -> None:
+        if not self.full:
+            return
+        try:
+            while os.read(self.fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+        self.full = False
+
+    def quiet(self) -> None:
+        if self.full:
+            return
+        block = b"\0" * 4096
+        try:
+            while True:
+                os.write(self.fd, block)
+        except BlockingIOError:
+            pass
+        self.full = True
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 class Device:
     """The usbfs side of the fake device: answers ioctls from the fixture."""
 
-    def __init__(self, fx: Fixture, out: Output) -> None:
+    def __init__(self, fx: Fixture, out: Output, bell: Doorbell | None = None) -> None:
+        self.bell = bell
         self.fx = fx
         self.out = out
         self.lock = threading.Lock()
@@ -311,37 +362,52 @@ class Device:
                 return 0, 0
         return -1, errno.EINVAL
 
+    def signal(self) -> None:
+        """Node writable (for poll) exactly while something can be reaped."""
+        if self.bell is None:
+            return
+        if self.reapable or not self.present:
+            self.bell.ring()
+        else:
+            self.bell.quiet()
+
     def ioctl(self, client: object) -> tuple[int, int]:
+        with self.lock:
+            try:
+                return self._ioctl(client)
+            finally:
+                self.signal()
+
+    def _ioctl(self, client: object) -> tuple[int, int]:
         request = client.get_request()  # type: ignore[attr-defined]
         nr = request & 0xFF
-        with self.lock:
-            if nr in (NR_REAPURB, NR_REAPURBNDELAY):
-                return self.reap(client)
-            if not self.present:
-                return -1, errno.ENODEV
-            if nr == NR_SUBMITURB:
-                return self.submit(client)
-            if nr == NR_DISCARDURB:
-                return self.discard(client)
-            if nr == NR_GET_CAPABILITIES:
-                arg = client.get_arg()  # type: ignore[attr-defined]
-                arg.resolve(0, 4).update(0, struct.pack("<I", CAPS))
-                return 0, 0
-            if nr == NR_GETDRIVER:
-                return -1, errno.ENODATA
-            if nr == NR_CONNECTINFO:
-                arg = client.get_arg()  # type: ignore[attr-defined]
-                arg.resolve(0, 8).update(0, struct.pack("<IB3x", 2, 0))
-                return 0, 0
-            if nr == NR_GET_SPEED:
-                return 2, 0  # full speed
-            if nr in (NR_SETINTERFACE, NR_SETCONFIGURATION, NR_CLAIMINTERFACE,
-                      NR_RELEASEINTERFACE, NR_RESET, NR_CLEAR_HALT, NR_DISCONNECT_CLAIM,
-                      NR_CONNECT):
-                return 0, 0
-            if nr in (NR_IOCTL, NR_DISCONNECT):
-                return -1, errno.ENODATA
-            return -1, errno.ENOTTY
+        if nr in (NR_REAPURB, NR_REAPURBNDELAY):
+            return self.reap(client)
+        if not self.present:
+            return -1, errno.ENODEV
+        if nr == NR_SUBMITURB:
+            return self.submit(client)
+        if nr == NR_DISCARDURB:
+            return self.discard(client)
+        if nr == NR_GET_CAPABILITIES:
+            arg = client.get_arg()  # type: ignore[attr-defined]
+            arg.resolve(0, 4).update(0, struct.pack("<I", CAPS))
+            return 0, 0
+        if nr == NR_GETDRIVER:
+            return -1, errno.ENODATA
+        if nr == NR_CONNECTINFO:
+            arg = client.get_arg()  # type: ignore[attr-defined]
+            arg.resolve(0, 8).update(0, struct.pack("<IB3x", 2, 0))
+            return 0, 0
+        if nr == NR_GET_SPEED:
+            return 2, 0  # full speed
+        if nr in (NR_SETINTERFACE, NR_SETCONFIGURATION, NR_CLAIMINTERFACE,
+                  NR_RELEASEINTERFACE, NR_RESET, NR_CLEAR_HALT, NR_DISCONNECT_CLAIM,
+                  NR_CONNECT):
+            return 0, 0
+        if nr in (NR_IOCTL, NR_DISCONNECT):
+            return -1, errno.ENODATA
+        return -1, errno.ENOTTY
 
     def unplug(self) -> None:
         with self.lock:
@@ -351,11 +417,13 @@ class Device:
                 p.done = True
                 self.reapable.append(p)
             self.pending.clear()
+            self.signal()
 
     def queue_interrupt(self, data: bytes) -> None:
         with self.lock:
             self.queue.append(data)
             self._feed()
+            self.signal()
 
 
 class Output:
@@ -383,6 +451,7 @@ class Emulator:
         self.device: Device | None = None
         self.handler: UMockdev.IoctlBase | None = None
         self.plugged_before = False
+        self.pollable = bool(fx.pollable)
 
     @property
     def devnode(self) -> str:
@@ -417,7 +486,13 @@ class Emulator:
                 lines.append(f"A: {attr}={fx.strings[index]}")
         self.testbed.add_from_string("\n".join(lines) + "\n")
         self.syspath = f"/sys/devices/pci0000:00/0000:00:14.0/usb{self.bus}/{self.bus}-1"
-        self.device = Device(fx, self.out)
+        bell = None
+        if self.pollable:
+            try:
+                bell = Doorbell(self.testbed.get_root_dir() + self.devnode)
+            except OSError as exc:
+                self.out.line(f"error no pollable node: {exc}")
+        self.device = Device(fx, self.out, bell)
         handler = UMockdev.IoctlBase()
         device = self.device
 
@@ -442,6 +517,8 @@ class Emulator:
             return
         self.device.unplug()
         self.testbed.detach_ioctl(self.devnode)
+        if self.device.bell is not None:
+            self.device.bell.close()
         if self.syspath:
             self.testbed.uevent(self.syspath, "remove")
             self.testbed.remove_device(self.syspath)
