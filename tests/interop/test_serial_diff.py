@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -101,36 +102,76 @@ def _start_c(ddir: DriverDir, driver: str, ups: str) -> subprocess.Popen[bytes]:
     return proc
 
 
-@pytest.mark.parametrize("dialect", sorted(QX_DIALECTS))
-def test_nutdrv_qx_equals_nuts(ddir: DriverDir, dialect: str) -> None:
-    extra = QX_DIALECTS[dialect] + "  pollinterval = 1\n  pollfreq = 2\n"
-    with Emulator(ddir.dir, "qx", dialect, "cty") as cemu, \
-            Emulator(ddir.dir, "qx", dialect, "pty") as pemu:
-        ddir.write("ups.conf",
-                   f"[c]\n  driver = nutdrv_qx\n  port = {cemu.link}\n{extra}"
-                   f"[p]\n  driver = nutdrv_qx\n  port = {pemu.link}\n{extra}")
-        cproc = _start_c(ddir, "nutdrv_qx", "c")
-        ddir.start("nutdrv_qx", "p")
-        wait_for(lambda: ddir.socket("nutdrv_qx", "c").exists() or cproc.poll() is not None,
-                 timeout=60)
-        assert cproc.poll() is None, ddir.log_text()
-        c, p = (Model(ddir.conn("nutdrv_qx", u)) for u in ("c", "p"))
-        assert c.value("ups.status") == '"OL"'
-        assert p.snapshot() == c.snapshot()
-        if dialect not in CHANGE_TOO:
-            return
+Snapshots = dict[str, dict[str, object]]
 
+
+@pytest.fixture(scope="module")
+def qx_runs() -> Iterator[dict[str, tuple[Snapshots, Snapshots]]]:
+    """Every dialect at once: its C and pnut drivers side by side, before and after a change.
+
+    Returns dialect -> (C snapshots, pnut snapshots), each {"start": ..., "after": ...}.
+    """
+    ddir = DriverDir()
+    names = sorted(QX_DIALECTS)
+    emus: list[Emulator] = []
+    try:
+        conf = []
+        for i, dialect in enumerate(names):
+            extra = QX_DIALECTS[dialect] + "  pollinterval = 1\n  pollfreq = 2\n"
+            for side in ("c", "p"):
+                emu = Emulator(ddir.dir, "qx", dialect, f"{side}{i}")
+                emu.plug()
+                emus.append(emu)
+                conf.append(f"[{side}{i}]\n  driver = nutdrv_qx\n  port = {emu.link}\n{extra}")
+        ddir.write("ups.conf", "".join(conf))
+        procs = []
+        for i in range(len(names)):
+            procs.append(_start_c(ddir, "nutdrv_qx", f"c{i}"))
+            procs.append(ddir.spawn("driver", "nutdrv_qx", "-a", f"p{i}", "-F", "-u", "root",
+                                    name=f"p{i}"))
+        sockets = [ddir.socket("nutdrv_qx", f"{side}{i}")
+                   for i in range(len(names)) for side in ("c", "p")]
+        wait_for(lambda: all(s.exists() for s in sockets)
+                 or any(p.poll() is not None for p in procs), timeout=90)
+        assert all(p.poll() is None for p in procs), ddir.log_text()
+        models = {(side, i): Model(ddir.conn("nutdrv_qx", f"{side}{i}"))
+                  for i in range(len(names)) for side in ("c", "p")}
+        results: dict[str, tuple[Snapshots, Snapshots]] = {}
+        for i, dialect in enumerate(names):
+            assert models["c", i].value("ups.status") == '"OL"', dialect
+            results[dialect] = ({"start": models["c", i].snapshot()},
+                                {"start": models["p", i].snapshot()})
         change = {"bits": "11011010", "input_voltage": 0.0, "fault_voltage": 0.0,
                   "battery_voltage": 21.9, "load": 35}
-        cemu.update(**change)
-        pemu.update(**change)
+        changed = [i for i, d in enumerate(names) if d in CHANGE_TOO]
+        for i in changed:
+            for emu in emus[2 * i: 2 * i + 2]:
+                emu.update(**change)
 
         def settled(m: Model) -> bool:
             return m.value("ups.alarm") == '"UPS selftest failed! Shutdown imminent!"' and \
                 m.value("input.voltage") == '"0.0"'
 
-        wait_for(lambda: settled(c) and settled(p), timeout=20)
-        assert p.snapshot() == c.snapshot()
+        wait_for(lambda: all(settled(models[side, i]) for i in changed for side in ("c", "p")),
+                 timeout=30)
+        for i in changed:
+            results[names[i]][0]["after"] = models["c", i].snapshot()
+            results[names[i]][1]["after"] = models["p", i].snapshot()
+        yield results
+    finally:
+        for emu in emus:
+            emu.unplug()
+        ddir.close()
+
+
+@pytest.mark.parametrize("dialect", sorted(QX_DIALECTS))
+def test_nutdrv_qx_equals_nuts(qx_runs: dict[str, tuple[Snapshots, Snapshots]],
+                               dialect: str) -> None:
+    c, p = qx_runs[dialect]
+    assert c["start"]["vars"]  # something was read
+    assert p["start"] == c["start"]
+    assert p.get("after") == c.get("after")
+    assert (dialect in CHANGE_TOO) == ("after" in p)
 
 
 def _pair(ddir: DriverDir, driver: str, kind: str, dialect: str, extra: str
