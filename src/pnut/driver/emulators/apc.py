@@ -1,4 +1,4 @@
-"""An APC Smart-protocol UPS on a pty, in two firmware generations.
+"""An APC Smart-protocol UPS on a pty, in three firmware generations.
 
 How this works
 --------------
@@ -12,7 +12,9 @@ Two generations:
   version, alerts and command characters, ``^Z`` the allowed values of its
   settings (capabilities), which ``-`` cycles through;
 * ``smart2`` — a 2nd generation Smart-UPS 1250 whose ``V`` answer (``8QI``)
-  is in NUT's firmware table; it knows no ``a``, ``b`` or ``^Z``.
+  is in NUT's firmware table; it knows no ``a``, ``b`` or ``^Z``;
+* ``smart1`` — a very old Smart-UPS that answers only basic readings (no
+  ``V``, ``b``, ``a``, ``^A``): NUT's "support will be limited" path.
 
 Both take ``-`` plus 8 characters to set ``c`` (UPS id) and ``x`` (battery
 date), answer the nasty commands (``K``, ``Z``, ``^N``) on their second
@@ -38,7 +40,7 @@ from typing import Any
 
 from pnut.driver.emulators.qx import StateFile, open_pty
 
-GENERATIONS = ("smart3", "smart2")
+GENERATIONS = ("smart3", "smart2", "smart1")
 COMMON: dict[str, str] = {
     "C": "036.0", "P": "023.4", "E": "336", "X": "OK", "r": "000", "p": "020", "c": "UPS_IDEN",
     "L": "229.0", "F": "50.00", "s": "H", "9": "FF", "l": "196", "u": "253", "G": "O",
@@ -53,6 +55,8 @@ SMART3: dict[str, str] = {
             "qI4202050710rI43000060180300sI41HMLAoI33208220230kI410TLNuD43127130133136",
 }
 SMART2: dict[str, str] = {**COMMON, "V": "8QI", "T": "168.0", "7": "0F"}
+#: A 1st generation Smart-UPS: no V, b, a or ^A; only the basic readings.
+SMART1: dict[str, str] = {k: COMMON[k] for k in "CPLOfBn"}
 #: Characters that change state and answer OK.
 ACTIONS = "AWDU"
 #: String settings written with '-' plus 8 characters.
@@ -68,7 +72,8 @@ class ApcDevice:
     rng: random.Random = field(default_factory=lambda: random.Random(2))
 
     def __post_init__(self) -> None:
-        self.values = dict(SMART3 if self.generation == "smart3" else SMART2)
+        self.values = dict({"smart3": SMART3, "smart2": SMART2, "smart1": SMART1}
+                           [self.generation])
         self.smart = False
         self.last_var = ""
         self.pending = ""  # collecting '@nnn' or '-' string characters
