@@ -77,3 +77,22 @@ def test_commands_and_set_reach_the_device_byte_exact(fixture: str,
     assert their_writes, "the C driver wrote nothing: the test would prove nothing"
     assert our_writes == their_writes
     assert our_view == their_view
+
+
+@needs_c
+@pytest.mark.parametrize(("options", "flags", "var", "expected"), [
+    ({}, ("onlinedischarge",), "ups.status", "OB DISCHRG"),  # the BK650M2 says OL+DISCHRG
+    ({"lowbatt": "35"}, (), "battery.charge.low", "35"),
+    ({"offdelay": "45", "ondelay": "90"}, (), "ups.delay.shutdown", "45"),
+])
+def test_options_as_nut(options: dict[str, str], flags: tuple[str, ...], var: str,
+                        expected: str) -> None:
+    work = Workdir(options, ("pollonly", *flags))
+    try:
+        with emulator(FIXTURES / "apc-bk650m2.json") as emu:
+            theirs = dump(emu, work, c_driver=True)
+            ours = dump(emu, work, c_driver=False)
+    finally:
+        work.close()
+    assert theirs.get(var) == expected
+    assert ours == theirs
