@@ -110,3 +110,17 @@ def test_watch_refreshes_a_bounded_number_of_times(server: Server) -> None:
     proc = pnut("watch", "--count", "2", "-i", "0.5", server.addr)
     assert proc.returncode == 0, proc.stderr
     assert "on battery, low battery" in proc.stdout
+
+
+def test_status_and_watch_take_the_tls_options_of_the_other_clients(server: Server) -> None:
+    """Issue 11: every client's --help lists --tls/--cafile/--pin, and they work."""
+    for tool in ("status", "watch"):
+        helptext = pnut(tool, "--help").stdout
+        assert all(f"  {opt}" in helptext for opt in ("--tls", "--cafile", "--pin"))
+    assert "--json" in pnut("status", "--help").stdout
+    assert pnut("status", "--no-tls", server.addr).returncode == 0
+    required = pnut("status", "--tls", server.addr)  # this server has no certificate
+    assert required.returncode == 1 and len(required.stderr.splitlines()) == 1
+    assert "STARTTLS" in required.stderr
+    out = pnut("watch", "--once", "--tls", server.addr).stdout
+    assert "error:" in out and "dummy" not in out

@@ -19,14 +19,17 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from pnut.cli._clientcli import TLS_HELP, Fatal, take_tls_options
+from pnut.cli._help import description
 from pnut.cli._summary import summarize
 from pnut.client import Client, ClientError, ServerError, UpsNameError, parse_hostport
-from pnut.client.tls import settings_from
 from pnut.protocol.limits import DEFAULT_HOST
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pnut status", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="pnut status", description=description(__doc__),
+                                epilog=TLS_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("server", nargs="?", default=DEFAULT_HOST, metavar="host[:port]",
                    help="upsd to ask (default: localhost:3493)")
     p.add_argument("-t", "--timeout", type=float, default=10.0, help="seconds per request")
@@ -36,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
+    try:
+        tls, argv = take_tls_options(argv)  # --tls, --cafile, --pin, --certfile as upsc's
+    except Fatal as exc:
+        sys.stderr.write(f"pnut status: {exc}\n")
+        return 1
     args = _parser().parse_args(argv)
     try:
         host, port = parse_hostport(args.server)
@@ -45,7 +53,7 @@ def main(argv: list[str]) -> int:
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         with Client(host, port, timeout=max(0.1, args.timeout)) as client:
-            client.secure(settings_from())  # PNUT_TLS* as for upsc
+            client.secure(tls)
             if args.json:
                 json.dump(as_json(client, where), sys.stdout, indent=2)
                 sys.stdout.write("\n")

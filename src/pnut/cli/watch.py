@@ -26,9 +26,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from pnut.cli._clientcli import TLS_HELP, Fatal, take_tls_options
 from pnut.cli._summary import Summary, summarize
 from pnut.client import AsyncClient, ClientError, UpsNameError, parse_hostport
-from pnut.client.tls import settings_from
+from pnut.client.tls import TlsSettings
 from pnut.protocol.limits import DEFAULT_HOST
 
 MIN_INTERVAL = 0.5
@@ -50,6 +51,7 @@ class Watched:
     host: str
     port: int
     label: str
+    tls: TlsSettings = field(default_factory=TlsSettings)
     client: AsyncClient | None = None
     rows: list[Row] = field(default_factory=list)
 
@@ -57,7 +59,7 @@ class Watched:
         try:
             if self.client is None or not self.client.connected:
                 self.client = await AsyncClient.connect(self.host, self.port, timeout=timeout)
-                await self.client.secure(settings_from())  # PNUT_TLS* as for upsc
+                await self.client.secure(self.tls)
             client = self.client
             rows = []
             for ups in await client.list_ups():
@@ -96,7 +98,9 @@ def table(rows: list[Row]) -> Table:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pnut watch", description="live view of UPSes")
+    p = argparse.ArgumentParser(prog="pnut watch", description="live view of UPSes",
+                                epilog=TLS_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("servers", nargs="*", metavar="host[:port]", help="default: localhost")
     p.add_argument("-i", "--interval", type=float, default=2.0, help="seconds between refreshes")
     p.add_argument("--once", action="store_true", help="print one table and exit")
@@ -164,6 +168,11 @@ async def _run(servers: list[Watched], interval: float, count: int | None, once:
 
 
 def main(argv: list[str]) -> int:
+    try:
+        tls, argv = take_tls_options(argv)  # --tls, --cafile, --pin, --certfile as upsc's
+    except Fatal as exc:
+        sys.stderr.write(f"pnut watch: {exc}\n")
+        return 1
     args = _parser().parse_args(argv)
     servers = []
     for text in args.servers or [DEFAULT_HOST]:
@@ -173,7 +182,7 @@ def main(argv: list[str]) -> int:
             sys.stderr.write(f"pnut watch: {text}: {exc}\n")
             return 1
         label = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        servers.append(Watched(host, port, label))
+        servers.append(Watched(host, port, label, tls))
     interval = max(MIN_INTERVAL, args.interval)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(servers, interval, args.count, args.once))
