@@ -170,7 +170,7 @@ def test_upsmon_starts_when_powerdownflag_is_left_in_a_root_owned_directory() ->
 
 
 def test_systemd_notify_ready_reloading_watchdog_stopping(st: Stack) -> None:
-    """A datagram socket plays systemd: what pnut upsd, a driver and upsmon tell it."""
+    """A datagram socket plays systemd: what a driver, pnut upsd and upsmon tell it."""
     path = st.dir / "notify.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(path))
@@ -203,6 +203,15 @@ def test_systemd_notify_ready_reloading_watchdog_stopping(st: Stack) -> None:
         assert upsd.wait(15) == 0
         drv.send_signal(signal.SIGTERM)
         until("STOPPING=1")
+        mon_conf = st.write("upsmon.conf", f"MONITOR u@127.0.0.1:{st.port} 1 monuser mon "
+                                           "secondary\nSHUTDOWNCMD /bin/true\n")
+        mon = st.spawn([*PNUT, "upsmon", "-F", "-p", "-f", str(mon_conf)], "upsmon-notify",
+                       env=env)
+        until("READY=1")
+        until("WATCHDOG=1")
+        mon.send_signal(signal.SIGTERM)
+        until("STOPPING=1")
+        assert mon.wait(15) == 0
     finally:
         listener.close()
 
