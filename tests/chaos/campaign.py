@@ -39,22 +39,58 @@ class Tally:
     examples: list[str] = field(default_factory=list)
 
 
-def run_one(plan: Plan, impl: str, keep: bool = False) -> tuple[list[Violation], int, int]:
+def run_one(plan: Plan, impl: str, keep: bool = False,
+            focus: bool = False) -> tuple[list[Violation], int, int]:
     """Run ``plan`` on ``impl``; (violations, machines held, machines excused)."""
     from harness import Run
 
     run = Run(plan, impl, keep=keep)
     rec = run.execute()
     if keep:
-        (run.dir / "record.json").write_text(json.dumps(asdict(rec), indent=1, default=str))
+        meta = {"impl": impl, "seed": plan.seed, "focus": focus}
+        (run.dir / "record.json").write_text(json.dumps({"meta": meta, **asdict(rec)},
+                                                        indent=1, default=str))
+    return judge(rec)
+
+
+def judge(rec: RunRecord) -> tuple[list[Violation], int, int]:
     excused = excused_nodes(rec)
     held = len(rec.nodes) - len(excused) if rec.empty_at is not None else 0
     return check(rec), held, len(excused)
 
 
+def add(tally: Tally, plan: Plan, impl: str, result: tuple[list[Violation], int, int]) -> None:
+    violations, held, excused = result
+    tally.runs += 1
+    tally.kinds.update(plan.kinds())
+    tally.held += held
+    tally.excused += excused
+    tally.violations.update(v.invariant for v in violations)
+    if violations:
+        tally.failed_runs.append(plan.seed)
+        tally.examples += [f"seed {plan.seed} {impl}: {v.invariant}: {v.detail}"
+                           for v in violations[:3]]
+
+
+def recheck(paths: list[Path]) -> dict[str, Tally]:
+    """Check kept runs again; the plan comes from the seed (and focus) they were run with."""
+    tallies: dict[str, Tally] = {}
+    for path in sorted(paths):
+        raw = json.loads(path.read_text())
+        meta = raw.get("meta") or dict(zip(("impl", "seed"), path.parent.name.split("-")[2:4],
+                                          strict=True), focus=False)
+        impl, plan = meta["impl"], make_plan(int(meta["seed"]), focus=bool(meta["focus"]))
+        result = judge(load_record(path))
+        add(tallies.setdefault(impl, Tally()), plan, impl, result)
+        for v in result[0]:
+            print(f"{path}: {v.invariant}: {v.detail}")
+    return tallies
+
+
 def load_record(path: Path) -> RunRecord:
     """A record.json written by ``--keep`` (to re-check a run after the checker changed)."""
     raw = json.loads(path.read_text())
+    raw.pop("meta", None)
     raw["timing"] = Timing(**raw["timing"])
     raw["lives"] = {k: [Life(**life) for life in v] for k, v in raw["lives"].items()}
     raw["status"] = [tuple(x) for x in raw["status"]]
@@ -90,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=12.0)
     ap.add_argument("--first", type=int, default=1)
     ap.add_argument("--seed", type=int, help="run this one seed only")
+    ap.add_argument("--focus", action="store_true",
+                    help="faults in the shutdown window (around LB) instead of anywhere")
     ap.add_argument("--keep", action="store_true", help="keep the run directories")
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--recheck", nargs="+", type=Path, metavar="RECORD",
@@ -100,33 +138,21 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(143))
     if args.recheck:
-        for path in args.recheck:
-            found = check(load_record(path))
-            print(f"{path}: {len(found)} violations")
-            for v in found:
-                print(f"    {v.invariant}: {v.detail}")
+        print(table(recheck(args.recheck)))
         return 0
     tallies = {impl: Tally() for impl in args.impl}
     deadline = time.monotonic() + args.minutes * 60
     seed = args.seed if args.seed is not None else args.first
     while True:
-        plan = make_plan(seed)
+        plan = make_plan(seed, focus=args.focus)
         for impl in args.impl:
             started = time.monotonic()
             try:
-                violations, held, excused = run_one(plan, impl, keep=args.keep)
+                result = run_one(plan, impl, keep=args.keep, focus=args.focus)
             except RuntimeError as exc:  # the cluster did not come up: report, go on
-                violations, held, excused = [Violation("harness", str(exc)[:300])], 0, 0
-            tally = tallies[impl]
-            tally.runs += 1
-            tally.kinds.update(plan.kinds())
-            tally.held += held
-            tally.excused += excused
-            tally.violations.update(v.invariant for v in violations)
-            if violations:
-                tally.failed_runs.append(seed)
-                tally.examples += [f"seed {seed} {impl}: {v.invariant}: {v.detail}"
-                                   for v in violations[:3]]
+                result = [Violation("harness", str(exc)[:300])], 0, 0
+            add(tallies[impl], plan, impl, result)
+            violations = result[0]
             print(f"seed {seed:4d} {impl:4s} {time.monotonic() - started:5.1f}s "
                   f"{plan.power:15s} {','.join(plan.kinds()) or '-':60s} "
                   f"violations={len(violations)}", flush=True)

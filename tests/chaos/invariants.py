@@ -30,7 +30,8 @@ Invariants (names as reported):
   ``early-shutdown`` if it was on battery (neither is allowed).
 * ``late-shutdown`` — when the battery ran empty at E, every machine ran
   SHUTDOWNCMD before E, unless it was blind at some time from
-  ``net_timeout + 2`` seconds before LB until E (it could not know).
+  ``net_timeout + 2`` seconds before LB to ``2 * see`` after it (it could
+  not know), or its upsmon was dead at some time after LB.
 * ``after-killpower`` — secondaries (same excuse) finish before the primary's
   kill-power: its SHUTDOWNCMD plus the UPS's shutdown delay.
 * ``pdflag`` — POWERDOWNFLAG appears only after the primary decided to shut
@@ -245,10 +246,19 @@ def check_needless(rec: RunRecord) -> list[Violation]:
 
 
 def _excused(rec: RunRecord, node: str, deadline: float) -> bool:
+    """Could ``node`` not know in time?  Blind around LB, or its upsmon dead later.
+
+    Blindness after ``2 * see`` past LB does not excuse: by then the machine
+    has seen LB or FSD and decided (a link or upsd lost after the decision
+    does not stop SHUTDOWNCMD); a killed upsmon still does.
+    """
     lb = lb_onset(rec)
     if lb is None:
         return True
-    return overlaps(blind(rec, node), lb - rec.timing.net_timeout - 2, deadline)
+    tm = rec.timing
+    if overlaps(blind(rec, node), lb - tm.net_timeout - 2, lb + 2 * tm.see + 1):
+        return True
+    return overlaps(rec.down.get(f"upsmon:{node}", []), lb, deadline)
 
 
 def excused_nodes(rec: RunRecord) -> list[str]:

@@ -95,8 +95,12 @@ class Plan:
 
 
 def make_plan(seed: int, *, faults: int | None = None, kinds: tuple[str, ...] = FAULT_KINDS,
-              physics: Physics | None = None) -> Plan:
-    """The run for ``seed``: a power story plus 1-3 faults (``faults`` to fix the count)."""
+              physics: Physics | None = None, focus: bool = False) -> Plan:
+    """The run for ``seed``: a power story plus 1-3 faults (``faults`` to fix the count).
+
+    ``focus``: the faults start in the shutdown window instead (from 4 s before
+    the battery should reach LB to 6 s after), where a fault hurts most.
+    """
     rng = random.Random(seed)
     phys = physics or Physics()
     power = rng.choice(POWER_STORIES)
@@ -118,8 +122,10 @@ def make_plan(seed: int, *, faults: int | None = None, kinds: tuple[str, ...] = 
                                           "clock-forward", "clock-backward")]
     count = faults if faults is not None else rng.choice((1, 1, 2, 2, 3))
     drawn: list[Fault] = []
+    lb_at = outage_at + phys.drain_seconds * (1 - phys.charge_low / 100)
+    window = (lb_at - 4.0, lb_at + 6.0) if focus else (0.5, horizon)
     for _ in range(count if pool else 0):
-        drawn.append(_fault(rng, rng.choice(pool), horizon))
+        drawn.append(_fault(rng, rng.choice(pool), window))
     if "nonsense" in kinds and rng.random() < 0.3:
         start = rng.uniform(1.0, horizon - 4)
         nonsense = (start, start + rng.uniform(1.0, 4.0))
@@ -137,8 +143,8 @@ def make_plan(seed: int, *, faults: int | None = None, kinds: tuple[str, ...] = 
                 lb_ob, nonsense, pdflag, tuple(clock), phys)
 
 
-def _fault(rng: random.Random, kind: str, horizon: float) -> Fault:
-    at = round(rng.uniform(0.5, horizon), 2)
+def _fault(rng: random.Random, kind: str, window: tuple[float, float]) -> Fault:
+    at = round(rng.uniform(*window), 2)
     if kind.startswith("kill9-"):
         what = kind.split("-", 1)[1]
         target = rng.choice(SECONDARIES) if what == "secondary" else what

@@ -79,6 +79,17 @@ def test_a_machine_blind_at_low_battery_is_excused() -> None:
     assert "late-shutdown" not in names(rec)
 
 
+def test_blind_only_after_deciding_is_no_excuse() -> None:
+    rec = story()
+    rec.shutdowns["sec2"] = []
+    rec.notifies["sec2"] = rec.notifies["sec2"][:3]
+    rec.down["link:sec2"] = [(23.0, 26.0)]
+    assert excused_nodes(rec) == []
+    assert "late-shutdown" in names(rec)
+    rec.down["upsmon:sec2"] = [(23.0, 26.0)]
+    assert excused_nodes(rec) == ["sec2"]
+
+
 def test_secondary_after_kill_power() -> None:
     rec = story()
     rec.shutdowns["sec1"] = [19.9 + T.kill_delay + 0.1]
