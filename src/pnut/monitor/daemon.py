@@ -48,8 +48,13 @@ from pnut.monitor.machine import HostSync, Log, Machine, Notify, Settings, Start
 from pnut.monitor.notifier import NOTIFY_TIMEOUT, Notifier
 from pnut.monitor.thresholds import Watch
 
-#: NUT's NET_TIMEOUT: each request (and the connect) gets this long.
+#: The TCP connect (and TLS set-up) gets this long (NUT's NET_TIMEOUT alarm).
 NET_TIMEOUT = 10.0
+#: Each request gets this long for its answer: NUT's upsclient reads with
+#: DEFAULT_NETWORK_TIMEOUT (5 s).  A silent upsd (a cut link, a hung
+#: server) is then noticed as soon as NUT notices it; 10 s here made a
+#: secondary cut off on battery shut down 5 s later than NUT's (tests/chaos).
+READ_TIMEOUT = 5.0
 #: Pause between NUMLOGINS rounds while waiting for secondaries.
 HOSTSYNC_INTERVAL = 0.25
 #: The parent-pipe byte that means "shut the machine down".
@@ -70,6 +75,7 @@ class Options:
     install_signals: bool = True
     exec_timeout: float = NOTIFY_TIMEOUT
     net_timeout: float = NET_TIMEOUT
+    read_timeout: float = READ_TIMEOUT
     on_event: Callable[[Notification], None] | None = None
     #: Write end of the pipe to the privileged parent (split mode).
     parent_fd: int | None = None
@@ -97,10 +103,11 @@ class UpsLink:
     """upsmon's connection to the upsd serving one MONITOR line."""
 
     def __init__(self, mon: Monitor, log: logging.Logger, timeout: float,
-                 tls: TlsSettings | None = None) -> None:
+                 tls: TlsSettings | None = None, read_timeout: float = READ_TIMEOUT) -> None:
         self.mon = mon
         self.log = log
         self.timeout = timeout
+        self.read_timeout = read_timeout
         self.tls = tls or TlsSettings()
         self.client: AsyncClient | None = None
         self.authed = False
@@ -132,6 +139,7 @@ class UpsLink:
             await client.close()
             return False
         self.client = client
+        client.timeout = self.read_timeout  # connected: now each answer gets NUT's read timeout
         try:
             await client.username(mon.username)
             await client.password(mon.password)
@@ -229,7 +237,8 @@ class Upsmon:
     def __post_init__(self) -> None:
         self.machine = Machine.create(_settings(self.conf), _monitor_specs(self.conf))
         self.links = {m.system: UpsLink(m, self.log, self.options.net_timeout,
-                                        tls_settings(self.conf, m.host))
+                                        tls_settings(self.conf, m.host),
+                                        self.options.read_timeout)
                       for m in self.conf.monitors}
         self.notifier = Notifier(self.conf, self.log, exec_timeout=self.options.exec_timeout,
                                  wall=self.options.wall and not self.options.demo,
@@ -449,7 +458,7 @@ class Upsmon:
                 await link.close()  # credentials, role or TLS changed: log in again
                 link.mon, link.tls = mon, tls
             self.links[mon.system] = link or UpsLink(mon, self.log, self.options.net_timeout,
-                                                     tls)
+                                                     tls, self.options.read_timeout)
             track = old_tracks.get(mon.system) or UpsTrack(mon.system, mon.power_value, mon.primary)
             track.power_value, track.primary = mon.power_value, mon.primary
             tracks[mon.system] = track
