@@ -459,7 +459,7 @@ class Run:
                 self.model.mains_back()
             self._publish(t)
             for name, proc in self.procs.items():
-                if proc.ended_by_itself(t) and not name.startswith("upsmon:"):
+                if proc.ended_by_itself(now() - self.t0) and not name.startswith("upsmon:"):
                     self._down(name, t)
             self._watch_flag(t)
             if kill_power is None:

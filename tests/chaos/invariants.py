@@ -256,7 +256,8 @@ def _excused(rec: RunRecord, node: str, deadline: float) -> bool:
     if lb is None:
         return True
     tm = rec.timing
-    if overlaps(blind(rec, node), lb - tm.net_timeout - 2, lb + 2 * tm.see + 1):
+    if overlaps(blind(rec, node), lb - tm.net_timeout - 2,
+                min(lb + 2 * tm.see + 1, deadline)):
         return True
     return overlaps(rec.down.get(f"upsmon:{node}", []), lb, deadline)
 
@@ -330,7 +331,8 @@ def check_daemons(rec: RunRecord) -> list[Violation]:
                 continue
             node = name.removeprefix("upsmon:")
             ok_exit = (name.startswith("upsmon:") and life.rc == 0
-                       and any(t <= (life.end or rec.end) for t in rec.shutdowns.get(node, [])))
+                       and any(t <= (life.end or rec.end) + 0.5
+                               for t in rec.shutdowns.get(node, [])))
             if not ok_exit:
                 out.append(Violation("daemon-died", f"{name} exited (status {life.rc}) at "
                                                     f"{life.end:.2f} without being killed"))

@@ -6,11 +6,12 @@ Usage (as root; ``scripts/soak`` wraps it)::
 
 The chaos harness's cluster (pnut's dummy-ups fed by the sim model, upsd, a
 primary and two secondaries in network namespaces) runs for ``--minutes``
-of wall time standing for 24 simulated hours: the mains fail for 2-7 s and
-come back for 5-12 s, again and again (each outage is 15-60 simulated
-minutes), never long enough to reach low battery; 100 clients poll upsd
-once a second; ``pnut web`` and ``pnut mqtt`` (with Debian's mosquitto)
-follow the same upsd.  Every 5 s the RSS and the open file descriptors of
+of wall time standing for 24 simulated hours (the battery's physics runs
+fast: full to empty in 40 s): the mains fail for 2-7 s and come back for
+5-12 s, again and again (at 10 minutes, x144: outages of 5-17 simulated
+minutes, about 45 of them), never long enough to reach low battery; 100
+clients poll upsd once a second; ``pnut web`` and ``pnut mqtt`` (with
+Debian's mosquitto) follow the same upsd.  Every 5 s the RSS and the open file descriptors of
 each daemon are sampled.  At the end the mains fail for good and the
 shutdown story must complete, and the whole record goes through the same
 invariant checker as the chaos runs.
