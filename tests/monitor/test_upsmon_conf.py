@@ -83,7 +83,6 @@ def test_defaults_are_nut_2_8_0() -> None:
 
 
 @pytest.mark.parametrize(("line", "problem"), [
-    ("MONITOR u@h 1 u p primay", "expected primary or secondary"),
     ("MONITOR u@h -1 u p primary", "below the minimum 0"),
     ("MONITOR u@h one u p primary", "expected a whole number"),
     ("MONITOR u@h 1 pw primary", "old-style MONITOR"),
@@ -91,13 +90,9 @@ def test_defaults_are_nut_2_8_0() -> None:
     ("MONITOR @h 1 u p primary", "missing UPS name"),
     ("MONITOR u@h:99999 1 u p primary", "port"),
     ("MONITOR u@[::1 1 u p primary", "closing bracket"),
-    ("MONITOR ups@h 1 u p primary", "duplicate UPS"),
     ("POLLFREQ 0", "below the minimum 1"),
     ("POLLFREQ 5s", "expected a whole number"),
     ("MINSUPPLIES", "takes 1 argument"),
-    ("NOTIFYFLAG ONBATT SYSLOG+WAL", "unknown notify flag"),
-    ("NOTIFYFLAG ONBAT SYSLOG", "unknown notify event"),
-    ("NOTIFYMSG NOSUCH text", "unknown notify event"),
     ('SHUTDOWNCMD "/sbin/poweroff', "missing closing quote"),
     ("FORCESSL maybe", "expected a boolean"),
     ('SHUTDOWNCMD "unterminated # x"', "unescaped #"),
@@ -123,6 +118,33 @@ def test_unknown_directive_is_a_warning_as_in_nut(tmp_path: Path, line: str, war
     conf = load_upsmon_conf(path)
     assert conf.warnings == [f"{path}:3: {warning}"]
     assert conf.pollfreq == 5 and conf.shutdowncmd == "x"
+
+
+@pytest.mark.parametrize(("line", "warning"), [
+    ("MONITOR u@h 1 u p primay", "MONITOR u@h: 'primay' is not primary or secondary: this UPS "
+                                 "is monitored as secondary, as NUT does (did you mean "
+                                 "'primary'?)"),
+    ("MONITOR ups@h 1 u p primary", "MONITOR ups@h: duplicate UPS, line ignored (as NUT does)"),
+    ("NOTIFYFLAG ONBATT SYSLOG+WAL", "unknown notify flag 'WAL' is ignored (as NUT does) "
+                                     "(did you mean 'WALL'?)"),
+    ("NOTIFYFLAG ONBAT SYSLOG", "unknown notify event 'ONBAT', line ignored (as NUT does) "
+                                "(did you mean 'ONBATT'?)"),
+    ("NOTIFYMSG NOSUCH text", "unknown notify event 'NOSUCH', line ignored (as NUT does)"),
+])
+def test_lines_nut_accepts_are_warnings(tmp_path: Path, line: str, warning: str) -> None:
+    """Issue 11: what NUT logs and carries on with starts under pnut too, with a
+    warning that names the line (NUT says nothing about a misspelt role)."""
+    path = tmp_path / "upsmon.conf"
+    path.write_text(f"# header\nMONITOR ups@h 1 u p primary\n{line}\nSHUTDOWNCMD x\n")
+    conf = load_upsmon_conf(path)
+    assert conf.warnings == [f"{path}:3: {warning}"]
+    if "primay" in line:
+        assert [m.primary for m in conf.monitors] == [True, False]
+    if "duplicate" in warning:
+        assert len(conf.monitors) == 1
+    if "WAL'" in warning:
+        from pnut.monitor.events import NotifyFlag, NotifyType
+        assert conf.flags[NotifyType.ONBATT] == NotifyFlag.SYSLOG
 
 
 def test_zero_monitor_lines_refused() -> None:

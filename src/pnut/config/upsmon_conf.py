@@ -150,10 +150,15 @@ def _monitor(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
         raise line.error(f"MONITOR {system}: {exc}") from None
     power = parse_int(line, pv_text, minimum=0)
     low = role.lower()
-    if low not in PRIMARY_WORDS | SECONDARY_WORDS:
-        raise line.error(f"MONITOR {system}: expected primary or secondary, got {role!r}")
-    if any(m.system == system for m in conf.monitors):
-        raise line.error(f"MONITOR {system}: duplicate UPS")
+    where = f"{line.path}:{line.lineno}"
+    if low not in PRIMARY_WORDS | SECONDARY_WORDS:  # NUT: anything but primary/master
+        conf.warnings.append(f"{where}: MONITOR {system}: {role!r} is not primary or "
+                             "secondary: this UPS is monitored as secondary, as NUT does"
+                             + did_you_mean(role, ("primary", "secondary")))
+    if any(m.system == system for m in conf.monitors):  # NUT: "ignoring duplicate UPS"
+        conf.warnings.append(f"{where}: MONITOR {system}: duplicate UPS, line ignored "
+                             "(as NUT does)")
+        return
     conf.monitors.append(Monitor(system, name.name, name.host, name.port, power, user, password,
                                  low in PRIMARY_WORDS, line.lineno))
 
@@ -167,7 +172,10 @@ def _event(line: ConfLine, conf: UpsmonConf, name: str) -> NotifyType | None:
         conf.warnings.append(f"{line.path}:{line.lineno}: event {name.upper()} is from a NUT "
                              "release after 2.8.0 and is never raised; line ignored")
         return None
-    raise line.error(f"unknown notify event {name!r}")
+    conf.warnings.append(f"{line.path}:{line.lineno}: unknown notify event {name!r}, line "
+                         "ignored (as NUT does)"
+                         + did_you_mean(name, [t.value for t in NotifyType], upper=True))
+    return None
 
 
 def _notifymsg(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
@@ -179,9 +187,12 @@ def _notifymsg(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
 def _notifyflag(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
     event = _event(line, conf, args[0])
     flags, bad = parse_flags(args[1])
-    if bad:
-        raise line.error(f"unknown notify flag(s) {'+'.join(bad)!r} "
-                         "(expected SYSLOG, WALL, EXEC or IGNORE joined by +)")
+    for word in bad:  # NUT: "Invalid notify flag", and keeps the others
+        conf.warnings.append(f"{line.path}:{line.lineno}: unknown notify flag {word!r} is "
+                             "ignored (as NUT does)"
+                             + (did_you_mean(word, ("SYSLOG", "WALL", "EXEC", "IGNORE"),
+                                             upper=True)
+                                or " (SYSLOG, WALL, EXEC or IGNORE joined by +)"))
     if event is not None:
         conf.flags[event] = flags
 
@@ -231,6 +242,11 @@ def _notifyurl(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
         if word == "ALL":
             events.clear()
             break
+        known = {t.value for t in NotifyType}
+        if word not in THRESHOLD_EVENTS and word not in known and word not in LATER_EVENTS:
+            # NOTIFYURL is pnut's own: no NUT file has it, so a typo is an error here
+            raise line.error(f"unknown notify event {name!r}"
+                             + did_you_mean(name, [*known, *THRESHOLD_EVENTS], upper=True))
         if word not in THRESHOLD_EVENTS and _event(line, conf, word) is None:
             continue  # a later NUT event: warned, never raised
         events.add(word)
