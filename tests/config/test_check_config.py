@@ -69,7 +69,8 @@ def test_every_problem_is_one_line_with_file_and_line(confdir: Path) -> None:
         "(did you mean 'MAXAGE'?)",
         f"{d}/upsd.conf:1: warning: LISTEN 0.0.0.0: clients on other hosts that do not use "
         "STARTTLS send their passwords in clear text; pnut offers STARTTLS with its own "
-        "certificate - add 'REQUIRE_TLS yes' to refuse clear text (docs/security.md)",
+        "certificate - add 'REQUIRE_TLS yes' to refuse clear text, or 'REQUIRE_TLS no' to "
+        "accept it knowingly (docs/security.md)",
         f"{d}/upsd.users:3: warning: user [admin]: unknown action 'FDS' grants nothing "
         "(did you mean 'FSD'?)",
         f"{d}/upsd.users: warning: is readable by every user of this machine and holds "
@@ -109,6 +110,13 @@ def test_a_clean_directory_passes(confdir: Path) -> None:
     assert result.returncode == 0, result.stdout
     assert result.stdout == (f"{confdir}: no problems found in nut.conf, ups.conf, upsd.conf, "
                              "upsd.users, upsmon.conf\n")
+
+
+def test_clear_text_beyond_loopback_is_fine_when_said_so(confdir: Path) -> None:
+    _write(confdir, {"upsd.conf": "LISTEN 0.0.0.0\nREQUIRE_TLS no\n"})
+    assert _run("check-config", "--confdir", str(confdir)).returncode == 0
+    _write(confdir, {"upsd.conf": "LISTEN 0.0.0.0\nREQUIRE_TLS yes\n"})
+    assert _run("check-config", "--confdir", str(confdir)).returncode == 0
 
 
 def test_syntax_errors_and_empty_directories(confdir: Path) -> None:

@@ -220,13 +220,14 @@ def ups_conf_problems(conf: UpsConf) -> list[Problem]:
 def upsd_conf_problems(conf: UpsdConf) -> list[Problem]:
     out = _warnings(conf.warnings)
     remote = conf.remote_listen()
-    if remote is not None and not conf.tls_required:
+    if remote is not None and conf.require_tls is None:  # 'REQUIRE_TLS no' means: I know
         out.append(Problem.at(conf.path, remote.lineno,
                               f"LISTEN {remote.host}: clients on other hosts that do not use "
                               "STARTTLS send their passwords in clear text"
                               + ("" if conf.certfile else "; pnut offers STARTTLS with its own "
                                  "certificate") + " - add 'REQUIRE_TLS yes' to refuse clear "
-                              "text (docs/security.md)"))
+                              "text, or 'REQUIRE_TLS no' to accept it knowingly "
+                              "(docs/security.md)"))
     return out
 
 
