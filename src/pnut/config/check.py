@@ -138,23 +138,32 @@ def check_nut_conf(path: Path) -> list[Problem]:
 # -- ups.conf ----------------------------------------------------------------------------
 
 def _driver_options(driver: str, driverpath: str) -> tuple[set[str], set[str]] | None:
-    """(values, flags) a driver accepts: pnut's vartab, or NUT's ``driver -L``; None if unknown."""
+    """(values, flags) a driver accepts: pnut's vartab and NUT's ``driver -L``; None if unknown.
+
+    Both, when both exist: a setting either implementation takes is not a typo.
+    """
     from pnut.driver.base import BUILTIN_DRIVERS, load_driver
 
+    values: set[str] = set()
+    flags: set[str] = set()
+    known = False
     if driver in BUILTIN_DRIVERS:
         vartab = load_driver(driver).vartab
-        return ({s.name for s in vartab if not s.flag}, {s.name for s in vartab if s.flag})
+        values |= {s.name for s in vartab if not s.flag}
+        flags |= {s.name for s in vartab if s.flag}
+        known = True
     binary = Path(driverpath) / driver
-    if "/" in driver or not binary.is_file():
-        return None
-    try:
-        listing = subprocess.run([str(binary), "-L"], capture_output=True, text=True,
-                                 timeout=5, stdin=subprocess.DEVNULL).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    values = set(re.findall(r"^VALUE (\S+)", listing, re.M))
-    flags = set(re.findall(r"^FLAG (\S+)", listing, re.M))
-    return values, flags
+    if "/" not in driver and binary.is_file():
+        try:
+            listing = subprocess.run([str(binary), "-L"], capture_output=True, text=True,
+                                     timeout=5, stdin=subprocess.DEVNULL).stdout
+        except (OSError, subprocess.SubprocessError):
+            listing = ""
+        if listing:
+            values |= set(re.findall(r"^VALUE (\S+)", listing, re.M))
+            flags |= set(re.findall(r"^FLAG (\S+)", listing, re.M))
+            known = True
+    return (values, flags) if known else None
 
 
 def known_drivers(driverpath: str) -> list[str]:
