@@ -82,6 +82,28 @@ def test_unknown_names_are_warnings_as_in_nut() -> None:
     assert u.check_action("a", "x", "login") is False and u.authenticate("a", "x") is not None
 
 
+@pytest.mark.parametrize(("text", "warning"), [
+    ("password = x\n[a]\n  password = p\n",
+     "upsd.users:1: setting outside a [user] section, ignored (as NUT does)"),
+    ("[a]\n  password = p\n  password = y\n",
+     "upsd.users:3: user [a] has a second password, ignored (the first one counts, as in NUT)"),
+    ("[a]\n  password = p\n  upsmon primay\n",
+     "upsd.users:3: user [a]: unknown upsmon role 'primay' grants nothing "
+     "(did you mean 'primary'?)"),
+    ("[a]\n  password = p\n  actions SET\n",
+     "upsd.users:3: expected 'key = value' or 'upsmon <role>', got 'actions SET': "
+     "line ignored (as NUT does)"),
+    ("[a]\n  password = p\n[a]\n  actions = SET\n",
+     "upsd.users:3: user [a] is defined twice: this section is ignored"),
+])
+def test_user_lines_nut_ignores_are_warnings(text: str, warning: str) -> None:
+    """Issue 11: upsd starts with what NUT starts with; the line is named, not obeyed."""
+    u = users(text)
+    assert u.warnings == [warning]
+    assert u.authenticate("a", "p") is not None  # the first password counts
+    assert not u.check_action("a", "p", "set") and not u.check_action("a", "p", "master")
+
+
 def test_users_every_form() -> None:
     u = users(
         "[admin]\n  password = \"s3cret pw\"\n  actions = SET\n  actions = fsd\n"
@@ -119,11 +141,6 @@ def test_users_hashed_password() -> None:
 
 
 @pytest.mark.parametrize(("text", "line", "problem"), [
-    ("password = x\n", 1, "setting outside a [user] section"),
-    ("[a]\n  password = x\n  password = y\n", 3, "user [a] has two passwords"),
-    ("[a]\n  upsmon boss\n", 2, "unknown upsmon role 'boss'"),
-    ("[a]\n  password x\n", 2, "expected 'key = value'"),
-    ("[a]\n[a]\n", 2, "user [a] is defined twice"),
     ('[a]\n  password = "$argon2id$broken"\n', 2, "malformed argon2 hash"),
 ])
 def test_users_errors_name_file_and_line(text: str, line: int, problem: str) -> None:

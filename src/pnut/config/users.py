@@ -112,8 +112,10 @@ def _apply(user: User, line: ConfLine, key: str, values: list[str], warnings: li
     if low == "password":
         if len(values) != 1:
             raise line.error("password takes one value (quote it if it has spaces)")
-        if user.password is not None:
-            raise line.error(f"user [{user.name}] has two passwords")
+        if user.password is not None:  # NUT: "Ignoring duplicate password"
+            warnings.append(f"{where}: user [{user.name}] has a second password, ignored "
+                            "(the first one counts, as in NUT)")
+            return
         problem = check_hash_syntax(values[0])
         if problem is not None:
             raise line.error(f"user [{user.name}]: {problem}")
@@ -130,8 +132,12 @@ def _apply(user: User, line: ConfLine, key: str, values: list[str], warnings: li
     elif low == "upsmon":
         for value in values:
             role = UPSMON_ROLES.get(value.lower())
-            if role is None:
-                raise line.error(f"unknown upsmon role {value!r} (use primary or secondary)")
+            if role is None:  # NUT: "Unknown upsmon type", and carries on
+                warnings.append(f"{where}: user [{user.name}]: unknown upsmon role {value!r} "
+                                "grants nothing"
+                                + (did_you_mean(value, ("primary", "secondary"))
+                                   or " (primary or secondary)"))
+                continue
             user.actions.update(role)
     elif low == "allowfrom":
         warnings.append(f"{where}: allowfrom is no longer used and is ignored")
@@ -146,17 +152,24 @@ def parse_users(lines: list[ConfLine], path: str = "upsd.users") -> Users:
     for line in head:
         if line.words[0].lower() == "user":  # NUT's ancient format: ignored
             continue
-        raise line.error("setting outside a [user] section")
+        out.warnings.append(f"{path}:{line.lineno}: setting outside a [user] section, "
+                            "ignored (as NUT does)")
     for header, items in body:
         name = section_name(header)
         if name in out.users:
-            raise header.error(f"user [{name}] is defined twice")
+            # NUT ignores the header and (a bug) gives the section's settings to the
+            # previous user; pnut ignores the whole section.
+            out.warnings.append(f"{path}:{header.lineno}: user [{name}] is defined twice: "
+                                "this section is ignored")
+            continue
         user = User(name, lineno=header.lineno)
         for line in items:
             split = _split(line)
             if split is None:
                 got = " ".join(line.words)
-                raise line.error(f"expected 'key = value' or 'upsmon <role>', got {got!r}")
+                out.warnings.append(f"{line.path}:{line.lineno}: expected 'key = value' or "
+                                    f"'upsmon <role>', got {got!r}: line ignored (as NUT does)")
+                continue
             _apply(user, line, split[0], split[1], out.warnings)
         if user.password is None:
             out.warnings.append(
