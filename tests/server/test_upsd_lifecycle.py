@@ -26,7 +26,9 @@ def start_fails(st: Stack) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(("name", "text", "where"), [
     ("upsd.conf", "MAXAGE 15\nMAXAGE fifteen\n", "upsd.conf:3: expected a whole number"),
     ("upsd.conf", "LISTEN 127.0.0.1 3493 extra\n", "upsd.conf:2: LISTEN takes"),
-    ("upsd.users", "[admin]\n  password = a\n  upsmon chief\n", "upsd.users:3: unknown upsmon"),
+    # (an unknown upsmon role is a warning now, as in NUT: issue 11)
+    ("upsd.users", "[admin]\n  password = a\n  upsmon \"primary\n",
+     "upsd.users:3: missing closing quote"),
     ("ups.conf", "[u]\n  driver = dummy-ups\n  port = u.dev\n  what ever\n",
      "ups.conf:4: expected 'key = value'"),
     ("ups.conf", "[u]\n  driver = dummy-ups\n  port = \"u.dev#\n", "ups.conf:3: Unbalanced"),
@@ -118,10 +120,11 @@ def test_sighup_reload_keeps_connections_and_applies_changes() -> None:
             for line in ["USERNAME newbie", "PASSWORD nb", "LOGIN one"]:
                 assert conn.ask(line) == ["OK"]
             # A bad edit: logged with file and line, old configuration kept.
-            st.write("upsd.users", USERS + "[broken]\n  password = x\n  upsmon maybe\n")
+            # (An unknown upsmon role is only a warning now, as in NUT: issue 11.)
+            st.write("upsd.users", USERS + "[broken]\n  password = x\n  actions = \"SET\n")
             upsd.send_signal(signal.SIGHUP)
             wait_for(lambda: "Reload failed" in st.log_text(), timeout=10)
-            assert f"{st.dir}/upsd.users:{USERS.count(chr(10)) + 3}: unknown upsmon role" \
+            assert f"{st.dir}/upsd.users:{USERS.count(chr(10)) + 3}: missing closing quote" \
                 in st.log_text()
             assert conn.ask("GET NUMLOGINS one") == ["NUMLOGINS one 1"]
             assert conn.ask("LIST UPS")[2] == 'UPS one "renamed"'
