@@ -86,7 +86,7 @@ def test_state_discovery_setinfo_and_command(broker: Mosquitto, impl: str) -> No
         st.start_driver(st.upses[0], "nut")
         st.start_upsd(impl)
         obs = Observer(broker.port, ["pnut/#", "homeassistant/#"])
-        start_bridge(st, broker, [st.port], "--commands")
+        bridge = start_bridge(st, broker, [st.port], "--commands")
         base = f"pnut/127.0.0.1_{st.port}"
         obs.wait(f"{base}/eaton/state", lambda v: json.loads(v)["available"])
         eaton = state(obs, f"{base}/eaton/state")
@@ -160,6 +160,13 @@ def test_state_discovery_setinfo_and_command(broker: Mosquitto, impl: str) -> No
         assert obs.get(f"{base}/eaton/availability") == "online"
         fake.push("DATAOK\n")
         obs.wait(f"{base}/fake/availability", lambda v: v == "online")
+
+        # A clean stop leaves everything offline (not only the server's will).
+        bridge.terminate()
+        assert bridge.wait(15) == 0
+        for topic in (f"{base}/eaton/availability", f"{base}/fake/availability",
+                      f"{base}/availability"):
+            obs.wait(topic, lambda v: v == "offline", timeout=5)
         assert "s3cret" not in st.log_text()
         assert "Traceback" not in st.log_text()
     finally:
