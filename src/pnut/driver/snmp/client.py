@@ -1,15 +1,17 @@
-"""A small SNMP client on pysnmp 7 (asyncio): GET and SET of single OIDs.
+"""A small asyncio SNMP client: GET (one or a batch of OIDs) and SET.
 
 How this works
 --------------
 :class:`SnmpSettings` is NUT's ups.conf options for snmp-ups, checked once
 (a bad value is a :class:`~pnut.driver.base.DriverError` naming the key).
-:class:`SnmpClient` sends one request per call; pysnmp does the timeout
-and retries (``snmp_timeout`` seconds, ``snmp_retries`` times, NUT's
-defaults 1 and 5).  Replies come back as :class:`Value` (the four ASN.1
-kinds NUT decodes) so the walk logic never sees pysnmp types; an agent
-that does not answer raises :class:`SnmpTimeout`.  Secrets (community,
-passwords) are kept only in the pysnmp auth object and never logged.
+:class:`SnmpClient` has two back-ends with one shape: v1/v2c on pnut's
+codec (:mod:`.wire`) over a connected UDP socket, v3 on pysnmp 7's engine
+(USM).  Both resend ``snmp_retries`` times after ``snmp_timeout`` seconds
+(NUT's defaults 5 and 1).  Replies come back as :class:`Value` (the four
+ASN.1 kinds NUT decodes) so the walk logic never sees pysnmp types; an
+agent that does not answer raises :class:`SnmpTimeout`.  Secrets
+(community, passwords) live only in the codec and the pysnmp user object,
+and are never logged.
 """
 
 from __future__ import annotations
