@@ -26,6 +26,7 @@ sys.path.insert(0, str(HERE))
 SOURCES: tuple[tuple[str, str], ...] = (
     ("serialdrv", "nutdrv_qx and apcsmart on pty emulators"),
     ("usbhid", "usbhid-ups on a umockdev-emulated UPS"),
+    ("snmp", "snmp-ups on an snmpsim agent (APC PowerNet, v2c)"),
     ("hostbench", "200 UPSes: one pnut drvhost against 200 C dummy-ups processes"),
 )
 
