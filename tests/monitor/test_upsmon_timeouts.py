@@ -16,7 +16,7 @@ import signal
 import time
 
 from pnut.monitor import Notification, Options, parse_upsmon_conf
-from pnut.monitor.daemon import READ_TIMEOUT, Upsmon
+from pnut.monitor.daemon import LOGOUT_TIMEOUT, READ_TIMEOUT, Upsmon
 from support import Ups, stack
 
 
@@ -60,3 +60,35 @@ def test_silent_upsd_gives_commbad_after_the_read_timeout() -> None:
     # runs out; the old 10 s timeout took 10-11 s.
     assert READ_TIMEOUT == 5.0
     assert 4.5 <= took < 7.5, took
+
+
+def test_shutdown_goes_on_when_the_logout_gets_no_answer() -> None:
+    """A LOGOUT unanswered on the way to SHUTDOWNCMD must not stop the shutdown.
+
+    Found by chaos seed 26: a secondary saw FSD, then its link was cut; the
+    LOGOUT's timeout escaped as a traceback and upsmon exited without ever
+    running SHUTDOWNCMD.
+    """
+    printed: list[str] = []
+    with stack([Ups("u", "ups.status: OL\n")], upsd="pnut", driver="pnut") as st:
+        upsd = st.procs[-1]
+        conf = parse_upsmon_conf(
+            f'MONITOR u@127.0.0.1:{st.port} 1 admin "s3cret pw" secondary\n'
+            "SHUTDOWNCMD /bin/true\nFINALDELAY 0\n")
+
+        async def scenario() -> float:
+            mon = Upsmon(conf, logging.getLogger("test.upsmon"),
+                         Options(demo=True, install_signals=False, print_fn=printed.append))
+            link = mon.links[f"u@127.0.0.1:{st.port}"]
+            assert await link.connect() and link.authed
+            os.kill(upsd.pid, signal.SIGSTOP)
+            try:
+                start = time.monotonic()
+                await mon.shutdown()
+                return time.monotonic() - start
+            finally:
+                os.kill(upsd.pid, signal.SIGCONT)
+
+        took = asyncio.run(scenario())
+    assert printed == ["upsmon (demo): would now run SHUTDOWNCMD: /bin/true"]
+    assert took < LOGOUT_TIMEOUT + 1.0, took

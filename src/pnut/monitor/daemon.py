@@ -61,6 +61,8 @@ HOSTSYNC_INTERVAL = 0.25
 PIPE_SHUTDOWN = b"\x01"
 #: NOPARENT is repeated at most this often.
 NOPARENT_INTERVAL = 120.0
+#: How long a LOGOUT may take before the link is just closed.
+LOGOUT_TIMEOUT = 2.0
 #: How long SHUTDOWNCMD may run when upsmon runs it itself.
 SHUTDOWNCMD_TIMEOUT = 300.0
 
@@ -221,11 +223,14 @@ class UpsLink:
         client, self.client, self.authed = self.client, None, False
         if client is None:
             return
+        # Never raises: this runs on the way to SHUTDOWNCMD, where a cut or
+        # silent link (LOGOUT timing out, a reset) must not stop the shutdown.
         if logout and client.connected:
-            with contextlib.suppress(ClientError):
-                async with asyncio.timeout(2.0):
+            with contextlib.suppress(ClientError, TimeoutError, OSError):
+                async with asyncio.timeout(LOGOUT_TIMEOUT):
                     await client.logout()
-        await client.close()
+        with contextlib.suppress(ClientError, OSError):
+            await client.close()
 
 
 @dataclass
