@@ -149,8 +149,9 @@ class Workdir:
     """ups.conf and a state dir, short enough for Unix socket paths."""
 
     def __init__(self, options: dict[str, str] | None = None, flags: tuple[str, ...] = (),
-                 driver: str = "usbhid-ups") -> None:
+                 driver: str = "usbhid-ups", env: dict[str, str] | None = None) -> None:
         self.driver = driver
+        self.extra_env = dict(env or {})
         self.path = Path(tempfile.mkdtemp(prefix="pnutusb"))
         self.state = self.path / "s"
         self.state.mkdir()
@@ -164,6 +165,7 @@ class Workdir:
         env["NUT_CONFPATH"] = str(self.path)
         env["NUT_STATEPATH"] = str(self.state)
         env["PYTHONPATH"] = str(REPO / "src")
+        env.update(self.extra_env)
         return env
 
     def close(self) -> None:
