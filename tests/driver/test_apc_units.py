@@ -5,8 +5,9 @@ from __future__ import annotations
 from pnut.driver.apc import tables as t
 from pnut.driver.apc.engine import ApcEngine
 from pnut.driver.apc.link import ApcLink
-from pnut.driver.apc.tables import Var, c_strtol, convert
+from pnut.driver.apc.tables import Var, convert
 from pnut.driver.dstate import DriverState
+from pnut.protocol.cnum import atoi, strtol
 
 
 def test_conversions() -> None:
@@ -15,7 +16,7 @@ def test_conversions() -> None:
     assert convert(Var("ups.test.interval", "E", fmt=t.Fmt.HOURS), "OFF") == "0"
     reason = Var("input.transfer.reason", "G", fmt=t.Fmt.REASON)
     assert convert(reason, "L") == "low utility voltage" and convert(reason, "Q") == "Q"
-    assert c_strtol("5A", 16) == 0x5A and c_strtol("zz", 16) == 0 and c_strtol(" 12x") == 12
+    assert strtol("5A", 16) == (0x5A, 2) and strtol("zz", 16) == (0, 0) and atoi(" 12x") == 12
 
 
 def test_multi_rows_match_their_patterns() -> None:

@@ -15,8 +15,9 @@ from pnut.driver.dstate import DriverState
 from pnut.driver.emulators.qx import DEFAULT_STATE, QxDevice
 from pnut.driver.qx import DIALECTS
 from pnut.driver.qx.engine import STATUS_ORDER, Dialect, QxEngine, detect
-from pnut.driver.qx.items import Item, extract, strtod, strtol
+from pnut.driver.qx.items import Item, extract
 from pnut.driver.sockproto import Stat
+from pnut.protocol.cnum import atoi, strtod
 
 #: emulated dialect -> (protocol NUT's detection settles on, probes sent on the way)
 _M = [b"M\r"] * 6  # Voltronic-QS, then Voltronic-QS-Hex, three tries each
@@ -242,7 +243,7 @@ def test_runtimecal_estimates_runtime_and_charge() -> None:
 
 def test_c_conversions() -> None:
     assert strtod(" 12.5x") == 12.5 and strtod("abc") == 0.0 and strtod("") == 0.0
-    assert strtol("0042 ") == 42 and strtol("-7x") == -7 and strtol(None) == 0
+    assert atoi("0042 ") == 42 and atoi("-7x") == -7
     item = Item("x", "Q1\r", 5, "(", 1, 3)
     assert extract(item, "(1234\r", 6) == "123"
     assert extract(item, "(12\r", 4) is None  # short

@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 
 from pnut.driver.apc import tables as t
 from pnut.driver.apc.link import AA, CC, CS, D1, HA, TO, ApcLink
-from pnut.driver.apc.tables import Cmd, Var, c_strtol, convert
+from pnut.driver.apc.tables import Cmd, Var, convert
 from pnut.driver.dstate import DriverState
 from pnut.driver.sockproto import Stat
 from pnut.driver.state import FLAG_RW, FLAG_STRING
+from pnut.protocol.cnum import atoi, strtol
 
 log = logging.getLogger("pnut.driver")
 
@@ -151,7 +152,7 @@ class ApcEngine:
             # can become a made-up OB or LB; pnut counts it as a failed poll.
             log.warning("update_status: not a status: %r", text[:20])
             return False
-        self.status = c_strtol(text, 16) & 0xFF
+        self.status = strtol(text, 16)[0] & 0xFF
         self.publish_status()
         return True
 
@@ -459,7 +460,7 @@ class ApcEngine:
         n, text = await link.read(AA)
         if n < 1 or text == "NA":
             return Stat.HANDLED
-        running = bool(c_strtol(text, 16) & ST_CAL)
+        running = bool(strtol(text, 16)[0] & ST_CAL)
         if running == start:
             return Stat.HANDLED
         link.write("D")
@@ -527,7 +528,7 @@ class ApcEngine:
         # reads as a failure and it assumes OB+LB (sending S, which a UPS on
         # mains ignores); pnut reads the status as every poll does.
         ok = n >= 1 and _HEX_STATUS.match(text) is not None
-        self.status = c_strtol(text, 16) if ok else ST_LB | ST_OB
+        self.status = strtol(text, 16)[0] if ok else ST_LB | ST_OB
         order = self.settings.get("advorder")
         if order and order[0].upper() != "N":
             methods = [self.sd_s, lambda: self.sd_at(self.settings.get("awd")), self.sd_k,
@@ -536,7 +537,7 @@ class ApcEngine:
                 if await methods[int(digit)]() == Stat.HANDLED:
                     break
             return
-        sdtype = c_strtol(self.settings.get("sdtype", "0"))
+        sdtype = atoi(self.settings.get("sdtype", "0"))
         awd = self.settings.get("awd")
         if sdtype == 5:
             await self.sd_at(awd)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pnut.protocol.cnum import atoi
+
 # -- row flags (apcsmart_tabs.h) ---------------------------------------------
 PRESENT = 0x1
 NASTY = 0x2
@@ -164,31 +166,12 @@ REASONS = {
 }
 
 
-def c_strtol(text: str, base: int = 10) -> int:
-    """strtol(text, NULL, base) for the leading digits, 0 if none."""
-    digits = "0123456789abcdef"[:base]
-    text = text.lstrip()
-    sign = 1
-    if text[:1] in "+-":
-        sign = -1 if text[0] == "-" else 1
-        text = text[1:]
-    if base == 16 and text[:2].lower() == "0x":
-        text = text[2:]
-    value = 0
-    for ch in text:
-        d = digits.find(ch.lower())
-        if d < 0:
-            break
-        value = value * base + d
-    return sign * value
-
-
 def convert(var: Var, raw: str) -> str:
     """NUT's convert_data: hours/minutes to seconds, transfer reasons spelled out."""
     if var.fmt == Fmt.HOURS:
-        return str(3600 * c_strtol(raw))
+        return str(3600 * atoi(raw))
     if var.fmt == Fmt.MINUTES:
-        return str(60 * c_strtol(raw))
+        return str(60 * atoi(raw))
     if var.fmt == Fmt.REASON:
         return REASONS.get(raw[:1], raw)
     return raw

@@ -34,6 +34,7 @@ from pnut.driver.usbhid import tab_mge
 from pnut.driver.usbhid.engine import FULL, INIT, QUICK, HidError, HidUps
 from pnut.driver.usbhid.quirks import DeviceQuirks
 from pnut.driver.usbhid.subdrivers import HU_ABSENT, HU_CMD, ST_RW, find_subdriver
+from pnut.protocol.cnum import atoi
 
 log = logging.getLogger("pnut.driver")
 
@@ -183,7 +184,7 @@ class UsbHidUps(Driver):
                          ("ups.delay.shutdown", "offdelay")):
             raw = cfg.get(key)
             if ds.value(var) is not None and raw is not None:
-                ds.set_info(var, str(_strtol(raw)))
+                ds.set_info(var, str(atoi(raw)))
         hid = self.hid
         if hid.find_row("load.off.delay"):
             ds.add_cmd("load.off")
@@ -199,7 +200,7 @@ class UsbHidUps(Driver):
         ds.set_info("driver.version.data", self.hid.sub.name)
         raw = self.config.get("pollfreq")
         if raw is not None:
-            self.pollfreq = _strtol(raw)
+            self.pollfreq = atoi(raw)
         ds.set_info("driver.parameter.pollfreq", str(self.pollfreq))
         if "pollonly" in self.config.flags:
             self.use_interrupt = False
@@ -364,16 +365,3 @@ def _mge_model(hid: HidUps, product: str | None) -> str:
             hid.q.mge_type = mtype
             return name if name is not None else f"{base} {model}"[:511]
     return f"{base} {model}"[:511]
-
-
-def _strtol(text: str) -> int:
-    digits = ""
-    for i, ch in enumerate(text.strip()):
-        if ch.isdigit() or (i == 0 and ch in "+-"):
-            digits += ch
-        else:
-            break
-    try:
-        return int(digits)
-    except ValueError:
-        return 0

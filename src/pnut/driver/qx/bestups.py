@@ -24,7 +24,8 @@ from pnut.driver.qx.blazer import (
     process_status_bits,
 )
 from pnut.driver.qx.engine import DEFAULT_OFFDELAY, DEFAULT_ONDELAY, Dialect, QxEngine
-from pnut.driver.qx.items import Item, only, strtod, strtol
+from pnut.driver.qx.items import Item, only
+from pnut.protocol.cnum import atoi, strtod
 
 log = logging.getLogger("pnut.driver")
 
@@ -137,13 +138,13 @@ def packs(engine: QxEngine, item: Item, value: str) -> str | None:
     if row is None:
         return None
     row.flags &= ~q.SKIP
-    return (item.fmt or "%s") % strtol(item.value)
+    return (item.fmt or "%s") % atoi(item.value)
 
 
 def pins_mode(engine: QxEngine, item: Item, value: str) -> str | None:
     if not only(item.value, "0123456789"):
         return None
-    _state(engine).pins_shutdown_mode = strtol(item.value)
+    _state(engine).pins_shutdown_mode = atoi(item.value)
     text = f"{_state(engine).pins_shutdown_mode}"
     if item.flags & q.NONUT and engine.getval(item.name) is None:
         return text
@@ -167,7 +168,7 @@ def process_set(engine: QxEngine, item: Item, value: str) -> str | None:
 def voltage_settings(engine: QxEngine, item: Item, value: str) -> str | None:
     if not only(item.value, "0123456789"):
         return None
-    index = strtol(item.value)
+    index = atoi(item.value)
     if not 0 <= index <= 9:
         return None
     nominal = engine.dstate.value("input.voltage.nominal")
@@ -175,7 +176,7 @@ def voltage_settings(engine: QxEngine, item: Item, value: str) -> str | None:
         nominal = engine.dstate.value("output.voltage.nominal")
     if nominal is None:
         return None
-    if strtol(nominal) > 160:
+    if atoi(nominal) > 160:
         index += 10
     field = _VOLTAGE_FIELD.get(item.name.lower())
     if field is None:

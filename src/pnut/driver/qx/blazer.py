@@ -27,7 +27,8 @@ import logging
 
 from pnut.driver.qx import items as q
 from pnut.driver.qx.engine import DEFAULT_OFFDELAY, DEFAULT_ONDELAY, Dialect, QxEngine
-from pnut.driver.qx.items import Item, strtod, strtol
+from pnut.driver.qx.items import Item
+from pnut.protocol.cnum import atoi, strtod
 
 log = logging.getLogger("pnut.driver")
 
@@ -83,7 +84,7 @@ def process_setvar(engine: QxEngine, item: Item, value: str) -> str | None:
     """ups.delay.start to whole minutes, ups.delay.shutdown to 6 s / 1 min steps."""
     if not value:
         return None
-    delay = strtol(value)
+    delay = atoi(value)
     if delay < 0:
         log.error("%s: delay '%d' should not be negative", item.name, delay)
         return None
@@ -102,8 +103,8 @@ def process_command(engine: QxEngine, item: Item, value: str) -> str | None:
     """Fill the delays into S..R.... and the minutes into Tnn."""
     ds, cmd = engine.dstate, item.command or ""
     if item.name == "shutdown.return":
-        offdelay = strtol(ds.value("ups.delay.shutdown"))
-        ondelay = strtol(ds.value("ups.delay.start")) // 60
+        offdelay = atoi(ds.value("ups.delay.shutdown") or "")
+        ondelay = atoi(ds.value("ups.delay.start") or "") // 60
         if offdelay < 0:
             return None
         if ondelay <= 0:
@@ -114,12 +115,12 @@ def process_command(engine: QxEngine, item: Item, value: str) -> str | None:
             arg = f"{offdelay // 60:02d}R{ondelay:04d}"
         return cmd % arg
     if item.name == "shutdown.stayoff":
-        offdelay = strtol(ds.value("ups.delay.shutdown"))
+        offdelay = atoi(ds.value("ups.delay.shutdown") or "")
         if offdelay < 0:
             return None
         return cmd % _offdelay_text(offdelay)
     if item.name == "test.battery.start":
-        delay = strtol(value) if value else 600
+        delay = atoi(value) if value else 600
         if delay < 60 or delay > 5940:
             log.error("%s: battery test time '%d' out of range [60..5940] seconds",
                       item.name, delay)
@@ -148,8 +149,8 @@ def process_status_bits(engine: QxEngine, item: Item, value: str) -> str | None:
     if item.start == 40:
         if not on:
             return ""
-        vi = strtod(engine.dstate.value("input.voltage"))
-        vo = strtod(engine.dstate.value("output.voltage"))
+        vi = strtod(engine.dstate.value("input.voltage") or "")
+        vo = strtod(engine.dstate.value("output.voltage") or "")
         if vo < 0.5 * vi:
             return None
         if vo < 0.95 * vi:

@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 from pnut.driver.base import DriverError
 from pnut.driver.dstate import DriverState
 from pnut.driver.qx import items as q
-from pnut.driver.qx.items import Item, cformat, extract, only, strtod, strtol
+from pnut.driver.qx.items import Item, cformat, extract, only
 from pnut.driver.qx.transport import QxTransport
 from pnut.driver.sockproto import Stat
 from pnut.driver.state import FLAG_RW, FLAG_STRING
+from pnut.protocol.cnum import atoi, strtod
 
 log = logging.getLogger("pnut.driver")
 
@@ -216,9 +217,9 @@ class QxEngine:
             return -1
         ds.set_info(item.name, value)
         if item.name.lower() == "battery.charge":
-            self.batt.chrg_act = strtol(value)
+            self.batt.chrg_act = atoi(value)
         elif item.name.lower() == "battery.runtime":
-            self.batt.runt_act = strtol(value)
+            self.batt.runt_act = atoi(value)
         return 1
 
     def update_status(self, word: str) -> None:
@@ -242,7 +243,7 @@ class QxEngine:
                 flags.add(FLAG_STRING)
             ds.set_flags(item.name, flags)
             if item.st_flags & q.ST_STRING and item.rw:
-                ds.set_aux(item.name, strtol(item.rw[0]))
+                ds.set_aux(item.name, atoi(item.rw[0]))
         if item.flags & q.ENUM:
             if nonut:
                 log.info("%s, settable values: %s", item.name, " ".join(item.rw) or "none")
@@ -255,7 +256,7 @@ class QxEngine:
                 if nonut:
                     log.info("%s, settable range: %s..%s", item.name, low, high)
                 else:
-                    ds.add_range(item.name, strtol(low), strtol(high))
+                    ds.add_range(item.name, atoi(low), atoi(high))
 
     # -- walks -----------------------------------------------------------------------
     async def walk(self, mode: Walk) -> bool:
@@ -407,7 +408,7 @@ class QxEngine:
         b.runt_est = b.runt_nom * strtod(val) / 100
         chargetime = self.getval("chargetime")
         if chargetime is not None:
-            b.chrg_time = strtol(chargetime)
+            b.chrg_time = atoi(chargetime)
             if b.chrg_time <= 0:
                 raise DriverError("Charge time out of range [1..s]")
         else:
@@ -465,7 +466,7 @@ class QxEngine:
                 ds.add_cmd(cmd)
         raw = self.getval("pollfreq")
         if raw is not None:
-            self.pollfreq = strtol(raw)
+            self.pollfreq = atoi(raw)
         ds.set_info("driver.parameter.pollfreq", str(self.pollfreq))
         self.lastpoll = int(self.clock())
 
@@ -595,9 +596,9 @@ class QxEngine:
         if item.flags & q.RANGE:
             if not only(value, "0123456789 ."):
                 return False
-            number = strtol(value)
+            number = atoi(value)
             if nonut:
-                pairs = [(strtol(a), strtol(b)) for a, b in zip(item.rw[0::2], item.rw[1::2],
+                pairs = [(atoi(a), atoi(b)) for a, b in zip(item.rw[0::2], item.rw[1::2],
                                                                 strict=False)]
             else:
                 if var is None or not var.ranges:

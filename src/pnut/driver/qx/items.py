@@ -16,7 +16,6 @@ digits as the C driver, including for odd input.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -95,26 +94,6 @@ def _strcspn(text: str, reject: str) -> int:
         if ch in reject:
             return i
     return len(text)
-
-
-_FLOAT = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
-_INT = re.compile(r"\s*([+-]?\d+)")
-
-
-def strtod(text: str | None) -> float:
-    """C's strtod(text, NULL): the leading number, 0.0 if none."""
-    if not text:
-        return 0.0
-    m = _FLOAT.match(text)
-    return float(m.group(1)) if m else 0.0
-
-
-def strtol(text: str | None) -> int:
-    """C's strtol(text, NULL, 10): the leading whole number, 0 if none."""
-    if not text:
-        return 0
-    m = _INT.match(text)
-    return int(m.group(1)) if m else 0
 
 
 def only(text: str, allowed: str) -> bool:

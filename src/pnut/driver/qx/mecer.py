@@ -22,7 +22,8 @@ from pnut.driver.qx.blazer import (
     vendor_rows,
 )
 from pnut.driver.qx.engine import Dialect, QxEngine
-from pnut.driver.qx.items import Item, only, strtol
+from pnut.driver.qx.items import Item, only
+from pnut.protocol.cnum import atoi
 
 log = logging.getLogger("pnut.driver")
 P98 = "Voltronic Power P98"
@@ -42,7 +43,7 @@ def test_battery(engine: QxEngine, item: Item, value: str) -> str | None:
     if not only(value, "0123456789"):
         log.error("%s: non numerical value [%s]", item.name, value)
         return None
-    seconds = strtol(value) if value else 600
+    seconds = atoi(value) if value else 600
     if seconds < minimum or seconds > 5940:
         log.error("%s: battery test time '%d' out of range [%d..5940] seconds", item.name,
                   seconds, minimum)

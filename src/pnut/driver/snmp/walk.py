@@ -52,6 +52,7 @@ from pnut.driver.snmp.mib import (
     lookup_texts,
     lookup_value,
 )
+from pnut.protocol import cnum
 
 log = logging.getLogger("pnut.driver")
 
@@ -91,22 +92,8 @@ def format_scaled(value: int, length: float) -> str:
 
 def strtol(text: str) -> int | None:
     """C's strtol(text, NULL, 0) on the leading number (None when there is none)."""
-    s = text.lstrip(" \t\n\r\f\v")
-    sign = 1
-    if s[:1] in "+-" and s:
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    base, digits = 10, "0123456789"
-    if s[:2].lower() == "0x" and len(s) > 2 and s[2] in "0123456789abcdefABCDEF":
-        base, digits, s = 16, "0123456789abcdef", s[2:]
-    elif s[:1] == "0":
-        base, digits = 8, "01234567"
-    n = 0
-    while n < len(s) and s[n].lower() in digits:
-        n += 1
-    if n == 0:
-        return 0 if base == 8 else None  # a lone "0" is octal's zero
-    return sign * int(s[:n], base)
+    value, used = cnum.strtol(text, 0)
+    return value if used else None
 
 
 def _printable(data: bytes) -> bool:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from pnut.driver.usbhid.quirks import MGE_DEFAULT, DeviceQuirks, c_long
+from pnut.protocol.cnum import atoi
 
 ABM_DISABLED = 0
 MGE_PEGASUS = 0x100
@@ -145,8 +146,8 @@ def eaton_compute_realpower_fun(q: DeviceQuirks, value: float) -> str | None:
     if load is None or nominal is None:
         return None
     factor_text = q.getinfo("output.powerfactor")
-    factor = float(_atoi(factor_text)) if factor_text is not None else 0.80
-    realpower = _atoi(load) * 0.01 * _atoi(nominal) * factor
+    factor = float(atoi(factor_text)) if factor_text is not None else 0.80
+    realpower = atoi(load) * 0.01 * atoi(nominal) * factor
     # C's round(): halves away from zero
     rounded = int(realpower + 0.5) if realpower >= 0 else -int(-realpower + 0.5)
     return f"{rounded}"
@@ -191,26 +192,13 @@ def _u16(value: float) -> int:
     return c_long(value) & 0xFFFF
 
 
-def _atoi(text: str | None) -> int:
-    digits = ""
-    for i, ch in enumerate((text or "").strip()):
-        if ch.isdigit() or (i == 0 and ch in "+-"):
-            digits += ch
-        else:
-            break
-    try:
-        return int(digits)
-    except ValueError:
-        return 0
-
-
 def powercom_startup_fun(q: DeviceQuirks, value: float) -> str | None:
     i = _u16(value)
     return str(60 * (((i & 0x00FF) << 8) + (i >> 8)))
 
 
 def powercom_startup_nuf(q: DeviceQuirks, text: str | None) -> float:
-    iv = _atoi(text if text is not None else q.getinfo("ups.delay.start")) // 60
+    iv = atoi(text if text is not None else q.getinfo("ups.delay.start") or "") // 60
     if not 0 <= iv <= 0xFFFF:
         return 0.0
     return float(((iv << 8) & 0xFFFF) + (iv >> 8))
@@ -222,7 +210,7 @@ def powercom_shutdown_fun(q: DeviceQuirks, value: float) -> str | None:
 
 
 def _powercom_delay(q: DeviceQuirks, text: str | None, flag: int) -> float:
-    iv = _atoi(text if text is not None else q.getinfo("ups.delay.shutdown"))
+    iv = atoi(text if text is not None else q.getinfo("ups.delay.shutdown") or "")
     if not 0 <= iv <= 0xFFFF:
         return 0.0
     val = iv or 1  # 0 would set the longest delay
