@@ -105,7 +105,8 @@ def load(loadgen: Path, port: int, mode: str, conns: int, seconds: float) -> dic
     return data
 
 
-def measure(impl: str, loadgen: Path, seconds: float) -> Result:
+def measure(impl: str, loadgen: Path, seconds: float, tls_only: bool = False) -> Result:
+    """The upsd rows for ``impl`` (``tls_only``: only the TLS rows, no memory rows)."""
     res = Result(impl)
     users = "[admin]\n  password = pw\n  upsmon primary\n"
     with Stack([Ups(UPS, DEV.read_text())], users=users) as st:
@@ -124,6 +125,8 @@ def measure(impl: str, loadgen: Path, seconds: float) -> Result:
             ("LIST VAR, 16 conns", "list", 16),
             ("connect+VER+LOGOUT, 16 conns", "connect", 16),
         ]
+        if tls_only:
+            scenarios = []
         if tls_conf is not None:
             scenarios += tlsbench.SCENARIOS
         for label, mode, conns in scenarios:
@@ -137,6 +140,8 @@ def measure(impl: str, loadgen: Path, seconds: float) -> Result:
                 "p99_us": data["p99_us"],
                 "errors": data["errors"],
             }
+        if tls_only:
+            return res
         base = rss_mb(pid)
         argv = pinned([str(loadgen), "127.0.0.1", str(st.port), "idle", str(IDLE_CONNS), "50"],
                       LOAD_CPU)
@@ -275,7 +280,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0, help="duration of each load run")
     ap.add_argument("--impl", default="nut,pnut", help="comma list of servers to measure")
     ap.add_argument("--only", default="upsd,propagation,flood",
-                    help="comma list of sections: upsd, propagation, flood (10 s runs at least)")
+                    help="comma list of sections: upsd, propagation, flood (10 s runs at "
+                         "least), tls (only upsd's TLS rows)")
     args = ap.parse_args()
     if not have_nut():
         need = "apt-get install nut-server nut-client"
@@ -289,6 +295,10 @@ def main() -> int:
     data: dict[str, object] = {}
     if "upsd" in only:
         results = [measure(impl, loadgen, args.seconds) for impl in impls]
+        print(table(results), flush=True)
+        data.update({r.impl: r.rows for r in results})
+    elif "tls" in only:
+        results = [measure(impl, loadgen, args.seconds, tls_only=True) for impl in impls]
         print(table(results), flush=True)
         data.update({r.impl: r.rows for r in results})
     if "propagation" in only:

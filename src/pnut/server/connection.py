@@ -259,9 +259,10 @@ class Connection:
             self._finish(Drop(f"a request line took more than {line:g} seconds"))
         return self.done
 
-    def drop(self, reason: str) -> None:
-        """Decide to drop the connection (also used by the daemon: UPS removed)."""
-        self._finish(Drop(reason))
+    def drop(self, reason: str, invalid: bool = False) -> None:
+        """Decide to drop the connection (also used by the daemon: UPS removed; and by
+        the TLS layer: a record that does not decrypt is ``invalid`` input)."""
+        self._finish(Drop(reason, invalid))
 
     # -- the work ------------------------------------------------------------
     def _finish(self, event: Close | Drop) -> None:

@@ -32,10 +32,9 @@ import os
 import resource
 import signal
 import socket
-import ssl
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from pnut.config.parser import ConfigError
 from pnut.server.config import Config, StartupError, UpsDef, allow_no_device, load_config
@@ -47,6 +46,7 @@ from pnut.server.mdns import Announcer
 from pnut.server.replycache import ReplyCache
 from pnut.server.session import Context
 from pnut.server.store import Store, UpsEntry, Watcher
+from pnut.server.tlslayer import TLSLayer
 
 if TYPE_CHECKING:  # aiohttp is an extra: imported only when HTTP_LISTEN is set
     from pnut.web.embedded import Embedded
@@ -279,37 +279,29 @@ class Upsd:
         if context is None or transport is None:
             client.drop("STARTTLS without a certificate")
             return
-        task = asyncio.get_running_loop().create_task(self._handshake(client, transport, context))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        TLSLayer(transport, client, context, self.handshake_timeout, self._tls_ready,
+                 self._tls_failed)
 
-    async def _handshake(self, client: ClientProtocol, transport: asyncio.Transport,
-                         context: ssl.SSLContext) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            tls = await loop.start_tls(transport, client, context, server_side=True,
-                                       ssl_handshake_timeout=self.handshake_timeout)
-        except (TimeoutError, OSError, ssl.SSLError, ConnectionError) as exc:
-            conn = client.conn
-            if conn is not None and self.flood_log.allow() is not None:
-                log.info("TLS handshake with %s failed: %s", conn.session.addr, exc)
-            transport.abort()
-            return
+    def _tls_ready(self, layer: TLSLayer) -> None:
+        client = cast(ClientProtocol, layer.app)
         conn = client.conn
-        if tls is None or conn is None:
-            transport.abort()
+        if conn is None:
+            layer.abort()
             return
-        client.transport = tls
-        client.paused = False
+        client.transport = cast(asyncio.Transport, layer)
         conn.tls_established()
         client._flush(conn)
         if log.isEnabledFor(logging.DEBUG):
-            sslobj = tls.get_extra_info("ssl_object")
-            peer = sslobj.getpeercert() if sslobj is not None else None
+            sslobj = layer.records.ssl_object
+            peer: dict[str, Any] | None = sslobj.getpeercert()
             subject = dict(x[0] for x in peer.get("subject", ())) if peer else {}
-            log.debug("TLS established with %s (%s%s)", conn.session.addr,
-                      sslobj.version() if sslobj is not None else "?",
+            log.debug("TLS established with %s (%s%s)", conn.session.addr, sslobj.version(),
                       f", client certificate {subject.get('commonName', '?')}" if peer else "")
+
+    def _tls_failed(self, layer: TLSLayer, exc: Exception) -> None:
+        conn = cast(ClientProtocol, layer.app).conn
+        if conn is not None and self.flood_log.allow() is not None:
+            log.info("TLS handshake with %s failed: %s", conn.session.addr, exc)
 
     # -- housekeeping ---------------------------------------------------------------
     def _tick(self) -> None:

@@ -108,11 +108,11 @@ class ClientProtocol(asyncio.Protocol):
             elif isinstance(event, StartTLS):
                 self.daemon.start_tls(self)
 
-    def drop(self, reason: str) -> None:
-        """Drop now (timeouts, UPS removed): the connection decides, we act."""
+    def drop(self, reason: str, invalid: bool = False) -> None:
+        """Drop now (timeouts, UPS removed, a bad TLS record): the connection decides, we act."""
         conn = self.conn
         if conn is not None and self.transport is not None:
-            conn.drop(reason)
+            conn.drop(reason, invalid)
             self._events(conn, self.transport)
 
     def _internal_error(self, exc: Exception) -> None:

@@ -1,0 +1,252 @@
+"""TLS after ``OK STARTTLS``: OpenSSL over memory buffers, under the client's shell.
+
+How this works
+--------------
+:class:`TLSRecords` is sans-IO: ciphertext goes in through
+:meth:`TLSRecords.receive` (which drives the handshake, then returns the
+plaintext), plaintext goes out through :meth:`TLSRecords.send`, and
+:meth:`TLSRecords.data_to_send` gives the ciphertext to write (handshake
+messages, records, alerts, close_notify).  It is an :class:`ssl.SSLObject`
+on two :class:`ssl.MemoryBIO`\\ s, nothing more.
+
+:class:`TLSLayer` puts it between the TCP transport and the client's
+:class:`~pnut.server.listener.ClientProtocol`: it is the TCP transport's
+protocol (ciphertext in) and, once the handshake is done, the client's
+transport (plaintext out).  The shell and the sans-IO connection above it
+do not change: they see plaintext and a transport.
+
+Why not ``loop.start_tls``: asyncio's (and uvloop's) SSL protocol is
+built for streams of any size.  Per read it asks OpenSSL for up to 256 KiB
+(an mmap, a mremap and a munmap per GET VAR), and it keeps its own buffers,
+states and flow control around every record.  A upsd request is one small
+record each way; this layer does one BIO write, one SSL_read, one SSL_write
+and one BIO read per request, and the handshake needs no task.
+
+Invariants
+----------
+* Nothing is handed up before the handshake is done; a failed handshake
+  (an OpenSSL error, the peer's EOF, the timeout) is reported once to
+  ``on_failed`` and the TCP connection is aborted.
+* Every call that can make OpenSSL produce output (handshake steps, reads
+  that meet a post-handshake message, writes, close) is followed by a
+  write of :meth:`TLSRecords.data_to_send`.
+* A TLS error after the handshake (a record that does not decrypt) ends
+  the connection like any other invalid input: a Drop for the shell.
+* ``close()`` sends close_notify, then closes TCP (it does not wait for
+  the peer's close_notify); ``abort()`` sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+#: Plaintext asked of OpenSSL per SSL_read: one whole record (RFC 8446's
+#: 2^14 bytes), and small enough to stay a cheap heap allocation.
+READ_SIZE = 16 * 1024
+
+
+class TLSRecords:
+    """The server side of one TLS connection, without I/O."""
+
+    __slots__ = ("_in", "_obj", "_out", "eof", "established")
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._obj = context.wrap_bio(self._in, self._out, server_side=True)
+        self.established = False
+        #: The peer sent close_notify: no more plaintext will come.
+        self.eof = False
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject:
+        return self._obj
+
+    def receive(self, data: bytes) -> bytes:
+        """Ciphertext from the peer; returns the plaintext it completes (maybe ``b""``).
+
+        Raises :class:`ssl.SSLError` when the handshake fails or a record is
+        bad; :attr:`established` turns true when the handshake completes."""
+        self._in.write(data)
+        if not self.established:
+            try:
+                self._obj.do_handshake()
+            except ssl.SSLWantReadError:
+                return b""
+            self.established = True
+            if not self._in.pending:
+                return b""
+        return self._read()
+
+    def _read(self) -> bytes:
+        obj, incoming = self._obj, self._in
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = obj.read(READ_SIZE)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:  # (CPython returns b"" instead, below)
+                self.eof = True
+                break
+            if not chunk:  # close_notify
+                self.eof = True
+                break
+            chunks.append(chunk)
+            if not incoming.pending and not obj.pending():
+                break
+        if len(chunks) == 1:
+            return chunks[0]
+        return b"".join(chunks)
+
+    def send(self, data: bytes) -> None:
+        """Plaintext to encrypt (then write :meth:`data_to_send`)."""
+        self._obj.write(data)
+
+    def close(self) -> None:
+        """Queue close_notify."""
+        with contextlib.suppress(ssl.SSLError):  # WantRead: the peer's is not awaited
+            self._obj.unwrap()
+
+    def data_to_send(self) -> bytes:
+        out = self._out
+        return out.read() if out.pending else b""
+
+
+class TLSLayer(asyncio.Protocol):
+    """TLS between a TCP transport and the client's protocol (see the module doc)."""
+
+    __slots__ = ("_failed", "_ready", "_timer", "app", "raw", "records")
+
+    def __init__(self, raw: asyncio.Transport, app: asyncio.Protocol,
+                 context: ssl.SSLContext, timeout: float,
+                 on_ready: Callable[[TLSLayer], None],
+                 on_failed: Callable[[TLSLayer, Exception], None]) -> None:
+        self.raw = raw
+        self.app = app
+        self.records = TLSRecords(context)
+        self._ready = on_ready
+        self._failed = on_failed
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            timeout, self._timed_out, timeout)
+        raw.set_protocol(self)
+
+    # -- the TCP side: asyncio.Protocol ----------------------------------------
+    def data_received(self, data: bytes) -> None:
+        records = self.records
+        if records.established:
+            try:
+                plain = records.receive(data)
+            except ssl.SSLError as exc:
+                self._flush_raw()
+                self._bad_record(exc)
+                return
+            out = records.data_to_send()  # a post-handshake message may want an answer
+            if out:
+                self.raw.write(out)
+        else:
+            try:
+                plain = records.receive(data)
+            except ssl.SSLError as exc:
+                self._fail(exc)
+                return
+            self._flush_raw()
+            if not records.established:
+                return
+            self._cancel_timer()
+            self._ready(self)
+        if plain:
+            self.app.data_received(plain)
+        if records.eof and not self.raw.is_closing():
+            self._peer_eof()
+
+    def eof_received(self) -> bool | None:
+        if not self.records.established:
+            self._fail(ConnectionResetError("the client closed the connection"))
+            return False
+        return self.app.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        self.app.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.app.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.app.resume_writing()
+
+    # -- the client's side: what ClientProtocol uses of a transport --------------
+    def write(self, data: bytes) -> None:
+        records = self.records
+        records.send(data)
+        self.raw.write(records.data_to_send())
+
+    def close(self) -> None:
+        raw = self.raw
+        if raw.is_closing():
+            return
+        if self.records.established:
+            self.records.close()
+            self._flush_raw()
+        raw.close()
+
+    def abort(self) -> None:
+        self.raw.abort()
+
+    def is_closing(self) -> bool:
+        return self.raw.is_closing()
+
+    def pause_reading(self) -> None:
+        self.raw.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.raw.resume_reading()
+
+    def get_write_buffer_size(self) -> int:
+        return self.raw.get_write_buffer_size()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "ssl_object":
+            return self.records.ssl_object
+        return self.raw.get_extra_info(name, default)
+
+    # -- internals -----------------------------------------------------------------
+    def _flush_raw(self) -> None:
+        out = self.records.data_to_send()
+        if out and not self.raw.is_closing():
+            self.raw.write(out)
+
+    def _peer_eof(self) -> None:
+        """close_notify from the client: its end of input, as a TCP EOF is in clear."""
+        if not self.app.eof_received():
+            self.close()
+
+    def _bad_record(self, exc: ssl.SSLError) -> None:
+        drop = getattr(self.app, "drop", None)
+        if callable(drop):
+            drop(f"TLS error: {exc.reason or exc}", invalid=True)
+        if not self.raw.is_closing():
+            self.raw.abort()
+
+    def _fail(self, exc: Exception) -> None:
+        self._cancel_timer()
+        if self.raw.is_closing():
+            return
+        self._flush_raw()  # the alert, if OpenSSL made one
+        self._failed(self, exc)
+        self.raw.abort()
+
+    def _timed_out(self, timeout: float) -> None:
+        self._timer = None
+        if not self.records.established:
+            self._fail(TimeoutError(f"no TLS handshake within {timeout:g} seconds"))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
