@@ -9,9 +9,25 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import FIXTURES, requires_nut
+from support import ALLOW_MISSING, FIXTURES, requires_nut
 
 __all__ = ["requires_nut"]  # defined in support.py (shared by every folder)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(missing): fails (or, with PNUT_ALLOW_NO_NUT=1, "
+                            "skips) the test when `missing` names an absent peer or tool")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("needs"):
+        missing = mark.args[0] if mark.args else None
+        if missing:
+            if ALLOW_MISSING:
+                pytest.skip(f"{missing} (PNUT_ALLOW_NO_NUT=1)")
+            pytest.fail(f"{missing}: this test compares pnut with it and must not be "
+                        "skipped (PNUT_ALLOW_NO_NUT=1 skips it on a developer machine)",
+                        pytrace=False)
 
 
 @pytest.fixture

@@ -89,3 +89,25 @@ def test_bad_settings_name_the_problem(ddir: DriverDir, emu: Emulator) -> None:
     ddir.write("ups.conf", f"[apc]\n  driver = apcsmart\n  port = {emu.link}\n  sdtype = 9\n")
     result = ddir.run("driver", "apcsmart", "-a", "apc")
     assert result.returncode == 1 and "invalid value (9) for option 'sdtype'" in result.stderr
+
+
+def test_unplug_while_online_goes_stale_without_false_status(ddir: DriverDir,
+                                                             emu: Emulator) -> None:
+    conn = _start(ddir, emu)
+    assert conn.value("ups.status") == "OL"
+    conn.send("BROADCAST 1")
+    emu.unplug()
+    gone = time.monotonic()
+    seen = conn.until(lambda line: line == "DATASTALE", timeout=2 * POLL + 8)
+    stale_after = time.monotonic() - gone
+    emu.plug()
+    back = time.monotonic()
+    seen += conn.until(lambda line: line == "DATAOK", timeout=12)
+    back_after = time.monotonic() - back
+    print(f"stale after {stale_after:.2f} s, data back after {back_after:.2f} s")
+    # two poll intervals, plus the Smart protocol's read timeout and retry on the way
+    assert stale_after <= 2 * POLL + 3
+    assert back_after <= 10
+    assert not [line for line in seen if line.startswith("SETINFO ups.status")
+                and ("OB" in line or "LB" in line)], seen
+    assert conn.value("ups.status") == "OL"

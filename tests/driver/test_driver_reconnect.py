@@ -8,14 +8,13 @@ real driver process, seen through its socket and through NUT's C upsd.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 from drvutil import DriverDir, SockConn, ddir  # noqa: F401 - the fixture
 
 from pnut.driver.reconnect import MAX_DELAY, Backoff
-from support import Stack, Ups, have_nut, wait_for
+from support import Stack, Ups, requires_nut, wait_for
 
 POLL = 1.0
 CONF = f"""\
@@ -116,8 +115,7 @@ def test_device_missing_at_start_is_fatal_like_nut(ddir: DriverDir) -> None:
     assert "cable is missing" in result.stderr
 
 
-@pytest.mark.skipif(not have_nut() and not os.environ.get("CI"),
-                    reason="Debian nut-server not installed")
+@requires_nut
 def test_nut_upsd_answers_data_stale_then_data_again() -> None:
     ups = Ups("sim", "", driver="sim",
               extra={"pollinterval": str(POLL), "seed": "3", "restore_after": "-1",

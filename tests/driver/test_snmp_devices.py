@@ -21,9 +21,9 @@ from test_snmp_ups import C_DRIVER, CDriver, normalize, ups_conf
 
 from pnut.driver.snmp.client import SnmpSettings, split_host_port
 from pnut.driver.snmp.walk import format_scaled, strtol
-from support import wait_for
+from support import needs, wait_for
 
-pytestmark = pytest.mark.skipif(not have_snmpsim(), reason="snmpsim is not installed")
+pytestmark = needs(None if have_snmpsim() else "snmpsim is not installed")
 
 POWER_STATUS = "1.3.6.1.4.1.318.1.1.1.4.1.1.0"
 BAD = "\n".join([
@@ -108,7 +108,7 @@ def test_bad_agent_does_not_stop_the_driver(agent: Agent, ddir: DriverDir) -> No
     assert "DATAOK" in first and "DATAOK" in again
 
 
-@pytest.mark.skipif(not C_DRIVER.exists(), reason="Debian's nut-snmp is not installed")
+@needs(None if C_DRIVER.exists() else "Debian's nut-snmp is not installed")
 def test_bad_agent_reads_like_nut(agent: Agent, ddir: DriverDir) -> None:
     # NUT reads snmp_timeout as whole seconds (atoi): 0.5 would be 0.
     conf = ups_conf(agent, "bad").replace("snmp_timeout = 3", "snmp_timeout = 1").replace(

@@ -21,9 +21,9 @@ import pytest
 from drvutil import DriverDir, SockConn
 from snmpagent import V3, Agent, SnmpdV3, have_snmpd, have_snmpsim
 
-from support import NUT_BINDIR, Stack, Ups, have_nut, wait_for
+from support import NUT_BINDIR, Stack, Ups, needs, requires_nut, wait_for
 
-pytestmark = pytest.mark.skipif(not have_snmpsim(), reason="snmpsim is not installed")
+pytestmark = needs(None if have_snmpsim() else "snmpsim is not installed")
 
 C_DRIVER = Path("/lib/nut/snmp-ups")
 MIBS = ("apcc", "ietf", "mge", "cyberpower")
@@ -119,7 +119,7 @@ def pnut_dump(ddir: DriverDir, conf: str) -> list[str]:
         return conn.dump()
 
 
-needs_c = pytest.mark.skipif(not C_DRIVER.exists(), reason="Debian's nut-snmp is not installed")
+needs_c = needs(None if C_DRIVER.exists() else "Debian's nut-snmp is not installed")
 
 
 @needs_c
@@ -144,7 +144,7 @@ def test_same_variables_as_nut_snmp_ups(agent: Agent, ddir: DriverDir, mib: str,
 
 
 @needs_c
-@pytest.mark.skipif(not have_snmpd(), reason="Debian's snmpd is not installed")
+@needs(None if have_snmpd() else "Debian's snmpd is not installed")
 def test_snmpv3_authpriv_same_as_nut(agent: Agent, ddir: DriverDir) -> None:
     front = SnmpdV3(agent, "apcc")
     try:
@@ -275,7 +275,7 @@ def test_what_compat_md_says_nut_does(agent: Agent) -> None:
         c.close()
 
 
-@pytest.mark.skipif(not have_nut(), reason="Debian's nut-server is not installed")
+@requires_nut
 def test_under_nut_upsd_with_nut_clients(agent: Agent) -> None:
     """pnut's snmp-ups behind NUT's C upsd: NUT's upsc, upscmd and upsrw reach the agent."""
     ups = Ups("rack", "", driver="snmp-ups")

@@ -11,7 +11,6 @@ dumps are compared again; for apcsmart also after the same SETs.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,10 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "driver"))
 from drvutil import DriverDir, SockConn, ddir  # noqa: F401 - the fixture
 from qxutil import Emulator
 
-from support import NUT_LIBDIR, have_nut, wait_for
+from support import NUT_LIBDIR, requires_nut, wait_for
 
-pytestmark = pytest.mark.skipif(not have_nut() and not os.environ.get("CI"),
-                                reason="Debian nut-server not installed")
+pytestmark = requires_nut
 
 #: emulated dialect -> extra ups.conf lines (Hunnox needs protocol=: Zinto claims it first)
 QX_DIALECTS = {

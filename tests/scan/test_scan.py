@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "driver"))
 from snmpagent import RESPONDER, V3, Agent, SnmpdV3, have_snmpd, have_snmpsim
 
 from hostns import NetNs, can_netns
-from support import PNUT, Stack, Ups, free_port, wait_for
+from support import PNUT, Stack, Ups, free_port, needs, wait_for
 
-needs_snmpsim = pytest.mark.skipif(not have_snmpsim(), reason="snmpsim is not installed")
+needs_snmpsim = needs(None if have_snmpsim() else "snmpsim is not installed")
 
 
 def scan(*args: str, timeout: float = 60, prefix: list[str] | None = None) -> str:
@@ -66,7 +66,7 @@ def test_snmp_agents_with_their_mibs(agent: Agent, tmp_path: Path) -> None:
 
 
 @needs_snmpsim
-@pytest.mark.skipif(not have_snmpd(), reason="Debian's snmpd is not installed")
+@needs(None if have_snmpd() else "Debian's snmpd is not installed")
 def test_snmpv3_scan(agent: Agent) -> None:
     front = SnmpdV3(agent, "apcc")
     try:

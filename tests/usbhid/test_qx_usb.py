@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from support import needs
 from usbhid.emusupport import C_DRIVER, FIXTURES, Running, Workdir, available, dump, emulator
 
 REASON = available()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+pytestmark = needs(REASON)
 NUT_QX = C_DRIVER.parent / "nutdrv_qx"
-needs_c = pytest.mark.skipif(not NUT_QX.exists(), reason="NUT's nutdrv_qx is not installed")
+needs_c = needs(None if NUT_QX.exists() else "NUT's nutdrv_qx is not installed")
 SUBDRIVERS = ("cypress", "phoenix", "ippon", "krauler")
 
 
@@ -67,11 +70,21 @@ def test_unplug_and_replug() -> None:
         with emulator(FIXTURES / "qx-cypress.json") as emu:
             drv = Running(emu, work, c_driver=False)
             try:
-                assert "DATAOK" in drv.dumpall()
+                first = drv.dumpall()
+                assert "DATAOK" in first and 'SETINFO ups.status "OL"' in first
                 emu.command("unplug")
-                drv.lines_until("DATASTALE", timeout=15)
+                gone = time.monotonic()
+                seen = drv.lines_until("DATASTALE", timeout=15)
+                stale_after = time.monotonic() - gone
                 emu.command("plug")
-                drv.lines_until("DATAOK", timeout=15)
+                back = time.monotonic()
+                seen += drv.lines_until("DATAOK", timeout=15)
+                back_after = time.monotonic() - back
+                # pollinterval 1 s: two intervals, plus a USB transfer's timeout on the way
+                assert stale_after < 2 * 1 + 1.5, stale_after
+                assert back_after < 10, back_after
+                statuses = [line for line in seen if line.startswith("SETINFO ups.status")]
+                assert not any("OB" in s or "LB" in s for s in statuses), statuses
                 assert 'SETINFO input.voltage "231.2"' in drv.dumpall()
             finally:
                 drv.stop()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from support import needs
 from usbhid.emusupport import (
     C_DRIVER,
     FIXTURES,
@@ -23,9 +24,9 @@ from usbhid.emusupport import (
 )
 
 REASON = available()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+pytestmark = needs(REASON)
 BK650 = FIXTURES / "apc-bk650m2.json"
-needs_c = pytest.mark.skipif(not C_DRIVER.exists(), reason="NUT's usbhid-ups is not installed")
+needs_c = needs(None if C_DRIVER.exists() else "NUT's usbhid-ups is not installed")
 
 
 def _charge_after_interrupt(c_driver: bool, pollonly: bool) -> str:

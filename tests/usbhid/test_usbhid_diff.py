@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from support import needs
 from usbhid.emusupport import C_DRIVER, FIXTURES, Running, Workdir, available, dump, emulator
 
 REASON = available()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+pytestmark = needs(REASON)
 ALL = sorted(p.name for p in FIXTURES.glob("*.json") if not p.name.startswith("qx-"))
-needs_c = pytest.mark.skipif(not C_DRIVER.exists(), reason="NUT's usbhid-ups is not installed")
+needs_c = needs(None if C_DRIVER.exists() else "NUT's usbhid-ups is not installed")
 
 
 @needs_c

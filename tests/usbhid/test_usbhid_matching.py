@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from pnut.driver.usb.transport import DeviceInfo, Matcher
+from support import needs
 from usbhid.emusupport import C_DRIVER, FIXTURES, Workdir, available, emulator, pnut_cmd
 
 REASON = available()
@@ -53,8 +54,7 @@ def _starts(c_driver: bool, options: dict[str, str]) -> bool:
     return proc.returncode == 0
 
 
-@pytest.mark.skipif(REASON is not None or not C_DRIVER.exists(),
-                    reason=REASON or "NUT's usbhid-ups is not installed")
+@needs(REASON or (None if C_DRIVER.exists() else "NUT's usbhid-ups is not installed"))
 @pytest.mark.parametrize("options", [{"vendorid": "0764"}, {"product": "bk650m2-ch"},
                                      {"serial": "9B2019.*", "vendorid": "051d"}])
 def test_same_choice_as_nut(options: dict[str, str]) -> None:

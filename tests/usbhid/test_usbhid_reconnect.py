@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
+from support import needs
 from usbhid.emusupport import FIXTURES, Running, Workdir, available, emulator
 
 REASON = available()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+pytestmark = needs(REASON)
 
 
 def test_unplug_replug_pnut() -> None:

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from support import free_port
+from support import free_port, needs
 from usbhid.emusupport import FIXTURES, Running, Workdir, available, emulator, wait_for
 
 REASON = available()
 NUT_UPSD = Path("/lib/nut/upsd")
 UPSC = Path("/usr/bin/upsc")
-pytestmark = pytest.mark.skipif(REASON is not None or not UPSC.exists(),
-                                reason=REASON or "NUT's upsc is not installed")
+pytestmark = needs(REASON or (None if UPSC.exists() else "NUT's upsc is not installed"))
 
 
 def _upsc(port: int) -> dict[str, str]:
@@ -25,10 +24,10 @@ def _upsc(port: int) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
 
 
-@pytest.mark.parametrize("upsd", ["nut", "pnut"])
+@pytest.mark.parametrize("upsd", [
+    pytest.param("nut", marks=needs(None if NUT_UPSD.exists() else "NUT's upsd is not installed")),
+    "pnut"])
 def test_served_by_upsd(upsd: str) -> None:
-    if upsd == "nut" and not NUT_UPSD.exists():
-        pytest.skip("NUT's upsd is not installed")
     port = free_port()
     work = Workdir()
     os.chmod(work.path, 0o755)
