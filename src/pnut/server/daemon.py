@@ -77,10 +77,11 @@ class Upsd:
         self.links: dict[str, DriverLink] = {}
         self.clients: set[ClientProtocol] = set()
         #: One log line per dropped connection at most, at a bounded rate: one
-        #: limit for connections dropped for invalid input (and failed TLS
-        #: handshakes), one for the rest, so a flood hides no other reason.
+        #: limit for connections dropped for invalid input, one for failed TLS
+        #: handshakes, one for the rest, so no flood hides another reason.
         self.drop_log = LogLimiter()
         self.flood_log = LogLimiter()
+        self.tls_log = LogLimiter()
         self.servers: list[asyncio.Server] = []
         self.maxconn = 0
         self.refused = 0
@@ -300,8 +301,12 @@ class Upsd:
 
     def _tls_failed(self, layer: TLSLayer, exc: Exception) -> None:
         conn = cast(ClientProtocol, layer.app).conn
-        if conn is not None and self.flood_log.allow() is not None:
-            log.info("TLS handshake with %s failed: %s", conn.session.addr, exc)
+        if conn is None:
+            return
+        told = self.tls_log.allow()
+        if told is not None:
+            more = f" ({told} similar lines suppressed)" if told else ""
+            log.info("TLS handshake with %s failed: %s%s", conn.session.addr, exc, more)
 
     # -- housekeeping ---------------------------------------------------------------
     def _tick(self) -> None:
