@@ -113,3 +113,12 @@ def test_a_forged_record_is_an_error(pki: Path) -> None:
     server, _client, _ = handshake(pki)
     with pytest.raises(ssl.SSLError):
         server.receive(b"\x17\x03\x03\x00\x20" + bytes(32))  # application data, bad tag
+
+
+def test_no_session_tickets_as_nuts_nss_upsd(pki: Path) -> None:
+    server, client, _ = handshake(pki)
+    server.send(b"OK\n")
+    client.inc.write(server.data_to_send())
+    assert client.read_all() == b"OK\n"
+    session = client.obj.session
+    assert session is not None and not session.has_ticket

@@ -29,7 +29,10 @@ Invariants
   ``on_failed`` and the TCP connection is aborted.
 * Every call that can make OpenSSL produce output (handshake steps, reads
   that meet a post-handshake message, writes, close) is followed by a
-  write of :meth:`TLSRecords.data_to_send`.
+  write of :meth:`TLSRecords.data_to_send` - at the latest when the read
+  that caused it has been handled: what the client's protocol writes while
+  it handles a read is encrypted at once and goes out in one TCP write with
+  the rest (the handshake's last answer, the replies, close_notify).
 * A TLS error after the handshake (a record that does not decrypt) ends
   the connection like any other invalid input: a Drop for the shell.
 * ``close()`` sends close_notify, then closes TCP (it does not wait for
@@ -120,7 +123,7 @@ class TLSRecords:
 class TLSLayer(asyncio.Protocol):
     """TLS between a TCP transport and the client's protocol (see the module doc)."""
 
-    __slots__ = ("_failed", "_ready", "_timer", "app", "raw", "records")
+    __slots__ = ("_failed", "_reading", "_ready", "_timer", "app", "raw", "records")
 
     def __init__(self, raw: asyncio.Transport, app: asyncio.Protocol,
                  context: ssl.SSLContext, timeout: float,
@@ -131,6 +134,8 @@ class TLSLayer(asyncio.Protocol):
         self.records = TLSRecords(context)
         self._ready = on_ready
         self._failed = on_failed
+        #: Inside data_received: writes wait for its end (one TCP write).
+        self._reading = False
         self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
             timeout, self._timed_out, timeout)
         raw.set_protocol(self)
@@ -145,22 +150,28 @@ class TLSLayer(asyncio.Protocol):
                 self._flush_raw()
                 self._bad_record(exc)
                 return
-            out = records.data_to_send()  # a post-handshake message may want an answer
-            if out:
-                self.raw.write(out)
         else:
             try:
                 plain = records.receive(data)
             except ssl.SSLError as exc:
                 self._fail(exc)
                 return
-            self._flush_raw()
             if not records.established:
+                self._flush_raw()
                 return
             self._cancel_timer()
-            self._ready(self)
+            self._reading = True
+            try:
+                self._ready(self)
+            finally:
+                self._reading = False
         if plain:
-            self.app.data_received(plain)
+            self._reading = True
+            try:
+                self.app.data_received(plain)
+            finally:
+                self._reading = False
+        self._flush_raw()
         if records.eof and not self.raw.is_closing():
             self._peer_eof()
 
@@ -184,7 +195,8 @@ class TLSLayer(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         records = self.records
         records.send(data)
-        self.raw.write(records.data_to_send())
+        if not self._reading:
+            self.raw.write(records.data_to_send())
 
     def close(self) -> None:
         raw = self.raw

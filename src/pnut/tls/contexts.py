@@ -26,6 +26,10 @@ def server_context(
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2 if allow_tls12 else ssl.TLSVersion.TLSv1_3
     ctx.load_cert_chain(str(certfile))
+    # No TLS 1.3 session tickets, as NUT 2.8.0's NSS upsd: NUT's clients never
+    # resume (upsc is a new process each time, upsmon keeps its connection), and
+    # two tickets cost a fifth of every handshake on both sides.
+    ctx.num_tickets = 0
     if client_ca is not None:
         _load_trust(ctx, client_ca)
         ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
