@@ -11,9 +11,15 @@
  *         list    LIST VAR UPS,    answer = through "END LIST"
  *         connect connect, VER, LOGOUT, answer = "OK Goodbye", close, again
  *         idle    open CONNS connections, VER on each, print READY, hold
+ *                 (a connect that waits over 1 s fails; after 3 failures in
+ *                 a row or 15 s of connecting no more are tried, and READY
+ *                 counts the answered ones once 2 s pass without a new
+ *                 answer: a server at its MAXCONN, like NUT's at 1024, whose
+ *                 full backlog makes each connect crawl, cannot hang the bench)
  *         watch   connection i polls GET VAR UPS<i % NUPS> VAR and prints
  *                 "SEEN <ups index> <value> <monotonic time>" whenever the
- *                 value it sees changes (UPS is a name prefix; NUPS = argv[8])
+ *                 value it sees changes (UPS is a name prefix; NUPS = argv[8]);
+ *                 its first answer only sets the starting value
  *         tlsget  STARTTLS + handshake once per connection, then as get
  *         tlsconnect connect, STARTTLS, TLS handshake, VER, LOGOUT, close, again
  *
@@ -83,6 +89,7 @@ static int tls_mode;
 static SSL_CTX *ssl_ctx;
 #endif
 
+
 static int open_conn(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -90,6 +97,10 @@ static int open_conn(void)
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (mode == IDLE) { /* Linux bounds a blocking connect by SO_SNDTIMEO */
+		struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		close(fd);
 		return -1;
@@ -367,8 +378,11 @@ int main(int argc, char **argv)
 	int nups = argc > 8 ? atoi(argv[8]) : 1;
 	if (nups < 1)
 		nups = 1;
-	int opened = 0;
+	int opened = 0, failed_in_a_row = 0;
+	double open_started = now();
 	for (int i = 0; i < nconn; i++) {
+		if (mode == IDLE && (failed_in_a_row >= 3 || now() - open_started > 15.0))
+			break;
 		if (mode == WATCH) {
 			conns[i].ups = i % nups;
 			conns[i].req_len = (size_t)snprintf(conns[i].req, sizeof(conns[i].req),
@@ -387,8 +401,10 @@ int main(int argc, char **argv)
 		conns[i].fd = open_conn();
 		if (conns[i].fd < 0) {
 			errors++;
+			failed_in_a_row++;
 			continue;
 		}
+		failed_in_a_row = 0;
 		opened++;
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &conns[i] };
 		epoll_ctl(ep, EPOLL_CTL_ADD, conns[i].fd, &ev);
@@ -399,6 +415,7 @@ int main(int argc, char **argv)
 	double start = now(), end = start + seconds;
 	long done = 0;
 	int ready = 0;
+	double last_ready = start;
 	struct epoll_event evs[512];
 	while (now() < end) {
 		int n = epoll_wait(ep, evs, 512, 100);
@@ -433,13 +450,20 @@ int main(int argc, char **argv)
 				if (q && e && (size_t)(e - q - 1) < sizeof(c->last)) {
 					*e = '\0';
 					if (strcmp(c->last, q + 1) != 0) {
+						/* The first answer is the value at connect time,
+						 * not a change this client watched happen. */
+						int first = c->last[0] == '\0';
 						snprintf(c->last, sizeof(c->last), "%s", q + 1);
-						printf("SEEN %d %s %.6f\n", c->ups, c->last, t);
+						if (!first)
+							printf("SEEN %d %s %.6f\n", c->ups, c->last, t);
 					}
 				}
 			}
 			if (mode == IDLE) {
-				ready++;
+				if (ready >= 0) {
+					ready++;
+					last_ready = t;
+				}
 				continue;
 			}
 			if (mode == CONNECT) {
@@ -456,7 +480,7 @@ int main(int argc, char **argv)
 			if (send_req(c) < 0)
 				errors++;
 		}
-		if (mode == IDLE && ready == opened && ready > 0) {
+		if (mode == IDLE && ready > 0 && (ready == opened || now() - last_ready > 2.0)) {
 			printf("READY %d\n", ready);
 			fflush(stdout);
 			ready = -1;
