@@ -83,6 +83,19 @@ def test_a_replaced_entry_after_reload_is_a_miss() -> None:
     assert cache.get(REQ) is None
 
 
+def test_a_removed_or_overwritten_entry_is_a_miss() -> None:
+    ctx, entry, cache, session = setup()
+    answer(session, cache)
+    ctx.store.remove("UPS")  # names are case-insensitive
+    assert cache.get(REQ) is None
+    ctx.store.add(entry)  # the same entry back: valid again
+    answer(session, cache)
+    assert cache.get(REQ) == b'VAR ups ups.status "OL"\n'
+    other = UpsEntry("Ups", "dummy-ups", "dummy-ups-Ups")  # added over it, no remove()
+    ctx.store.add(other)
+    assert entry.removed and cache.get(REQ) is None
+
+
 def test_only_successful_get_var_lines_of_bounded_length_are_kept() -> None:
     ctx, _, cache, session = setup()
     answer(session, cache, b"LIST UPS\n", ("LIST", "UPS"))

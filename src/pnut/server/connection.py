@@ -160,17 +160,34 @@ class Connection:
             if not self._upgrading:
                 self.process()
             return
-        cache = self._cache
-        if cache is not None and not self._tok.partial and not self._skipping \
-                and self.session.unrestricted:
-            reply = cache.get(data)  # a repeated GET VAR, UPS unchanged
-            if reply is not None:
-                self.last_heard = self._clock()
-                self.invalid_lines = 0
-                self._out.append(reply)
-                return
+        reply = self.cached_reply(data)
+        if reply is not None:
+            self._out.append(reply)
+            return
         self._inbox = data
         self.process()
+
+    def cached_reply(self, data: bytes) -> bytes | None:
+        """The reply to ``data`` if it is one repeated ``GET VAR`` line the
+        :class:`~pnut.server.replycache.ReplyCache` answers (UPS unchanged)
+        and nothing else is pending, as if received; else None, and nothing
+        happened.
+
+        The shell's fast path: it writes the reply itself, which is what
+        :meth:`receive_data` then :meth:`data_to_send` would have given.
+        """
+        cache = self._cache
+        if cache is None or self._inbox or self._out or self._upgrading or self.done \
+                or self._skipping or self._tok.partial:
+            return None
+        session = self.session
+        if not session.tls and session.ctx.require_tls:  # replies depend on more than the line
+            return None
+        reply = cache.get(data)
+        if reply is not None:
+            self.last_heard = self._clock()
+            self.invalid_lines = 0
+        return reply
 
     def process(self) -> None:
         """One turn of work on the queued input (the shell calls it again while

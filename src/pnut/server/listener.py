@@ -58,6 +58,17 @@ class ClientProtocol(asyncio.Protocol):
         if conn is None:
             return
         try:
+            # The hot path (a monitor polling GET VAR): one cached reply, one write.
+            reply = conn.cached_reply(data)
+            if reply is not None:
+                transport = self.transport
+                if transport is not None:
+                    transport.write(reply)
+                    size = transport.get_write_buffer_size()
+                    if size > conn.limits.max_unsent:
+                        conn.unsent(size)
+                        self._events(conn, transport)
+                return
             conn.receive_data(data)
         except Exception as exc:  # a bug must cost one connection, not the daemon
             self._internal_error(exc)

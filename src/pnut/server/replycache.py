@@ -2,9 +2,11 @@
 
 Monitoring clients send the same few request lines over and over (upsmon
 polls ``GET VAR ups ups.status`` every few seconds from every host).  The
-reply to such a line depends only on the UPS entry it names: whether the
-driver is connected, whether its data is stale, the FSD flag, and the
-variable tree (whose ``version`` moves on every change).  This cache maps
+reply to such a line depends only on the UPS entry it names: that the name
+still names it (the store marks an entry ``removed`` when it lets go of
+it), whether the driver is connected, whether its data is stale, the FSD
+flag, and the variable tree (whose ``version`` moves on every change).
+This cache maps
 the exact request bytes to the reply bytes together with a snapshot of
 those facts, and a hit is served only if every one of them is unchanged —
 so a change in the UPS is visible to the very next request, exactly as
@@ -35,7 +37,6 @@ MAX_REQUEST = 256
 
 class _Hit(NamedTuple):
     reply: bytes
-    ups: str
     entry: UpsEntry | None  # None: a server.* variable, valid for ever
     state: UpsState | None
     version: int
@@ -58,16 +59,16 @@ class ReplyCache:
         if hit is None:
             return None
         entry = hit.entry
-        if entry is not None and (
-            self._ctx.store.get(hit.ups) is not entry
-            or entry.state is not hit.state
-            or entry.state.version != hit.version
-            or entry.connected is not hit.connected
-            or entry.stale is not hit.stale
-            or entry.fsd is not hit.fsd
-        ):
-            del self._hits[request]
-            return None
+        if entry is not None:
+            state = entry.state
+            if (entry.removed  # no longer the store's entry for that name
+                    or state is not hit.state
+                    or state.version != hit.version
+                    or entry.connected is not hit.connected
+                    or entry.stale is not hit.stale
+                    or entry.fsd is not hit.fsd):
+                del self._hits[request]
+                return None
         return hit.reply
 
     def put(self, request: bytes, ups: str, var: str, reply: bytes) -> None:
@@ -77,12 +78,12 @@ class ReplyCache:
         if len(self._hits) >= MAX_ENTRIES:
             self._hits.clear()
         if var.lower().startswith("server."):
-            self._hits[request] = _Hit(reply, ups, None, None, 0, True, False, False)
+            self._hits[request] = _Hit(reply, None, None, 0, True, False, False)
             return
         entry = self._ctx.store.get(ups)
-        if entry is None:
+        if entry is None or entry.removed:
             return
-        self._hits[request] = _Hit(reply, ups, entry, entry.state, entry.state.version,
+        self._hits[request] = _Hit(reply, entry, entry.state, entry.state.version,
                                    entry.connected, entry.stale, entry.fsd)
 
     def __len__(self) -> int:

@@ -37,6 +37,9 @@ class UpsEntry:
     numlogins: int = 0
     #: Writes one request to the driver; False when it cannot.
     sender: Callable[[SockCommand], bool] | None = None
+    #: Set when the store lets go of this entry (removed, or replaced under
+    #: its name): what was said about it no longer holds (reply cache).
+    removed: bool = False
 
     def send(self, msg: SockCommand) -> bool:
         if not self.connected or self.sender is None:
@@ -83,10 +86,18 @@ class Store:
         return self._by_key.get(name.lower())
 
     def add(self, entry: UpsEntry) -> None:
-        self._by_key[entry.name.lower()] = entry
+        key = entry.name.lower()
+        old = self._by_key.get(key)
+        if old is not None and old is not entry:
+            old.removed = True
+        self._by_key[key] = entry
+        entry.removed = False
 
     def remove(self, name: str) -> UpsEntry | None:
-        return self._by_key.pop(name.lower(), None)
+        entry = self._by_key.pop(name.lower(), None)
+        if entry is not None:
+            entry.removed = True
+        return entry
 
     def reorder(self, names: list[str]) -> None:
         """Put entries in ``names`` order (ups.conf order after a reload)."""
