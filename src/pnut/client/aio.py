@@ -64,6 +64,11 @@ class AsyncClient:
         self.host = host
         self.port = port
         self.timeout = timeout
+        #: Seconds to wait for each reply within an operation (None: only
+        #: ``timeout`` for the whole operation).  A follower sets it so a
+        #: server that stops answering in the middle of a long operation is
+        #: given up on in that time, not after the whole operation's timeout.
+        self.reply_timeout: float | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._conn = ClientConnection()
@@ -129,6 +134,13 @@ class AsyncClient:
         """The sans-IO connection, to build operations for :meth:`run`
         (e.g. ``client.run(poll_server(client.engine))``)."""
         return self._conn
+
+    def abort(self) -> None:
+        """Drop a connection that failed, at once: no LOGOUT, no TLS close_notify,
+        no wait for a peer that may be gone."""
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            writer.transport.abort()
 
     async def close(self) -> None:
         """Close without a LOGOUT."""
@@ -202,22 +214,33 @@ class AsyncClient:
                         await writer.drain()
                     if exchange.done:
                         return exchange.result
-                    out = exchange.receive(await self._recv_reply(reader))
+                    out = exchange.receive(await self._recv_within(reader))
         except ServerError:
             raise
         except TimeoutError:
-            await self.close()
+            self.abort()
             raise NutTimeoutError(
-                Failure.TIMEOUT, self.host, self.port, f"{self.timeout}s"
+                Failure.TIMEOUT, self.host, self.port, self._timeout_text()
             ) from None
         except (ConnectionError, OSError) as exc:
-            await self.close()
+            self.abort()
             if isinstance(exc, NutConnectionError):
                 raise
             raise NutConnectionError(Failure.READ, self.host, self.port, _reason(exc)) from None
         except BaseException:
-            await self.close()
+            self.abort()
             raise
+
+    async def _recv_within(self, reader: asyncio.StreamReader) -> Received:
+        if self.reply_timeout is None:
+            return await self._recv_reply(reader)
+        async with asyncio.timeout(self.reply_timeout):
+            return await self._recv_reply(reader)
+
+    def _timeout_text(self) -> str:
+        if self.reply_timeout is not None and self.reply_timeout < self.timeout:
+            return f"{self.reply_timeout:g}s"
+        return f"{self.timeout}s"
 
     async def _recv_reply(self, reader: asyncio.StreamReader) -> Received:
         while (received := self._conn.next_reply()) is None:

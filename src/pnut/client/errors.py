@@ -176,7 +176,9 @@ class Failure(Enum):
     READ = "Read error: {}"
     WRITE = "Write error: {}"
     DISCONNECTED = "Server disconnected"
-    TIMEOUT = "Server disconnected"  # NUT reports a read timeout this way
+    # NUT reports a read timeout as "Server disconnected" (nut_text says so);
+    # a value of its own, or TIMEOUT would be an alias of DISCONNECTED.
+    TIMEOUT = "Timed out"
     TLS = "SSL error: {}"
     UNKNOWN = "Unknown error"
 
@@ -204,6 +206,8 @@ class NutConnectionError(ClientError, ConnectionError):
 
     @property
     def nut_text(self) -> str:
+        if self.failure is Failure.TIMEOUT:
+            return str(Failure.DISCONNECTED.value)
         return str(self.failure.value).format(self.reason)
 
 
