@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 import time
 
 import pytest
@@ -127,3 +129,56 @@ def test_poller_server_down_is_its_own_failure() -> None:
         (state,) = poller.fleet.servers.values()
         assert not state.up and state.error and "refused" in state.error.lower()
     asyncio.run(go())
+
+
+@pytest.mark.parametrize(("upsd", "driver"), _server_cases())
+def test_silent_server_is_down_within_reply_timeout_and_probe_budget(
+        upsd: str, driver: str) -> None:
+    """A server that falls silent (SIGSTOP: the connection stays, no reply,
+    as with a host that lost power) is down after the reply timeout (half
+    the interval), not the poll's whole timeout; a probe marks it down
+    within its budget; it comes back on the next poll."""
+    with Stack([Ups("ups1", DEV)]) as st:
+        st.start(upsd=upsd, driver=driver)
+        proc = next(p for p in st.procs if "upsd" in str(p.args))
+        try:
+            asyncio.run(_silent(st, proc))
+        finally:
+            proc.send_signal(signal.SIGCONT)
+
+
+async def _silent(st: Stack, proc: subprocess.Popen[bytes]) -> None:
+    poller = Poller([parse_server(f"127.0.0.1:{st.port}")], interval=1.0, timeout=30)
+    assert poller.reply_timeout == 0.5
+    label = f"127.0.0.1:{st.port}"
+    server = poller.fleet.servers[label]
+    try:
+        await poller.poll(label)
+        assert server.up
+        await poller.probe(label, 0.5)  # answers: still up
+        assert server.up and poller.answered[label] > 0
+
+        proc.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        await poller.poll(label)
+        assert not server.up and server.error == f"{label}: no answer within 0.5s", server.error
+        assert time.monotonic() - started < 10  # not the 30 s timeout
+        ups = poller.fleet.get(label, "ups1")
+        assert ups is not None and not ups.up
+
+        proc.send_signal(signal.SIGCONT)
+        await poller.poll(label)
+        assert server.up and ups.up
+
+        proc.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        await asyncio.gather(poller.probe(label, 0.3), poller.probe(label, 0.3))
+        assert not server.up and server.error == f"{label}: no answer within 0.3s", server.error
+        assert time.monotonic() - started < 10
+        assert not ups.up
+        await poller.probe(label, 0.3)  # already down: left to the polls, returns at once
+        proc.send_signal(signal.SIGCONT)
+        await poller.poll(label)
+        assert server.up and ups.up
+    finally:
+        await poller.close()

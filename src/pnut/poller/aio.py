@@ -6,7 +6,19 @@ How this works
 the ``PNUT_TLS*`` settings say, USERNAME/PASSWORD when the server URL has a
 user), runs :func:`~pnut.poller.core.poll_server` every ``interval``
 seconds within ``timeout``, and feeds the answer - or the failure - to the
-sans-IO :class:`~pnut.poller.core.Fleet`.  The changes go to every
+sans-IO :class:`~pnut.poller.core.Fleet`.
+
+How fast a dead server shows: polls start on a fixed schedule (every
+``interval`` from the start, not ``interval`` after the previous poll
+ended), and within a poll each reply must come within ``reply_timeout``
+(default: half the interval, at most ``timeout``), so a server that falls
+silent - a host that lost power sends no reset - is down at most
+``interval + reply_timeout`` after its last answer: within two intervals.
+A failed connection is aborted, not closed gracefully (no waiting for a
+peer that is gone).  :meth:`Poller.probe` asks a server for a sign of life
+now, within a budget (``pnut web``'s ``/metrics`` does that for each
+scrape, so Prometheus sees a dead server in the scrape after its death,
+not one poll later).  The changes go to every
 :class:`Subscription` (a bounded queue: a subscriber that falls more than
 ``maxsize`` changes behind is dropped with :class:`SubscriptionLost` and
 must resynchronise from :attr:`Poller.fleet`).  A failed connection is
@@ -106,13 +118,19 @@ class Poller:
 
     def __init__(self, servers: Iterable[ServerSpec], *, interval: float = 2.0,
                  timeout: float = 5.0, tls: TlsSettings | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 reply_timeout: float | None = None) -> None:
         specs = list(servers)
         self.specs = {s.label: s for s in specs}
         self.fleet = Fleet(specs)
         self.interval = interval
         self.timeout = timeout
+        self.reply_timeout = (min(timeout, interval / 2) if reply_timeout is None
+                              else reply_timeout)
         self.tls = tls
+        #: time.monotonic() of each server's last answer (a poll or a probe).
+        self.answered: dict[str, float] = {}
+        self._probes: dict[str, asyncio.Task[None]] = {}
         self.clock = clock
         self._clients: dict[str, AsyncClient] = {}
         self._subscribers: set[Subscription] = set()
@@ -158,6 +176,7 @@ class Poller:
             spec = self.specs[label]
             client = await self.connect(
                 spec, spec.user, spec.password.reveal() if spec.password else None)
+            client.reply_timeout = self.reply_timeout
             self._clients[label] = client
         return client
 
@@ -175,13 +194,58 @@ class Poller:
                 client = await self._client(label)
                 polls = await client.run(poll_server(client.engine))
             except (ClientError, OSError, ValueError) as exc:
-                await self._drop(label)
+                self._abort(label)
                 changes = self.fleet.apply_failure(label, _reason(exc), self.clock())
             else:
+                self.answered[label] = time.monotonic()
                 changes = self.fleet.apply_poll(label, polls, self.clock(),
                                                 time.monotonic() - started)
         self.publish(changes)
         return changes
+
+    async def probe(self, label: str, budget: float) -> None:
+        """Make sure ``label`` answered since now, within ``budget`` seconds.
+
+        A poll under way that completes in time counts; otherwise one short
+        request (``VER``) on the kept connection.  No answer in time: the
+        server is marked down now (as a failed poll would, a moment later).
+        A server already down is left to the polls.  Concurrent probes of
+        one server share the request.
+        """
+        if not self.fleet.servers[label].up:
+            return
+        task = self._probes.get(label)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._probe(label, budget))
+            self._probes[label] = task
+            task.add_done_callback(lambda _t: self._probes.pop(label, None))
+        await asyncio.shield(task)
+
+    async def _probe(self, label: str, budget: float) -> None:
+        asked = time.monotonic()
+        lock = self._locks.setdefault(label, asyncio.Lock())
+        try:
+            async with asyncio.timeout(budget):
+                async with lock:
+                    if self.answered.get(label, 0.0) >= asked:
+                        return  # a poll that was under way answered
+                    if not self.fleet.servers[label].up:
+                        return  # that poll failed: already down
+                    client = await self._client(label)
+                    await client.ver()
+                    self.answered[label] = time.monotonic()
+                    return
+        except TimeoutError:
+            reason = f"{label}: no answer within {budget:g}s"
+        except (ClientError, OSError, ValueError) as exc:
+            reason = _reason(exc)
+        if not lock.locked():
+            self._abort(label)  # else the poll holding it fails on its own
+        self.publish(self.fleet.apply_failure(label, reason, self.clock()))
+
+    async def probe_all(self, budget: float) -> None:
+        """:meth:`probe` every server at once."""
+        await asyncio.gather(*(self.probe(label, budget) for label in self.specs))
 
     async def poll_all(self) -> list[Change]:
         results = await asyncio.gather(*(self.poll(label) for label in self.specs))
@@ -195,14 +259,20 @@ class Poller:
 
     async def _follow(self, label: str) -> None:
         event = self._poke.setdefault(label, asyncio.Event())
+        tick = time.monotonic()
         while True:
             try:
                 await self.poll(label)
             except Exception:  # a bug must not stop following this server (or the others)
                 log.exception("internal error while polling %s", label)
             event.clear()
+            # A fixed schedule: a slow or failed poll does not push the next one back.
+            now = time.monotonic()
+            tick += self.interval
+            if tick <= now:
+                tick += (now - tick) // self.interval * self.interval + self.interval
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval):
+                async with asyncio.timeout(tick - now):
                     await event.wait()
 
     async def run(self) -> None:
@@ -213,6 +283,11 @@ class Poller:
                     group.create_task(self._follow(label))
         finally:
             await self.close()
+
+    def _abort(self, label: str) -> None:
+        client = self._clients.pop(label, None)
+        if client is not None:
+            client.abort()
 
     async def _drop(self, label: str) -> None:
         client = self._clients.pop(label, None)

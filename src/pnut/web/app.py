@@ -68,6 +68,9 @@ class Backend(Protocol):
                      command: str | None = None, param: str | None = None,
                      var: str | None = None, value: str | None = None) -> ActionResult: ...
 
+    async def refresh(self, budget: float | None) -> None:
+        """Before a scrape: make sure what is up still answers (``budget`` seconds)."""
+
 
 class PollerBackend:
     """A :class:`Poller` as a backend: reads use its kept connections."""
@@ -101,6 +104,12 @@ class PollerBackend:
         return await run_action(self.poller, server, user, password, ups, command=command,
                                 param=param, var=var, value=value)
 
+    async def refresh(self, budget: float | None) -> None:
+        """Probe every server that is up (see :meth:`Poller.probe`): a server
+        that died since its last poll fails this scrape's series, not the next."""
+        limit = self.poller.reply_timeout
+        await self.poller.probe_all(limit if budget is None else min(budget, limit))
+
 
 # -- handlers ------------------------------------------------------------------------
 def _backend(request: web.Request) -> Backend:
@@ -108,8 +117,18 @@ def _backend(request: web.Request) -> Backend:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    await _backend(request).refresh(_scrape_budget(request))
     return web.Response(body=request.app[EXPOSITION].render(),
                         headers={"Content-Type": METRICS_TYPE})
+
+
+def _scrape_budget(request: web.Request) -> float | None:
+    """Half the scrape timeout Prometheus announces (the rest is for rendering)."""
+    try:
+        timeout = float(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds", ""))
+    except ValueError:
+        return None
+    return timeout / 2 if timeout > 0 else None
 
 
 async def list_ups(request: web.Request) -> web.Response:

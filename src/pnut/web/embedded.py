@@ -80,6 +80,9 @@ class StoreBackend(PollerBackend):
         self._polls: dict[str, UpsPoll] = {}
         self._wake = asyncio.Event()
 
+    async def refresh(self, budget: float | None) -> None:
+        """upsd's own state is current: nothing to probe."""
+
     def notify(self) -> None:
         """Something in the store changed: sync soon (call from upsd's loop)."""
         self._wake.set()
