@@ -177,7 +177,8 @@ def test_state_discovery_setinfo_and_command(broker: Mosquitto, impl: str) -> No
 
 
 def test_reconnects_will_and_same_ups_names(broker: Mosquitto, tmp_path: Path) -> None:
-    """Two servers with a UPS of the same name; broker and upsd restarts; last will."""
+    """Two servers with a UPS of the same name; broker and upsd restarts; a
+    silent bridge declared offline by a watcher; last will."""
     one = Stack([Ups("eaton", DEV)], users=USERS)
     two = Stack([Ups("eaton", DEV.replace("battery.charge: 87", "battery.charge: 12"))],
                 users=USERS)
@@ -210,6 +211,25 @@ def test_reconnects_will_and_same_ups_names(broker: Mosquitto, tmp_path: Path) -
         assert obs.get(f"{a}/eaton/availability") == "online"
         two.start_upsd("pnut")
         obs.wait(f"{b}/eaton/availability", lambda v: v == "online", timeout=30)
+
+        # The bridge falls silent (SIGSTOP: its connection stays, as when its
+        # host loses power): the watcher, missing its heartbeats, says
+        # offline long before the broker's keepalive check would; back, the
+        # bridge puts online again (its upsd answers).
+        watcher = one.spawn([*PNUT, "mqtt", "--watch", "--broker",
+                             f"mqtt://127.0.0.1:{broker.port}"], "watch")
+        wait_for(lambda: f"hearing {a}" in one.log_text() and f"hearing {b}" in one.log_text())
+        assert json.loads(obs.wait(f"{a}/heartbeat", bool))["grace"] == 0.75
+        bridge.send_signal(signal.SIGSTOP)
+        try:
+            obs.wait(f"{a}/availability", lambda v: v == "offline", timeout=15)
+            obs.wait(f"{b}/availability", lambda v: v == "offline", timeout=15)
+        finally:
+            bridge.send_signal(signal.SIGCONT)
+        assert "no heartbeat for" in one.log_text()
+        obs.wait(f"{a}/availability", lambda v: v == "online", timeout=15)
+        obs.wait(f"{b}/availability", lambda v: v == "online", timeout=15)
+        one.stop(watcher)
 
         # The bridge dies without a goodbye: the broker sends its last will.
         assert isinstance(bridge, subprocess.Popen)

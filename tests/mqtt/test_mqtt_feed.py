@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pnut.cli.mqtt import parse_broker
 from pnut.mqtt.feed import Feed, UpsData
 from pnut.mqtt.names import escape_part, server_key, ups_part
+from pnut.mqtt.watch import Watch, heartbeat
 from pnut.poller import parse_server
 
 
@@ -86,3 +87,38 @@ def test_odd_ups_names_stay_in_their_topic() -> None:
     msgs = feed.update({"a/b+#": UpsData({"ups.status": "OL"})}, 1.0)
     assert all(m.topic.startswith("pnut/h_3493/a%2fb%2b%23/") or
                m.topic == "pnut/h_3493/availability" for m in msgs)
+
+
+def test_watch_declares_a_silent_bridge_once() -> None:
+    every, beat = heartbeat("boot1", 2.0)
+    assert every == 1.0 and json.loads(beat) == {"boot": "boot1", "every": 1.0, "grace": 3.0}
+    w = Watch("pnut")
+    assert w.filters == ("pnut/+/heartbeat", "pnut/+/availability")
+    # Availability before the first beat is remembered; odd topics are ignored.
+    assert not w.receive("pnut/a_3493/availability", b"online", 0.0)
+    for topic in ("other/a_3493/heartbeat", "pnut/a_3493/x/heartbeat", "pnut//heartbeat"):
+        assert not w.receive(topic, beat, 0.0)
+    assert not w.receive("pnut/a_3493/heartbeat", b"not json", 0.0)
+    assert w.receive("pnut/a_3493/heartbeat", beat, 0.0)  # a new server beats
+    assert w.receive("pnut/b_3493/heartbeat", beat, 0.0)
+    assert not w.receive("pnut/a_3493/heartbeat", beat, 1.0)
+    assert 0.49 < w.next_look(2.5) <= 0.502  # b falls due at 3.0
+    (b_off,) = w.due(3.5)  # b: silent past its grace (availability unknown: say it)
+    assert (b_off.topic, b_off.payload, b_off.retain) == ("pnut/b_3493/availability",
+                                                          "offline", True)
+    assert w.due(3.6) == []  # once
+    (a_off,) = w.due(4.1)  # a was online on the broker
+    assert a_off.topic == "pnut/a_3493/availability"
+    # A beat again (a false alarm, or the host is back): watched again; the
+    # bridge itself puts online back.  Already offline on the broker: nothing.
+    assert not w.receive("pnut/a_3493/heartbeat", beat, 5.0)
+    assert not w.receive("pnut/a_3493/availability", "offline", 5.0)
+    assert w.due(9.0) == []
+    assert w.peers["a_3493"].declared
+    # A new broker connection forgets everyone (the silence may have been ours).
+    w.reset()
+    assert w.due(100.0) == [] and w.next_look(100.0) <= 1.001
+    # A silly grace is bounded.
+    assert w.receive("pnut/c_1/heartbeat", '{"grace": 1e9}', 0.0)
+    assert w.peers["c_1"].grace == 3600.0
+    assert not w.receive("pnut/d_1/heartbeat", '{"grace": NaN}', 0.0)

@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--keepalive", type=int, default=30,
                    help="MQTT keepalive in seconds; the broker sends the last will "
                    "after 1.5 times this without a word (default 30)")
+    p.add_argument("--watch", action="store_true",
+                   help="also watch every bridge's heartbeat on the broker and publish "
+                   "offline for one that falls silent (within 1.5 of its poll intervals, "
+                   "sooner than the broker's last will); alone, without --server, "
+                   "it only watches")
     p.add_argument("-D", "--debug", action="count", default=0, help="more logging")
     return p
 
@@ -118,9 +123,11 @@ def main(argv: list[str]) -> int:
         return 2
     opts = Options(interval=args.interval, prefix=args.prefix.strip("/"),
                    discovery_prefix=None if args.no_discovery else args.discovery_prefix,
-                   commands=args.commands, keepalive=max(1, args.keepalive))
-    logging.getLogger("pnut.mqtt").info(
-        "%s -> %s", ", ".join(s.label for s in servers), broker)
+                   commands=args.commands, keepalive=max(1, args.keepalive),
+                   watch=args.watch)
+    if servers:
+        logging.getLogger("pnut.mqtt").info(
+            "%s -> %s", ", ".join(s.label for s in servers), broker)
     return asyncio.run(_serve(servers, broker, opts))
 
 
@@ -132,6 +139,8 @@ def _servers(args: argparse.Namespace, password: str | None) -> list[ServerSpec]
     env = dict(os.environ)
     if password is not None:
         env["PNUT_PASSWORD"] = password
+    if not urls and args.watch:
+        return []  # a watcher only
     specs = parse_servers(urls or ["nut://localhost"], env)
     user = args.user or os.environ.get("PNUT_USERNAME")
     if user and password is not None:

@@ -48,8 +48,9 @@ from typing import TYPE_CHECKING, Any, Final
 from pnut.client import ClientError, ServerError
 from pnut.client.session import Secret
 from pnut.client.tls import settings_from
-from pnut.mqtt.feed import Feed, Message, UpsData
+from pnut.mqtt.feed import OFFLINE, ONLINE, Feed, Message, UpsData
 from pnut.mqtt.names import server_key
+from pnut.mqtt.watch import heartbeat, run_watch
 from pnut.poller import Change, Poller, ServerSpec, run_action
 
 if TYPE_CHECKING:
@@ -91,6 +92,8 @@ class Options:
     keepalive: int = 30
     timeout: float = 10.0
     qos: int = 1
+    #: Also watch every bridge's heartbeat on the broker (pnut.mqtt.watch).
+    watch: bool = False
 
 
 class Backoff:
@@ -199,23 +202,10 @@ class ServerBridge:
     def _mqtt_client(self) -> aiomqtt.Client:
         import aiomqtt as mq
 
-        b = self.broker
-        context: ssl.SSLContext | None = None
-        if b.tls:
-            context = ssl.create_default_context(cafile=b.cafile)
-            if b.insecure:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-        ident = f"pnut-{socket.gethostname()}-{os.getpid()}-{self.feed.server_key}"[:100]
-        client = mq.Client(
-            b.host, b.port, username=b.user,
-            password=b.password.reveal() if b.password is not None else None,
-            identifier=ident, keepalive=self.opts.keepalive, timeout=self.opts.timeout,
-            will=mq.Will(self.feed.server_availability, "offline", qos=1, retain=True),
-            tls_context=context, clean_session=True,
-        )
-        client.pending_calls_threshold = PUBLISH_BATCH + 16  # our batches are by design
-        return client
+        ident = f"pnut-{socket.gethostname()}-{os.getpid()}-{self.feed.server_key}"
+        return broker_client(
+            self.broker, ident, self.opts.keepalive, self.opts.timeout,
+            will=mq.Will(self.feed.server_availability, "offline", qos=1, retain=True))
 
     async def _session(self, client: aiomqtt.Client) -> None:
         # A broker that restarted without persistence lost every retained
@@ -223,13 +213,36 @@ class ServerBridge:
         self._queue(self.feed.everything())
         if self.opts.commands:
             await client.subscribe(self.feed.command_filter(), qos=1)
+        # To undo a watcher's false alarm (see pnut.mqtt.watch).
+        await client.subscribe(self.feed.server_availability, qos=1)
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._publish_loop(client))
                 # Also without --commands: reading is how a lost connection shows.
                 group.create_task(self._command_loop(client))
+                group.create_task(self._heartbeat_loop(client))
         except ExceptionGroup as group_error:  # the first failure is the story
             raise group_error.exceptions[0] from None
+
+    async def _heartbeat_loop(self, client: aiomqtt.Client) -> None:
+        every, payload = heartbeat(self.feed.boot, self.opts.interval)
+        topic = self.feed.heartbeat_topic
+        tick = time.monotonic()
+        while True:
+            await client.publish(topic, payload, qos=0, retain=False)
+            tick += every
+            await asyncio.sleep(max(0.0, tick - time.monotonic()))
+            tick = max(tick, time.monotonic() - every)  # after a stall: no burst
+
+    def _availability_seen(self, payload: str) -> None:
+        """Our own availability topic: put ``online`` back if someone said otherwise."""
+        if payload != OFFLINE or self.feed.server_online is not True:
+            return
+        if not self.poller.fleet.servers[self.label].up:
+            return
+        log.warning("%s: marked offline on the broker while upsd answers; "
+                    "publishing online again", self.label)
+        self._queue([Message(self.feed.server_availability, ONLINE)])
 
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         while True:
@@ -258,6 +271,11 @@ class ServerBridge:
     async def _command_loop(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             topic = str(message.topic)
+            if topic == self.feed.server_availability:
+                raw = message.payload
+                self._availability_seen(
+                    raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
+                continue
             target = self.feed.parse_command(topic)
             if target is None:
                 log.info("%s: ignoring command on %s (unknown UPS or command)",
@@ -298,6 +316,28 @@ class ServerBridge:
         return result.result
 
 
+def broker_client(broker: Broker, ident: str, keepalive: int, timeout: float = 10.0,
+                  will: aiomqtt.Will | None = None) -> aiomqtt.Client:
+    """An aiomqtt client for ``broker`` (TLS, credentials), not yet connected."""
+    import aiomqtt as mq
+
+    b = broker
+    context: ssl.SSLContext | None = None
+    if b.tls:
+        context = ssl.create_default_context(cafile=b.cafile)
+        if b.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    client = mq.Client(
+        b.host, b.port, username=b.user,
+        password=b.password.reveal() if b.password is not None else None,
+        identifier=ident[:100], keepalive=keepalive, timeout=timeout, will=will,
+        tls_context=context, clean_session=True,
+    )
+    client.pending_calls_threshold = PUBLISH_BATCH + 16  # our batches are by design
+    return client
+
+
 async def run_bridges(specs: list[ServerSpec], broker: Broker, opts: Options) -> None:
     """Poll every server and mirror each onto the broker, until cancelled."""
     boot = f"{int(time.time())}-{os.getpid()}"
@@ -310,9 +350,12 @@ async def run_bridges(specs: list[ServerSpec], broker: Broker, opts: Options) ->
 
     poller.add_listener(dispatch)
     async with asyncio.TaskGroup() as group:
-        group.create_task(poller.run())
+        if specs:
+            group.create_task(poller.run())
         for bridge in bridges.values():
             group.create_task(bridge.run())
+        if opts.watch:
+            group.create_task(run_watch(broker, opts.prefix, opts.keepalive))
 
 
 def _text(exc: BaseException) -> str:

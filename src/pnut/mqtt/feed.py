@@ -16,6 +16,8 @@ returns the :class:`Message` list that brings the broker up to date:
 - ``<prefix>/<server>/<ups>/availability``: ``online``/``offline``;
 - ``<prefix>/<server>/availability``: ``online`` while upsd answers,
   ``offline`` when it does not - and the bridge's last will;
+- ``<prefix>/<server>/heartbeat``: not retained, every half poll interval
+  (for ``pnut mqtt --watch``, see :mod:`pnut.mqtt.watch`);
 - Home Assistant discovery configs (see :mod:`pnut.mqtt.discovery`).
 
 ``<server>`` and ``<ups>`` are encoded by :mod:`pnut.mqtt.names`, so two
@@ -95,6 +97,11 @@ class Feed:
     @property
     def server_availability(self) -> str:
         return f"{self.prefix}/{self.server_key}/availability"
+
+    @property
+    def heartbeat_topic(self) -> str:
+        """Where the bridge says it is alive (see :mod:`pnut.mqtt.watch`)."""
+        return f"{self.prefix}/{self.server_key}/heartbeat"
 
     def _topics(self, ups: str) -> discovery.Topics:
         return discovery.Topics(f"{self.prefix}/{self.server_key}/{ups_part(ups)}",

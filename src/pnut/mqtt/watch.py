@@ -1,0 +1,189 @@
+"""Declaring silent bridges offline faster than the broker's last will.
+
+How this works
+--------------
+Every bridge publishes ``<prefix>/<server>/heartbeat`` (not retained,
+QoS 0) every half poll interval, with ``{"boot", "every", "grace"}``:
+``grace`` is one and a half poll intervals.  ``pnut mqtt --watch`` (one per
+broker is enough) subscribes to the heartbeats and to the servers'
+availability topics; a server whose heartbeats stop for ``grace`` seconds
+while the broker still says ``online`` gets ``offline`` published on
+its availability topic (retained), once.
+
+Why: a host that loses power sends no TCP reset, so the broker learns of
+it only from the MQTT keepalive - and mosquitto 2.0 looks at keepalives
+only every 5 seconds or so, so the last will comes 1.5 keepalives to
+7 seconds late.  The heartbeat puts the host's death on the broker within
+two poll intervals.  The last will stays (it covers a clean network error
+at once, and brokers without a watcher).
+
+A false alarm (a live bridge's heartbeats delayed past ``grace``) is
+corrected by the bridge itself: it follows its own availability topic
+and publishes ``online`` again when someone else said ``offline`` while
+its upsd answers.  The watcher only ever declares a server it has heard
+beat since it (re)connected, so bridges of older versions, which do not
+beat, are left alone.  :class:`Watch` decides, without I/O;
+:func:`run_watch` runs it on a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from pnut.mqtt.feed import OFFLINE, Message
+
+if TYPE_CHECKING:
+    import aiomqtt
+
+    from pnut.mqtt.bridge import Broker
+
+log = logging.getLogger("pnut.mqtt")
+
+#: Bounds on the grace a heartbeat may ask for, seconds.
+MIN_GRACE: Final = 0.1
+MAX_GRACE: Final = 3600.0
+#: Longest sleep of the watcher between two looks, seconds.
+MAX_NAP: Final = 1.0
+
+
+def heartbeat(boot: str, interval: float) -> tuple[float, str]:
+    """A bridge's heartbeat for poll ``interval``: (seconds between beats, payload)."""
+    every = max(interval / 2, 0.05)
+    body = {"boot": boot, "every": round(every, 3), "grace": round(interval * 1.5, 3)}
+    return every, json.dumps(body, sort_keys=True)
+
+
+@dataclass(slots=True)
+class _Peer:
+    last: float
+    grace: float
+    available: str | None = None
+    declared: bool = False
+
+
+class Watch:
+    """Heartbeats and availability in, ``offline`` messages out (no I/O)."""
+
+    def __init__(self, prefix: str = "pnut") -> None:
+        self.prefix = prefix
+        self.peers: dict[str, _Peer] = {}
+        #: Availability seen for servers not (yet) beating.
+        self._available: dict[str, str] = {}
+
+    @property
+    def filters(self) -> tuple[str, str]:
+        return f"{self.prefix}/+/heartbeat", f"{self.prefix}/+/availability"
+
+    def reset(self) -> None:
+        """A new broker connection: forget who beat (the gap was ours)."""
+        self.peers.clear()
+        self._available.clear()
+
+    def receive(self, topic: str, payload: bytes | str, now: float) -> bool:
+        """One message from the broker; True when a new server started beating."""
+        head, _, rest = topic.partition("/")
+        key, _, leaf = rest.partition("/")
+        if head != self.prefix or not key or "/" in leaf:
+            return False
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+        if leaf == "availability":
+            peer = self.peers.get(key)
+            if peer is not None:
+                peer.available = text
+            else:
+                self._available[key] = text
+            return False
+        if leaf != "heartbeat":
+            return False
+        try:
+            grace = float(json.loads(text)["grace"])
+        except (ValueError, KeyError, TypeError):
+            return False
+        if not math.isfinite(grace):
+            return False
+        grace = min(max(grace, MIN_GRACE), MAX_GRACE)
+        peer = self.peers.get(key)
+        if peer is None:
+            self.peers[key] = _Peer(now, grace, self._available.pop(key, None))
+            return True
+        peer.last, peer.grace, peer.declared = now, grace, False
+        return False
+
+    def due(self, now: float) -> list[Message]:
+        """``offline`` for every server silent past its grace that is not offline yet."""
+        out = []
+        for key, peer in self.peers.items():
+            if peer.declared or now - peer.last <= peer.grace:
+                continue
+            peer.declared = True
+            if peer.available != OFFLINE:
+                log.warning("%s: no heartbeat for %.1fs; publishing offline", key,
+                            now - peer.last)
+                out.append(Message(f"{self.prefix}/{key}/availability", OFFLINE))
+        return out
+
+    def next_look(self, now: float) -> float:
+        """Seconds until a server may fall due (at most MAX_NAP)."""
+        waits = [p.last + p.grace - now for p in self.peers.values() if not p.declared]
+        return max(0.0, min([MAX_NAP, *waits])) + 0.001
+
+
+async def run_watch(broker: Broker, prefix: str, keepalive: int = 30) -> None:
+    """Watch the bridges' heartbeats on ``broker`` until cancelled."""
+    import aiomqtt
+
+    from pnut.mqtt.bridge import Backoff, broker_client
+
+    watch = Watch(prefix)
+    backoff = Backoff()
+    while True:
+        try:
+            ident = f"pnut-watch-{socket.gethostname()}-{os.getpid()}"
+            async with broker_client(broker, ident, keepalive) as client:
+                backoff.reset()
+                watch.reset()
+                for topic_filter in watch.filters:
+                    await client.subscribe(topic_filter, qos=1)
+                log.info("watching heartbeats under %s/ on %s", prefix, broker)
+                await _watch_session(client, watch)
+        except aiomqtt.MqttError as exc:
+            delay = backoff.delay()
+            log.warning("watch: broker %s: %s; retrying in %.1fs", broker, exc, delay)
+            await asyncio.sleep(delay)
+
+
+async def _watch_session(client: aiomqtt.Client, watch: Watch) -> None:
+    wake = asyncio.Event()
+
+    async def read() -> None:
+        async for message in client.messages:
+            payload = message.payload
+            raw = payload if isinstance(payload, (bytes, str)) else str(payload or "")
+            if watch.receive(str(message.topic), raw, time.monotonic()):
+                log.info("hearing %s", str(message.topic).rsplit("/", 1)[0])
+                wake.set()
+
+    async def look() -> None:
+        while True:
+            for msg in watch.due(time.monotonic()):
+                await client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(watch.next_look(time.monotonic())):
+                    await wake.wait()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(read())
+            group.create_task(look())
+    except ExceptionGroup as group_error:
+        raise group_error.exceptions[0] from None
