@@ -153,11 +153,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     prom: Prometheus | None = None
     web: Web | None = None
     obs: Observer | None = None
+    watcher: subprocess.Popen[bytes] | None = None
     total = args.hosts * args.upses
     try:
         subprocess.run([IP, "link", "set", "lo", "up"], check=True, timeout=10)
         broker = Mosquitto(listen="0.0.0.0").start()
         obs = Observer(broker.port, ["pnut/#"])
+        # The watcher: declares a host whose bridge stopped beating offline.
+        with open(work / "watch.log", "ab") as log:
+            watcher = subprocess.Popen(
+                [*PNUT, "mqtt", "--watch", "--broker", f"mqtt://127.0.0.1:{broker.port}"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         for k in range(1, args.hosts + 1):
             host = Host(k, args.upses, work)
             hosts.append(host)
@@ -177,11 +183,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             host.spawn([*PNUT, "mqtt", "--broker", f"mqtt://10.79.{host.k}.1:{broker.port}",
                         "--server", f"nut://{host.addr}", "--interval", str(args.interval),
                         "--keepalive", str(args.keepalive)], "mqtt")
-        web = Web([f"nut://{h.addr}" for h in hosts], "--interval", str(args.interval),
-                  "--timeout", "1")
+        web = Web([f"nut://{h.addr}" for h in hosts], "--interval", str(args.interval))
         targets = [f"127.0.0.1:{web.port}"]
         hosts_https = [f"{h.addr}:{EXPORTER_PORT}" for h in hosts] if args.exporters else []
-        prom = FleetPrometheus(targets, hosts_https)
+        prom = FleetPrometheus(targets, hosts_https, args.interval)
         targets += hosts_https
         hub = f'instance="127.0.0.1:{web.port}"'  # the hub's pnut web, following every host
 
@@ -204,7 +209,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seen: dict[str, float] = {}
         vlabel = victim.label
         checks = {
-            "mqtt_will": lambda: obs.get(f"pnut/{victim.key}/availability") == "offline",
+            "mqtt_offline": lambda: obs.get(f"pnut/{victim.key}/availability") == "offline",
             "web_down": lambda: all(not u["up"] for u in _upses(web) if u["server"] == vlabel),
             "prometheus_nut_up": lambda: _value(
                 prom, f'sum(nut_up{{{hub},server="{vlabel}"}})') == 0,
@@ -249,6 +254,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             prom.close()
         if web is not None:
             web.close()
+        if watcher is not None:
+            watcher.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                watcher.wait(5)
+            if watcher.poll() is None:
+                watcher.kill()
+                watcher.wait(5)
         for host in hosts:
             host.close()
         if broker is not None:
@@ -263,10 +275,12 @@ class FleetPrometheus(Prometheus):
     """Prometheus scraping the hub's pnut web (http) and every host's upsd (https).
 
     Without a CERTFILE, pnut's upsd serves HTTP_LISTEN over HTTPS with its
-    own self-signed certificate, so that job skips verification.
+    own self-signed certificate, so that job skips verification.  Scrapes
+    every ``interval``, each given up after half of it (a host that
+    vanished must fail its scrape before the next one is due).
     """
 
-    def __init__(self, web: list[str], upsds: list[str]) -> None:
+    def __init__(self, web: list[str], upsds: list[str], interval: float) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="pnut-prom-"))
         self.port = free_port()
         conf = self.dir / "prometheus.yml"
@@ -275,8 +289,10 @@ class FleetPrometheus(Prometheus):
             jobs += ("  - job_name: upsd\n    scheme: https\n    tls_config:\n"
                      "      insecure_skip_verify: true\n    static_configs:\n"
                      f"      - targets: {json.dumps(upsds)}\n")
-        conf.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                        f"scrape_configs:\n{jobs}")
+        # A scrape must give up before the next is due: half the interval.
+        every = round(interval * 1000)
+        conf.write_text(f"global:\n  scrape_interval: {every}ms\n"
+                        f"  scrape_timeout: {every // 2}ms\nscrape_configs:\n{jobs}")
         self.log = self.dir / "prometheus.log"
         with open(self.log, "wb") as fh:
             self.proc = subprocess.Popen(
@@ -339,7 +355,8 @@ def main() -> int:
     p.add_argument("--hosts", type=int, default=5)
     p.add_argument("--upses", type=int, default=20, help="simulated UPSes per host")
     p.add_argument("--interval", type=float, default=1.0,
-                   help="poll interval of pnut mqtt and pnut web; Prometheus scrapes every 1 s")
+                   help="poll interval of pnut mqtt and pnut web, and Prometheus' scrape "
+                        "interval")
     p.add_argument("--keepalive", type=int, default=1, help="pnut mqtt's MQTT keepalive")
     p.add_argument("--change-every", type=float, default=4.0,
                    help="seconds between two changes of one UPS")

@@ -1,12 +1,11 @@
 """The fleet proof, short: 3 hosts x 5 UPSes, one loses power.
 
 The full run (5 hosts x 20 UPSes) is ``scripts/fleet``; both run
-tests/fleet/fleet.py inside a hub namespace made here.  Bounds: the
-host's death shows in MQTT (last will), pnut web and Prometheus within
-two poll/scrape intervals plus the time the dead host's connections take
-to fail (the MQTT keepalive, pnut web's 1 s poll timeout) and a margin
-for a loaded machine; the other hosts never go offline, and no state
-update is lost on the broker.
+tests/fleet/fleet.py inside a hub namespace made here.  The bound is the
+issue's: the host's death shows in MQTT (its availability offline), pnut
+web and Prometheus within two poll/scrape intervals of the cut, with no
+allowance on top; the other hosts never go offline, and no state update
+is lost on the broker.
 """
 
 from __future__ import annotations
@@ -44,13 +43,10 @@ def test_fleet_one_host_dies(tmp_path: Path) -> None:
     print(json.dumps(report, indent=2))
     assert report["missed"] == []
     detected = report["detected_after_s"]
-    # Two intervals, plus how long a silent peer takes to be declared dead.
-    # The broker's keepalive check is the slowest and noisiest (measured
-    # 2.4-6.9 s on a loaded 2-core machine with keepalive 1-2 s).
-    assert detected["mqtt_will"] <= 2 * INTERVAL + 1.5 * KEEPALIVE + 6
-    assert detected["web_down"] <= 2 * INTERVAL + 1 + 3
-    assert detected["prometheus_nut_up"] <= 2 * INTERVAL + 1 + 1 + 3
-    assert detected["prometheus_target_down"] <= 2 * INTERVAL + 3
+    assert set(detected) == {"mqtt_offline", "web_down", "prometheus_nut_up",
+                             "prometheus_target_down"}
+    for where, seconds in detected.items():
+        assert seconds <= 2 * INTERVAL, (where, detected)
     assert report["others_up_web"] == report["others_expected"] == 10
     assert report["others_up_prometheus"] == 10
     assert report["others_offline_messages"] == []
