@@ -2,13 +2,15 @@
 
 Every receiver is real: a stdlib HTTP server for webhooks, aiosmtpd with
 STARTTLS and AUTH for email, apprise's ``json://`` posting to the same
-webhook server, and pnut's upsmon driving it all against pnut's upsd.
+webhook server, and pnut's upsmon driving it all against pnut's upsd
+and NUT's C upsd.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import threading
 import time
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 from hooks import Hook, self_signed, wait_until
 
+from conftest import requires_nut
 from pnut.config.parser import ConfigError
 from pnut.config.upsmon_conf import parse_upsmon_conf
 from pnut.monitor import Notification, Options, run
@@ -171,13 +174,19 @@ def test_apprise_scheme_delivers() -> None:
         hook.close()
 
 
+@pytest.mark.parametrize("impl", [pytest.param("pnut", id="pnut-upsd"),
+                                  pytest.param("nut", id="nut-upsd", marks=requires_nut)])
 def test_upsmon_sends_events_and_thresholds_and_shuts_down_despite_a_dead_hook(
-        tmp_path: Path) -> None:
+        tmp_path: Path, impl: str) -> None:
+    """upsmon against pnut's upsd and NUT's C upsd (each with its own dummy-ups,
+    played from a .dev file): a threshold event, ONBATT/LOWBATT/SHUTDOWN
+    posted, and a hanging endpoint never holds the shutdown up."""
     hook, hung = Hook(), Hook(hang=True)
     seen: list[Notification] = []
+    dev_text = "ups.status: {status}\nups.load: {load}\nbattery.charge: 100\n"
     try:
-        with stack([Ups("u", "ups.status: OL\nups.load: 20\nbattery.charge: 100\n",
-                        extra={"pollinterval": "1"})], upsd="pnut", driver="pnut") as st:
+        with stack([Ups("u", dev_text.format(status="OL", load=20),
+                        extra={"pollinterval": "1"})], upsd=impl, driver=impl) as st:
             conf = parse_upsmon_conf(
                 f'MONITOR u@127.0.0.1:{st.port} 1 admin "s3cret pw" primary\n'
                 f'SHUTDOWNCMD "true"\nPOWERDOWNFLAG {tmp_path}/flag\n'
@@ -185,13 +194,22 @@ def test_upsmon_sends_events_and_thresholds_and_shuts_down_despite_a_dead_hook(
                 f"NOTIFYURL http://127.0.0.1:{hook.port}/all\n"
                 f"NOTIFYURL http://127.0.0.1:{hung.port}/dead\n"
                 "NOTIFY_LOAD_ABOVE 50\n")
-            admin = ["USERNAME admin", 'PASSWORD "s3cret pw"']
+            dev = st.dir / "u.dev"
+            stamp = time.time() + 10
+
+            def write(status: str, load: int) -> None:
+                nonlocal stamp  # a newer mtime each time (NUT's dummy-ups checks seconds)
+                dev.write_text(dev_text.format(status=status, load=load))
+                stamp += 10
+                os.utime(dev, (stamp, stamp))
 
             def power_fails() -> None:
-                time.sleep(1.5)
-                st.talk([*admin, "SET VAR u ups.load 90"])
+                # upsmon logged in (it has seen the UPS OL), then the load rises.
+                wait_until(lambda: any(line.startswith("CLIENT u ")
+                                       for line in st.talk(["LIST CLIENT u"])))
+                write("OL", 90)
                 wait_until(lambda: "LOADHIGH" in hook.events())
-                st.talk([*admin, 'SET VAR u ups.status "OB LB"'])
+                write("OB LB", 90)
 
             threading.Thread(target=power_fails, daemon=True).start()
             started = time.monotonic()
