@@ -19,6 +19,7 @@ import os
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TypeVar, overload
 
@@ -69,6 +70,8 @@ class AsyncClient:
         #: server that stops answering in the middle of a long operation is
         #: given up on in that time, not after the whole operation's timeout.
         self.reply_timeout: float | None = None
+        #: Called after each complete reply (a follower's sign of life).
+        self.on_reply: Callable[[], None] | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._conn = ClientConnection()
@@ -233,9 +236,13 @@ class AsyncClient:
 
     async def _recv_within(self, reader: asyncio.StreamReader) -> Received:
         if self.reply_timeout is None:
-            return await self._recv_reply(reader)
-        async with asyncio.timeout(self.reply_timeout):
-            return await self._recv_reply(reader)
+            received = await self._recv_reply(reader)
+        else:
+            async with asyncio.timeout(self.reply_timeout):
+                received = await self._recv_reply(reader)
+        if self.on_reply is not None:
+            self.on_reply()
+        return received
 
     def _timeout_text(self) -> str:
         if self.reply_timeout is not None and self.reply_timeout < self.timeout:

@@ -128,9 +128,10 @@ class Poller:
         self.reply_timeout = (min(timeout, interval / 2) if reply_timeout is None
                               else reply_timeout)
         self.tls = tls
-        #: time.monotonic() of each server's last answer (a poll or a probe).
+        #: time.monotonic() of each server's last reply (to a poll, a probe, a query).
         self.answered: dict[str, float] = {}
         self._probes: dict[str, asyncio.Task[None]] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self.clock = clock
         self._clients: dict[str, AsyncClient] = {}
         self._subscribers: set[Subscription] = set()
@@ -177,6 +178,7 @@ class Poller:
             client = await self.connect(
                 spec, spec.user, spec.password.reveal() if spec.password else None)
             client.reply_timeout = self.reply_timeout
+            client.on_reply = lambda: self._heard(label)
             self._clients[label] = client
         return client
 
@@ -197,17 +199,32 @@ class Poller:
                 self._abort(label)
                 changes = self.fleet.apply_failure(label, _reason(exc), self.clock())
             else:
-                self.answered[label] = time.monotonic()
                 changes = self.fleet.apply_poll(label, polls, self.clock(),
                                                 time.monotonic() - started)
+        self._wake(label)
         self.publish(changes)
         return changes
+
+    def _heard(self, label: str) -> None:
+        self.answered[label] = time.monotonic()
+        self._wake(label)
+
+    def _wake(self, label: str) -> None:
+        for waiter in self._waiters.pop(label, []):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _activity(self, label: str) -> None:
+        """Until ``label``'s next reply or the end of its poll under way."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(label, []).append(waiter)
+        await waiter
 
     async def probe(self, label: str, budget: float) -> None:
         """Make sure ``label`` answered since now, within ``budget`` seconds.
 
-        A poll under way that completes in time counts; otherwise one short
-        request (``VER``) on the kept connection.  No answer in time: the
+        Any reply after now counts (the next one of a poll under way);
+        otherwise one short request (``VER``) on the kept connection.  No answer in time: the
         server is marked down now (as a failed poll would, a moment later).
         A server already down is left to the polls.  Concurrent probes of
         one server share the request.
@@ -226,15 +243,16 @@ class Poller:
         lock = self._locks.setdefault(label, asyncio.Lock())
         try:
             async with asyncio.timeout(budget):
-                async with lock:
-                    if self.answered.get(label, 0.0) >= asked:
-                        return  # a poll that was under way answered
+                while self.answered.get(label, 0.0) < asked:
                     if not self.fleet.servers[label].up:
-                        return  # that poll failed: already down
-                    client = await self._client(label)
-                    await client.ver()
-                    self.answered[label] = time.monotonic()
-                    return
+                        return  # a poll under way failed: already down
+                    if lock.locked():  # a poll is under way: its next reply will do
+                        await self._activity(label)
+                        continue
+                    async with lock:
+                        client = await self._client(label)
+                        await client.ver()
+                return
         except TimeoutError:
             reason = f"{label}: no answer within {budget:g}s"
         except (ClientError, OSError, ValueError) as exc:
