@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -245,3 +247,35 @@ def test_reconnects_will_and_same_ups_names(broker: Mosquitto, tmp_path: Path) -
             obs.close()
         one.close()
         two.close()
+
+
+def test_mqtts_broker(tmp_path: Path) -> None:
+    """mqtts://: the bridge checks the broker's certificate against --broker-cafile
+    (and refuses one it cannot verify)."""
+    from pnut.tls.certs import init_pki
+
+    pki = tmp_path / "pki"
+    init_pki(pki, ["127.0.0.1"])
+    # mosquitto reads it after dropping root for its own user: a readable copy.
+    shared = Path(tempfile.mkdtemp(prefix="pnut-mosq-tls-"))
+    shared.chmod(0o755)
+    pem = shared / "server.pem"
+    pem.write_bytes((pki / "server.pem").read_bytes())
+    pem.chmod(0o644)
+    with Mosquitto(tls_pem=pem) as tls_broker, Stack([Ups("eaton", DEV)], users=USERS) as st:
+        st.start(upsd="pnut", driver="pnut")
+        obs = Observer(tls_broker.port, ["pnut/#"])
+        try:
+            url = f"mqtts://127.0.0.1:{tls_broker.tls_port}"
+            st.spawn([*PNUT, "mqtt", "--broker", url, "--server", f"127.0.0.1:{st.port}"],
+                     "unverified")
+            st.spawn([*PNUT, "mqtt", "--broker", url, "--broker-cafile",
+                      str(pki / "ca.pem"), "--interval", "0.5",
+                      "--server", f"127.0.0.1:{st.port}"], "verified")
+            base = f"pnut/127.0.0.1_{st.port}"
+            obs.wait(f"{base}/eaton/var/battery.charge", lambda v: v == "87")
+            wait_for(lambda: "certificate verify failed" in st.log_text().lower())
+            assert "connected to" not in (st.dir / "unverified.log").read_text()
+        finally:
+            obs.close()
+            shutil.rmtree(shared, ignore_errors=True)
