@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--servers-file", type=Path, metavar="FILE",
                    help="server URLs, one per line (keeps passwords out of ps)")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
-    p.add_argument("--timeout", type=float, default=5.0, help="seconds for one poll")
+    p.add_argument("--timeout", type=float, default=5.0,
+                   help="seconds for one poll (default 5); each reply within it must come "
+                        "within half the interval")
     p.add_argument("--history", type=float, default=6.0, metavar="HOURS",
                    help="hours of chart history kept in memory (default 6)")
     p.add_argument("--history-step", type=float, default=60.0, metavar="SECONDS",
