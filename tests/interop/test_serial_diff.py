@@ -217,6 +217,68 @@ def test_apcsmart_equals_nuts(ddir: DriverDir, generation: str) -> None:
         pemu.unplug()
 
 
+VOLTRONIC_CONF = ("  pollinterval = 1\n  pollfreq = 2\n"
+                  # ups.conf settings the driver writes at start-up (NONUT SET rows)
+                  "  bypass_alarm = disabled\n  battery_number = 3\n  output_phase_angle = 120\n")
+#: (socket line, what the UPS must receive); NUT's answers must be the same.
+VOLTRONIC_COMMANDS = (
+    ("INSTCMD beeper.toggle", b"BZOFF\r"),
+    ("INSTCMD test.battery.start 120", b"T02\r"),
+    ("INSTCMD test.battery.stop", b"CT\r"),
+    ("INSTCMD shutdown.return", b"S.5R0003\r"),
+    ("INSTCMD shutdown.stop", b"CS\r"),
+    ("INSTCMD outlet.2.load.on", b"SKON2\r"),
+    ("INSTCMD bypass.start", b"PEE\r"),
+    ('SET ups.start.auto "yes"', b"PER\r"),
+    ('SET outlet.1.delay.shutdown "600"', b"PSK1010\r"),
+    ('SET input.transfer.high "250"', b"HEH250\r"),
+    ('SET input.frequency.low "48"', b"FREL48.0\r"),
+    ('SET battery.voltage.low "22"', b"W0E22\r"),
+    ('SET battery.packs "2"', b"BATGN02\r"),
+    ('SET ups.delay.shutdown "125"', b""),  # kept by the driver: 120 s, 2 minutes
+    ("INSTCMD shutdown.stayoff", b"S02R0000\r"),
+)
+
+
+def _not_polls(emu: Emulator) -> list[bytes]:
+    polls = (b"F\r", b"I\r", b"RE0\r")
+    return [c for c in emu.commands() if not c.startswith(b"Q") and c not in polls]
+
+
+def test_nutdrv_qx_voltronic_equals_nuts(ddir: DriverDir) -> None:
+    """Voltronic QPI (P02, auto-detected): start-up, commands and SETs byte for byte,
+    a power failure; NUT's DUMPALL and pnut's the same all along."""
+    cemu, pemu = _pair(ddir, "nutdrv_qx", "qx", "voltronic", VOLTRONIC_CONF)
+    try:
+        c, p = (Model(ddir.conn("nutdrv_qx", u)) for u in ("c", "p"))
+        assert c.value("driver.version.data") == ""  # driver.* is left out of the model
+        assert c.value("ups.firmware.aux") == '"P02"'
+        assert p.snapshot() == c.snapshot()
+        assert "input.transfer.high" in p.vars and "outlet.4.delay.shutdown" in p.vars
+        # At start-up: bypass_alarm and battery_number from ups.conf; the phase angle as
+        # the angle (NUT 2.8.0 sends the index of 120 in its list: PPD001, docs/compat.md).
+        assert _not_polls(cemu) == [b"PDP\r", b"BATN3\r", b"PPD001\r"]
+        assert _not_polls(pemu) == [b"PDP\r", b"BATN3\r", b"PPD120\r"]
+        for m, emu in ((c, cemu), (p, pemu)):
+            for n, (line, sent) in enumerate(VOLTRONIC_COMMANDS):
+                emu.clear_log()
+                assert m.conn.tracking(line, f"v{n}") == 0, line
+                assert b"".join(_not_polls(emu)) == sent, line
+        assert wait_for(lambda: p.snapshot() == c.snapshot(), timeout=15)
+        assert p.value("ups.delay.shutdown") == '"120"'
+        for emu in (cemu, pemu):
+            emu.update(qgs_flags="101100000000", mode="B", input_voltage=0.0,
+                       warnings="0" * 7 + "1" + "0" * 56)
+        # OB LB from the QGS bits and QMOD, LB again and the alarm from QWS bit 8
+        wait_for(lambda: c.value("ups.status") == '"ALARM OB LB"' == p.value("ups.status"),
+                 timeout=20)
+        assert p.value("ups.alarm") == '"UPS warnings: Low battery."'
+        assert p.snapshot() == c.snapshot()
+    finally:
+        cemu.unplug()
+        pemu.unplug()
+
+
 def test_blazer_ser_equals_nuts_on_a_megatec_ups(ddir: DriverDir) -> None:
     cemu, pemu = _pair(ddir, "blazer_ser", "qx", "megatec", "  pollinterval = 1\n")
     try:

@@ -23,6 +23,7 @@ from pnut.driver.dstate import DriverState
 from pnut.driver.qx import DIALECTS
 from pnut.driver.qx.engine import DEFAULT_OFFDELAY, DEFAULT_ONDELAY, Dialect, QxEngine, detect
 from pnut.driver.qx.transport import CABLEPOWER, QxTransport, SerialTransport
+from pnut.driver.qx.voltronic import SETTINGS as VOLTRONIC_SETTINGS
 from pnut.driver.sockproto import Stat
 
 log = logging.getLogger("pnut.driver")
@@ -56,6 +57,7 @@ class NutdrvQx(Driver):
                                       "EPS-0059) to n (integer, 0-6)"),
         *(VarSpec(key, "USB matching / subdriver (Q1 over USB)") for key in USB_KEYS),
         VarSpec("noscanlangid", "Don't autoscan valid range for langid", flag=True),
+        *(VarSpec(key, text, flag=flag) for key, text, flag in VOLTRONIC_SETTINGS),
     )
 
     def __init__(self, config: DriverConfig, dstate: DriverState) -> None:

@@ -59,6 +59,8 @@ DIALECTS: dict[str, tuple[bytes, bytes | None, bool]] = {
     "voltronic-qs-hex-t": (b"QS", None, False),
     # Best Power Fortress: ID, RT, SS?, M besides Q1
     "bestups": (b"Q1", None, False),
+    # Voltronic Power QPI family: pnut.driver.emulators.voltronic
+    "voltronic": (b"QGS", None, False),
 }
 BESTUPS_REPLIES = {b"ID": b"FOR,750,120,120,20.0,27.6\r", b"RT": b"015\r", b"SS?": b"0\r",
                    b"M": b"0\r"}
@@ -251,7 +253,12 @@ def open_pty(link: Path) -> tuple[int, int]:
 
 
 def serve(dialect: str, link: Path, state: Path | None, log: Path | None) -> None:
-    device = QxDevice(dialect)
+    device: QxDevice
+    if dialect == "voltronic":
+        from pnut.driver.emulators.voltronic import VoltronicDevice
+        device = VoltronicDevice()
+    else:
+        device = QxDevice(dialect)
     states = StateFile(state)
     states.refresh(device)
     master, slave = open_pty(link)

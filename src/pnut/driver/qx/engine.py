@@ -245,18 +245,31 @@ class QxEngine:
             if item.st_flags & q.ST_STRING and item.rw:
                 ds.set_aux(item.name, atoi(item.rw[0]))
         if item.flags & q.ENUM:
+            values = self.rw_values(item)
             if nonut:
-                log.info("%s, settable values: %s", item.name, " ".join(item.rw) or "none")
+                log.info("%s, settable values: %s", item.name, " ".join(values) or "none")
             else:
-                for value in item.rw:
+                for value in values:
                     ds.add_enum(item.name, value)
         if item.flags & q.RANGE:
-            pairs = list(zip(item.rw[0::2], item.rw[1::2], strict=False))
+            values = self.rw_values(item)
+            pairs = list(zip(values[0::2], values[1::2], strict=False))
             for low, high in pairs:
                 if nonut:
                     log.info("%s, settable range: %s..%s", item.name, low, high)
                 else:
                     ds.add_range(item.name, atoi(low), atoi(high))
+
+    def rw_values(self, item: Item) -> list[str]:
+        """``item.rw`` up to its first empty value, less those its checks leave out."""
+        out = []
+        for n, value in enumerate(item.rw):
+            if not value:
+                break
+            hook = item.rw_hooks[n] if n < len(item.rw_hooks) else None
+            if hook is None or hook(self, value):
+                out.append(value)
+        return out
 
     # -- walks -----------------------------------------------------------------------
     async def walk(self, mode: Walk) -> bool:
@@ -598,15 +611,16 @@ class QxEngine:
                 return False
             number = atoi(value)
             if nonut:
-                pairs = [(atoi(a), atoi(b)) for a, b in zip(item.rw[0::2], item.rw[1::2],
-                                                                strict=False)]
+                values = self.rw_values(item)
+                pairs = [(atoi(a), atoi(b)) for a, b in zip(values[0::2], values[1::2],
+                                                            strict=False)]
             else:
                 if var is None or not var.ranges:
                     return False
                 pairs = list(var.ranges)
             return any(low <= number <= high for low, high in pairs)
         if item.flags & q.ENUM:
-            choices = list(item.rw) if nonut else list(var.enums if var else [])
+            choices = self.rw_values(item) if nonut else list(var.enums if var else [])
             return any(c.lower() == value.lower() for c in choices)
         if item.st_flags & q.ST_STRING:
             return var is not None and len(value) <= var.aux

@@ -44,6 +44,8 @@ ST_STRING = 2
 Hook = Callable[["QxEngine", "Item", str], "str | None"]
 #: A hook on the raw reply bytes; returns the answer text, None = failure.
 AnswerHook = Callable[["QxEngine", "Item", bytes], "str | None"]
+#: A check on one ``rw`` value (NUT's info_rw_t preprocess): False leaves it out.
+RwHook = Callable[["QxEngine", str], bool]
 
 
 @dataclass(slots=True)
@@ -63,6 +65,8 @@ class Item:
     preprocess: Hook | None = None
     preprocess_command: Hook | None = None
     preprocess_answer: AnswerHook | None = None
+    #: Per ``rw`` value, a check that may leave it out (None: always in).
+    rw_hooks: tuple[RwHook | None, ...] = ()
     #: Filled at run time.
     answer: str = field(default="", compare=False)
     value: str = field(default="", compare=False)
@@ -70,7 +74,7 @@ class Item:
     def copy(self) -> Item:
         return Item(self.name, self.command, self.answer_len, self.leading, self.start,
                     self.end, self.fmt, self.flags, self.st_flags, self.rw, self.preprocess,
-                    self.preprocess_command, self.preprocess_answer)
+                    self.preprocess_command, self.preprocess_answer, self.rw_hooks)
 
 
 def extract(item: Item, answer: str, length: int) -> str | None:
