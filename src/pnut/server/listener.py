@@ -145,6 +145,7 @@ class ClientProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         conn = self.conn
+        self.transport = None  # a TLSLayer points back here: no cycle for the GC
         if conn is None:
             return
         self.conn = None

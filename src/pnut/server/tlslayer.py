@@ -45,22 +45,35 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 #: Plaintext asked of OpenSSL per SSL_read: one whole record (RFC 8446's
 #: 2^14 bytes), and small enough to stay a cheap heap allocation.
 READ_SIZE = 16 * 1024
 
 
+class _Engine(Protocol):
+    """What an :class:`ssl.SSLObject` and the C object under it both offer."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def pending(self) -> int: ...
+
+
 class TLSRecords:
     """The server side of one TLS connection, without I/O."""
 
-    __slots__ = ("_in", "_obj", "_out", "eof", "established")
+    __slots__ = ("_c", "_in", "_obj", "_out", "eof", "established")
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
         self._obj = context.wrap_bio(self._in, self._out, server_side=True)
+        #: Reads and writes skip ssl.py's one-line wrappers (two Python calls
+        #: of the few per request) when the C object is there, as in CPython.
+        self._c: _Engine = getattr(self._obj, "_sslobj", self._obj)
         self.established = False
         #: The peer sent close_notify: no more plaintext will come.
         self.eof = False
@@ -74,41 +87,49 @@ class TLSRecords:
 
         Raises :class:`ssl.SSLError` when the handshake fails or a record is
         bad; :attr:`established` turns true when the handshake completes."""
-        self._in.write(data)
+        incoming = self._in
+        incoming.write(data)
         if not self.established:
             try:
                 self._obj.do_handshake()
             except ssl.SSLWantReadError:
                 return b""
             self.established = True
-            if not self._in.pending:
+            if not incoming.pending:
                 return b""
-        return self._read()
+        c = self._c
+        try:
+            chunk = c.read(READ_SIZE)
+        except ssl.SSLWantReadError:  # a record's start only
+            return b""
+        except ssl.SSLZeroReturnError:  # (CPython returns b"" instead, below)
+            chunk = b""
+        if not chunk:  # close_notify
+            self.eof = True
+            return b""
+        if not incoming.pending and not c.pending():
+            return chunk  # one record: a request's usual case
+        return self._more(chunk)
 
-    def _read(self) -> bytes:
-        obj, incoming = self._obj, self._in
-        chunks: list[bytes] = []
-        while True:
+    def _more(self, first: bytes) -> bytes:
+        c, incoming = self._c, self._in
+        chunks = [first]
+        while incoming.pending or c.pending():
             try:
-                chunk = obj.read(READ_SIZE)
+                chunk = c.read(READ_SIZE)
             except ssl.SSLWantReadError:
                 break
-            except ssl.SSLZeroReturnError:  # (CPython returns b"" instead, below)
-                self.eof = True
-                break
-            if not chunk:  # close_notify
+            except ssl.SSLZeroReturnError:
+                chunk = b""
+            if not chunk:
                 self.eof = True
                 break
             chunks.append(chunk)
-            if not incoming.pending and not obj.pending():
-                break
-        if len(chunks) == 1:
-            return chunks[0]
         return b"".join(chunks)
 
     def send(self, data: bytes) -> None:
         """Plaintext to encrypt (then write :meth:`data_to_send`)."""
-        self._obj.write(data)
+        self._c.write(data)
 
     def close(self) -> None:
         """Queue close_notify."""
