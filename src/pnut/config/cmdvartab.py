@@ -11,7 +11,6 @@ fatal.
 from __future__ import annotations
 
 import logging
-from importlib import resources
 from pathlib import Path
 
 from pnut.protocol.tokens import Tokenizer
@@ -73,9 +72,20 @@ class Descriptions:
         if datapath is not None:
             log.info("%s not found - disabling descriptions", candidates[0])
             return cls(source="")
-        shipped = resources.files("pnut") / "data" / FILENAME
         try:
-            return cls.parse(shipped.read_bytes(), "pnut:data/cmdvartab")
+            return cls.parse(_shipped(), "pnut:data/cmdvartab")
         except OSError:
             log.info("no cmdvartab found - disabling descriptions")
             return cls(source="")
+
+
+def _shipped() -> bytes:
+    """pnut's own copy: read beside the package (importlib.resources, which
+    pulls in tempfile, shutil and the compression modules - ~1 MB of upsd's
+    memory - only when the package is not a plain directory)."""
+    try:
+        return (Path(__file__).resolve().parent.parent / "data" / FILENAME).read_bytes()
+    except OSError:
+        from importlib import resources
+
+        return (resources.files("pnut") / "data" / FILENAME).read_bytes()

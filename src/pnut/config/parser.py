@@ -17,7 +17,6 @@ characters after the 512th, bytes outside printable ASCII) is reported in
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterable
@@ -206,6 +205,8 @@ def did_you_mean(word: str, known: Iterable[str], *, upper: bool = False) -> str
     ``upper``: the names are upper-case keywords, so a lower-case spelling of
     a known one gets a hint about case instead of a guess.
     """
+    import difflib  # only for a misspelt name: not worth its memory in every daemon
+
     names = list(known)
     if upper and word != word.upper() and word.upper() in names:
         return f" (directives are upper-case: {word.upper()})"

@@ -13,8 +13,6 @@ digest in a small bounded cache.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections import OrderedDict
 from functools import cache
 from typing import TYPE_CHECKING
@@ -59,6 +57,9 @@ def check_hash_syntax(stored: str) -> str | None:
 
 def verify(stored: str, given: str) -> bool:
     """True when ``given`` matches the stored plain password or hash."""
+    import hashlib  # on the first login: not in the memory of a daemon nobody logs into
+    import hmac
+
     if not is_hashed(stored):
         return hmac.compare_digest(stored.encode(), given.encode())
     key = hashlib.sha256(stored.encode() + b"\0" + given.encode()).digest()

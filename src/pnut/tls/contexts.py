@@ -9,8 +9,6 @@ handshake, because a self-signed pin needs no CA).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ssl
 from pathlib import Path
 
@@ -80,12 +78,16 @@ def peer_pin(sslobj: ssl.SSLObject | ssl.SSLSocket) -> str:
     der = sslobj.getpeercert(binary_form=True)
     if der is None:
         raise ssl.SSLError(0, "server sent no certificate")
+    import hashlib  # lazily: upsd imports this module, and rarely pins
+
     return hashlib.sha256(der).hexdigest()
 
 
 def check_pin(sslobj: ssl.SSLObject | ssl.SSLSocket, pin: str) -> None:
     """Raise ``ssl.SSLError`` unless the peer certificate has this SHA-256 pin."""
     got = peer_pin(sslobj)
+    import hmac
+
     if not hmac.compare_digest(got, normalize_pin(pin)):
         raise ssl.SSLError(0, f"certificate pin mismatch: the server's is {pretty_pin(got)}")
 
