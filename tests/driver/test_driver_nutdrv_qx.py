@@ -98,6 +98,26 @@ def test_bad_device_goes_stale_and_recovers(ddir: DriverDir, emu: Emulator, faul
     assert "Traceback" not in ddir.log_text()
 
 
+def test_non_numeric_answers_keep_the_last_good_values(ddir: DriverDir, emu: Emulator) -> None:
+    """Letters where the numbers belong: the rows are skipped as NUT skips them (the
+    status bits still parse), nothing is published from them, the driver carries on."""
+    conn = _start(ddir, emu, "  pollfreq = 1\n")
+    watch = ddir.conn("nutdrv_qx", "qx")
+    watch.send("BROADCAST 1")
+    before = conn.value("input.voltage")
+    emu.clear_log()
+    emu.update(fault="nonnumeric", input_voltage=225.2)
+    wait_for(lambda: emu.commands().count(b"Q1\r") >= 3, timeout=15)  # a full walk among them
+    assert conn.value("input.voltage") == before == "230.4"
+    assert conn.value("ups.status") == "OL"
+    emu.update(fault="none")
+    wait_for(lambda: conn.value("input.voltage") == "225.2", timeout=10)
+    watch.send("PING")
+    seen = watch.until(lambda line: line == "PONG")
+    assert "DATASTALE" not in seen and any("input.voltage" in line for line in seen)
+    assert "Traceback" not in ddir.log_text()
+
+
 def test_device_not_supported_is_fatal(ddir: DriverDir, emu: Emulator) -> None:
     ddir.write("ups.conf", f"[qx]\n  driver = nutdrv_qx\n  port = {emu.link}\n"
                            "  protocol = mustek\n")
