@@ -279,6 +279,55 @@ def test_nutdrv_qx_voltronic_equals_nuts(ddir: DriverDir) -> None:
         pemu.unplug()
 
 
+#: Voltronic units unlike the P02 above, each read once (-d 1) by both drivers.
+VOLTRONIC_VARIANTS = {
+    "p10-three-phase": {"protocol": 10},
+    "p31-alarm-disabled": {"protocol": 31, "qflag": "EpshcjDbaroegfl"},
+    "p00-avr-muted": {"protocol": 0, "qgs_flags": "100010000100", "output_voltage": 231.0},
+    "p03-shutting-down": {"protocol": 3, "mode": "D", "qgs_flags": "100000011000",
+                          "warnings": "1" * 64},
+}
+
+
+def _dump_vars(stdout: str) -> dict[str, str]:
+    pairs = (line.split(": ", 1) for line in stdout.splitlines() if ": " in line)
+    return {k: v for k, v in pairs if not k.startswith("driver.")}
+
+
+def test_nutdrv_qx_voltronic_variants_equal_nuts(ddir: DriverDir) -> None:
+    """Other protocols (multi-phase rows, P31's battery type), capabilities, modes and
+    warnings: both drivers' variables after one update (-d 1), all units at once."""
+    names = sorted(VOLTRONIC_VARIANTS)
+    emus = {(side, n): Emulator(ddir.dir, "qx", "voltronic", f"{side}{i}",
+                                state=VOLTRONIC_VARIANTS[n])
+            for i, n in enumerate(names) for side in ("c", "p")}
+    ddir.write("ups.conf", "".join(f"[{e.link.name}]\n  driver = nutdrv_qx\n  port = {e.link}\n"
+                                   for e in emus.values()))
+    try:
+        for emu in emus.values():
+            emu.plug()
+        procs = {key: subprocess.Popen(
+            [*([str(NUT_LIBDIR / "nutdrv_qx")] if key[0] == "c"
+               else [sys.executable, "-m", "pnut", "driver", "nutdrv_qx"]),
+             "-u", "root", "-a", emu.link.name, "-d", "1"],
+            env=ddir.env, cwd=ddir.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True) for key, emu in emus.items()}
+        out = {}
+        for key, proc in procs.items():
+            stdout, stderr = proc.communicate(timeout=60)
+            assert proc.returncode == 0, (key, stderr[-2000:])
+            out[key] = _dump_vars(stdout)
+    finally:
+        for emu in emus.values():
+            emu.unplug()
+    assert "output.L3.current" in out["p", "p10-three-phase"]
+    assert out["p", "p31-alarm-disabled"]["ups.beeper.status"] == "disabled"
+    assert out["p", "p00-avr-muted"]["ups.status"] == "OL"  # P00's AVR is no BYPASS
+    assert "FSD" in out["p", "p03-shutting-down"]["ups.status"]
+    for name in names:
+        assert out["p", name] == out["c", name], name
+
+
 def test_blazer_ser_equals_nuts_on_a_megatec_ups(ddir: DriverDir) -> None:
     cemu, pemu = _pair(ddir, "blazer_ser", "qx", "megatec", "  pollinterval = 1\n")
     try:

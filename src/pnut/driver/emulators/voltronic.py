@@ -11,7 +11,8 @@ is a single-phase online unit: ``QGS`` status with its 12 flag bits,
 warnings, ``QFLAG`` capabilities (``(E<enabled>D<disabled>``), ECO and
 bypass limits, programmable outlets 1-4 (``QSKn``/``QSKTn``, outlet 3 not
 programmable), ``RE0`` low battery voltage, ``QPD`` phase angles and
-``QPAR``.  Queries it does not know and refused commands answer ``(NAK``;
+``QPAR``; as a P03, P09 or P10 unit also the ``Q3..`` multi-phase readings.
+Queries it does not know and refused commands answer ``(NAK``;
 commands it accepts answer ``(ACK`` and change what later queries report.
 
 It runs inside :mod:`pnut.driver.emulators.qx` (``--dialect voltronic``),
@@ -56,6 +57,15 @@ FIXED: dict[bytes, bytes] = {
     b"QPD": b"(000 240\r",
     b"QPAR": b"(001\r",
 }
+#: Multi-phase readings of P03 (3-phase in), P09 (2-phase in/out) and P10 (3-phase in/out).
+THREE_PHASE: dict[bytes, bytes] = {
+    b"Q3PV": b"(231.4 229.8 230.6 399.1 398.7 400.2\r",
+    b"Q3OV": b"(230.0 230.1 229.9 398.4 398.6 398.3\r",
+    b"Q3PC": b"(004 005 003\r",
+    b"Q3OC": b"(003 004 002\r",
+    b"Q3LD": b"(021 025 018\r",
+    b"Q3YV": b"(231.2 229.7 230.5 399.0 398.6 400.1\r",
+}
 ACK, NAK = b"(ACK\r", b"(NAK\r"
 #: QGS flag positions (index into qgs_flags) the commands change.
 TEST, SHUTDOWN, BEEPER = 7, 8, 9
@@ -88,6 +98,10 @@ class VoltronicDevice(QxDevice):
             return f"(PI{int(s['protocol']):02d}\r".encode()
         if cmd in FIXED:
             return FIXED[cmd]
+        if cmd in THREE_PHASE and int(s["protocol"]) in (3, 9, 10):
+            if cmd == b"Q3YV" and int(s["protocol"]) == 9:
+                return b"(231.2 229.7 230.5\r"
+            return THREE_PHASE[cmd]
         if cmd == b"QMOD":
             return f"({s['mode']}\r".encode()
         if cmd == b"QWS":
