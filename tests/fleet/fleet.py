@@ -8,13 +8,14 @@ joined to the hub by a veth pair (hub side 10.79.<k>.1, host 10.79.<k>.2),
 and starts on every host: one process driving its simulated UPSes
 (fleetdriver.py), pnut's upsd (serving its own ``/metrics`` with
 HTTP_LISTEN) and ``pnut mqtt`` publishing to the hub's broker.  In the hub:
-mosquitto, Prometheus (scraping every host's exporter and the hub's
+mosquitto with ``pnut mqtt --watch``, Prometheus (scraping every host's exporter and the hub's
 ``pnut web``) and ``pnut web`` following every host's upsd.  A paho
 observer records every state message from the start.
 
 Then one host loses power: its link is cut (silence, no TCP reset) and
 its processes are killed.  Measured from the cut: when the broker
-publishes that host's last will, when the hub's ``pnut web`` shows all
+says that host is offline (the hub's ``pnut mqtt --watch`` missing its
+heartbeats, or its last will), when the hub's ``pnut web`` shows all
 its UPSes down, when Prometheus sees its exporter down and its UPSes'
 ``nut_up`` at 0.  The drivers stop changing values a few seconds later;
 then for every UPS of the other hosts the last state on the broker must
