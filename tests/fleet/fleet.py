@@ -247,6 +247,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    and not t.startswith(f"pnut/{victim.key}/")]
         report["others_offline_messages"] = offline
         report["state_messages"] = sum(1 for _, t, _ in obs.log if t.endswith("/state"))
+        # Every scrape since all were up, not one look: did any other UPS or
+        # exporter ever fail (a false alarm from a timeout on a loaded machine)?
+        window = f"{int(time.monotonic() - all_up) + 1}s"
+        report["others_min_nut_up"] = _value(
+            prom, f'min(min_over_time(nut_up{{{hub},server!="{vlabel}"}}[{window}]))')
+        if args.exporters:
+            report["others_min_target_up"] = _value(prom, (
+                f'min(min_over_time(up{{job="upsd",instance!="{victim.addr}:{EXPORTER_PORT}"}}'
+                f"[{window}]))"))
         return report
     finally:
         if obs is not None:

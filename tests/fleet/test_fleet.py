@@ -50,6 +50,8 @@ def test_fleet_one_host_dies(tmp_path: Path) -> None:
     assert report["others_up_web"] == report["others_expected"] == 10
     assert report["others_up_prometheus"] == 10
     assert report["others_offline_messages"] == []
+    assert report["others_min_nut_up"] == 1  # in every scrape, not only at the end
+    assert report["others_min_target_up"] == 1
     assert report["seq_gaps"] == []
     assert report["final_state_mismatch"] == []
     assert report["driver_values_sent"] > 0
