@@ -11,14 +11,16 @@ sans-IO :class:`~pnut.poller.core.Fleet`.
 How fast a dead server shows: polls start on a fixed schedule (every
 ``interval`` from the start, not ``interval`` after the previous poll
 ended), and within a poll each reply must come within ``reply_timeout``
-(default: half the interval, at most ``timeout``), so a server that falls
-silent - a host that lost power sends no reset - is down at most
-``interval + reply_timeout`` after its last answer: within two intervals.
-A failed connection is aborted, not closed gracefully (no waiting for a
-peer that is gone).  :meth:`Poller.probe` asks a server for a sign of life
-now, within a budget (``pnut web``'s ``/metrics`` does that for each
-scrape, so Prometheus sees a dead server in the scrape after its death,
-not one poll later).  The changes go to every
+(default: half the interval, at least 0.25 s, at most ``timeout``), so a
+server that falls silent - a host that lost power sends no reset - is down
+at most ``interval + reply_timeout`` after its last answer: within two
+intervals.  A failed connection is aborted, not closed gracefully (no
+waiting for a peer that is gone).  :meth:`Poller.probe` asks a server for
+a sign of life now, within a budget (``pnut web``'s ``/metrics`` does that
+for each scrape, so Prometheus sees a dead server in the scrape after its
+death, not one poll later).
+
+The changes go to every
 :class:`Subscription` (a bounded queue: a subscriber that falls more than
 ``maxsize`` changes behind is dropped with :class:`SubscriptionLost` and
 must resynchronise from :attr:`Poller.fleet`).  A failed connection is
@@ -51,6 +53,10 @@ log = logging.getLogger("pnut.poller")
 
 #: Changes a subscriber may have pending before it is dropped.
 DEFAULT_QUEUE: Final = 10_000
+#: The shortest default reply timeout, seconds (a busy machine can take that
+#: long to answer; below half a second of interval, detection then takes a
+#: little more than two intervals).
+MIN_REPLY_TIMEOUT: Final = 0.25
 
 
 class SubscriptionLost(Exception):
@@ -125,8 +131,8 @@ class Poller:
         self.fleet = Fleet(specs)
         self.interval = interval
         self.timeout = timeout
-        self.reply_timeout = (min(timeout, interval / 2) if reply_timeout is None
-                              else reply_timeout)
+        self.reply_timeout = (min(timeout, max(interval / 2, MIN_REPLY_TIMEOUT))
+                              if reply_timeout is None else reply_timeout)
         self.tls = tls
         #: time.monotonic() of each server's last reply (to a poll, a probe, a query).
         self.answered: dict[str, float] = {}
