@@ -12,10 +12,11 @@ its availability topic (retained), once.
 
 Why: a host that loses power sends no TCP reset, so the broker learns of
 it only from the MQTT keepalive - and mosquitto 2.0 looks at keepalives
-only every 5 seconds or so, so the last will comes 1.5 keepalives to
-7 seconds late.  The heartbeat puts the host's death on the broker within
-two poll intervals.  The last will stays (it covers a clean network error
-at once, and brokers without a watcher).
+only every 6 seconds (its keepalive.c: ``last_keepalive_check + 5 <
+now``), so the last will comes 1.5 keepalives plus up to 6 seconds late.
+The heartbeat puts the host's death on the broker within two poll
+intervals.  The last will stays (it covers a clean network error at
+once, and brokers without a watcher).
 
 A false alarm (a live bridge's heartbeats delayed past ``grace``) is
 corrected by the bridge itself: it follows its own availability topic
