@@ -221,7 +221,7 @@ def test_reconnects_will_and_same_ups_names(broker: Mosquitto, tmp_path: Path) -
         watcher = one.spawn([*PNUT, "mqtt", "--watch", "--broker",
                              f"mqtt://127.0.0.1:{broker.port}"], "watch")
         wait_for(lambda: f"hearing {a}" in one.log_text() and f"hearing {b}" in one.log_text())
-        assert json.loads(obs.wait(f"{a}/heartbeat", bool))["grace"] == 0.75
+        assert json.loads(obs.wait(f"{a}/heartbeat", bool))["grace"] == 0.625
         bridge.send_signal(signal.SIGSTOP)
         try:
             obs.wait(f"{a}/availability", lambda v: v == "offline", timeout=15)

@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                    "after 1.5 times this without a word (default 30)")
     p.add_argument("--watch", action="store_true",
                    help="also watch every bridge's heartbeat on the broker and publish "
-                   "offline for one that falls silent (within 1.5 of its poll intervals, "
+                   "offline for one that falls silent (within 1.25 of its poll intervals, "
                    "sooner than the broker's last will); alone, without --server, "
                    "it only watches")
     p.add_argument("-D", "--debug", action="count", default=0, help="more logging")

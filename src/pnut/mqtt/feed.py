@@ -16,7 +16,7 @@ returns the :class:`Message` list that brings the broker up to date:
 - ``<prefix>/<server>/<ups>/availability``: ``online``/``offline``;
 - ``<prefix>/<server>/availability``: ``online`` while upsd answers,
   ``offline`` when it does not - and the bridge's last will;
-- ``<prefix>/<server>/heartbeat``: not retained, every half poll interval
+- ``<prefix>/<server>/heartbeat``: not retained, every quarter poll interval
   (for ``pnut mqtt --watch``, see :mod:`pnut.mqtt.watch`);
 - Home Assistant discovery configs (see :mod:`pnut.mqtt.discovery`).
 

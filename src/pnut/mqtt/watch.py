@@ -3,12 +3,13 @@
 How this works
 --------------
 Every bridge publishes ``<prefix>/<server>/heartbeat`` (not retained,
-QoS 0) every half poll interval, with ``{"boot", "every", "grace"}``:
-``grace`` is one and a half poll intervals.  ``pnut mqtt --watch`` (one per
-broker is enough) subscribes to the heartbeats and to the servers'
-availability topics; a server whose heartbeats stop for ``grace`` seconds
-while the broker still says ``online`` gets ``offline`` published on
-its availability topic (retained), once.
+QoS 0) every quarter poll interval, with ``{"boot", "every", "grace"}``:
+``grace`` is 1.25 poll intervals (a beat may be a whole interval late).
+``pnut mqtt --watch`` (one per broker is enough) subscribes to the
+heartbeats and to the servers' availability topics; a server whose
+heartbeats stop for ``grace`` seconds while the broker still says
+``online`` gets ``offline`` published on its availability topic
+(retained), once.
 
 Why: a host that loses power sends no TCP reset, so the broker learns of
 it only from the MQTT keepalive - and mosquitto 2.0 looks at keepalives
@@ -58,8 +59,8 @@ MAX_NAP: Final = 1.0
 
 def heartbeat(boot: str, interval: float) -> tuple[float, str]:
     """A bridge's heartbeat for poll ``interval``: (seconds between beats, payload)."""
-    every = max(interval / 2, 0.05)
-    body = {"boot": boot, "every": round(every, 3), "grace": round(interval * 1.5, 3)}
+    every = max(interval / 4, 0.05)
+    body = {"boot": boot, "every": round(every, 3), "grace": round(every + interval, 3)}
     return every, json.dumps(body, sort_keys=True)
 
 
