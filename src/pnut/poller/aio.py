@@ -230,10 +230,10 @@ class Poller:
         """Make sure ``label`` answered since now, within ``budget`` seconds.
 
         Any reply after now counts (the next one of a poll under way);
-        otherwise one short request (``VER``) on the kept connection.  No answer in time: the
-        server is marked down now (as a failed poll would, a moment later).
-        A server already down is left to the polls.  Concurrent probes of
-        one server share the request.
+        otherwise one short request (``VER``) on the kept connection.  No
+        answer in time: the server is marked down now (as a failed poll
+        would, a moment later).  A server already down is left to the polls.
+        Concurrent probes of one server share the request.
         """
         if not self.fleet.servers[label].up:
             return
