@@ -42,6 +42,8 @@ _NEWLINE = 0x0A
 # A line the fast path may split: printable ASCII and white space, none of
 # the characters that change the grammar.
 _SIMPLE = re.compile(rb'[^"\\#=\x00-\x08\x0a\x0e-\x1f\x80-\xff]*')
+# Whole reads of such lines (newlines allowed): one match, one decode.
+_SIMPLE_LINES = re.compile(rb'[^"\\#=\x00-\x08\x0e-\x1f\x80-\xff]*')
 # Characters the encoder escapes (pconf_encode).
 _ESCAPE_RE = re.compile(r'([#\\"])')
 _NEEDS_QUOTES = re.compile(r"[\s=]|^$")
@@ -63,6 +65,9 @@ class _State(Enum):
     WORD = auto()
     WORD_LITERAL = auto()
     ERROR = auto()
+
+
+_WORDSTART = _State.WORDSTART
 
 
 class Line(NamedTuple):
@@ -97,6 +102,9 @@ class Tokenizer:
     # -- public ---------------------------------------------------------
     def feed(self, data: bytes) -> list[Line]:
         """Consume ``data``; return every line it completed."""
+        if data[-1:] == b"\n" and not self._pending and self._state is _WORDSTART \
+                and not self._words and not self._word and _SIMPLE_LINES.fullmatch(data):
+            return self._feed_simple(data)
         out: list[Line] = []
         if self._pending:
             data = bytes(self._pending) + data
@@ -170,6 +178,27 @@ class Tokenizer:
         return len(self._pending) + len(self._word) + sum(len(w) for w in self._words)
 
     # -- fast path ------------------------------------------------------
+    def _feed_simple(self, data: bytes) -> list[Line]:
+        """Whole lines of plain words (what clients send): as the loop in
+        :meth:`feed` would split them, one line at a time through
+        :meth:`_split_simple`, without the per-line state checks."""
+        rows = data.decode("ascii").split("\n")
+        rows.pop()  # after the last newline: empty
+        lineno = self.lineno
+        max_args, limit = self._max_args, self._max_word
+        out: list[Line] = []
+        for row in rows:
+            words = row.split()
+            if len(words) > max_args:
+                del words[max_args:]
+            if len(row) > limit:
+                words = [w[:limit] for w in words]
+            out.append(Line(tuple(words), lineno))
+            lineno += 1
+        self.lineno = lineno
+        self.partial = False
+        return out
+
     def _split_simple(self, raw: bytes) -> tuple[str, ...]:
         # The fast path's line is printable ASCII, so decoding first is safe
         # and str.split() sees the same white space as bytes.split().

@@ -164,6 +164,17 @@ class Connection:
         if reply is not None:
             self._out.append(reply)
             return
+        limits = self.limits
+        if data[-1] == 0x0A and len(data) <= limits.bytes_per_turn and not self._skipping \
+                and not self._tok.partial and self.invalid_lines < limits.lines_per_turn \
+                and data.count(b"\n") <= limits.lines_per_turn:
+            # Whole lines within one turn's budgets (the usual read): the one
+            # turn process() would make, without cutting anything.
+            self._line_len = 0
+            self._feed(data)
+            if self._eof and not self.done:
+                self._finish(Close())
+            return
         self._inbox = data
         self.process()
 
