@@ -10,9 +10,7 @@ from pnut.driver.usbhid import usages
 from pnut.driver.usbhid.subdrivers import CONVERTERS, REVERSERS, SUBDRIVERS, find_subdriver, usb_ids
 
 #: Conversions pnut lacks (docs/compat.md); their rows are skipped.
-MISSING = {
-    "delta_ups": 1, "ever": 9, "legrand": 4, "openups": 10,
-}
+MISSING = {"ever": 9}
 
 
 def _missing(key: str) -> set[str]:
@@ -66,3 +64,22 @@ def test_usb_ids_for_the_scanner() -> None:
     assert (0x051D, 0x0002, "apc") in ids
     assert (0x0764, 0x0501, "cps") in ids
     assert all(isinstance(v, int) and isinstance(p, int) for v, p, _ in ids)
+
+
+def test_delta_legrand_openups_conversions_as_nut() -> None:
+    from pnut.driver.usbhid import vendor_conv as v
+    from pnut.driver.usbhid.quirks import DeviceQuirks
+
+    q = DeviceQuirks(vendorid=0x04D8, productid=0xD005)
+    conv = v.CONVERTERS
+    # delta_ups_type_fun: low nibble; 3..5 shift down by 2, 6 is split-phase, others none
+    assert [conv["delta_ups_type_fun"](q, n) for n in (0, 2, 3, 5, 6, 7, 0x12)] == [
+        "online", "line-interactive", "offline", "3-phase", "split-phase", None,
+        "line-interactive"]
+    assert conv["legrand_times10M"](q, 2.3e-5) == "230.0"
+    assert conv["openups_temperature_fun"](q, 0.2) == "-40"  # 20 <= first table entry
+    assert conv["openups_temperature_fun"](q, 10.0) == "125"
+    assert conv["openups_temperature_fun"](q, 4.63) == "20"  # exactly the 20 C entry
+    assert conv["openups_off_fun"](q, 1) == "!off"
+    v.openups_voltage_multiplier(q)  # d005: 0.1 everywhere
+    assert conv["openups_scale_vin_fun"](q, 121) == "12.10"

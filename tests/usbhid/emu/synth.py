@@ -244,6 +244,83 @@ TRIPPLITE = fixture("tripplite", 0x09AE, 0x2009, {
 ], "none: Tripp Lite SMART1000LCD values chosen by pnut (OB DISCHRG)")
 
 
+LEGRAND = fixture("legrand", 0x1CB0, 0x0038, {
+    "1": "Legrand", "2": "KEOR SPX 1500", "3": "LGR0000001"}, [
+    # Values the descriptor scales too far down (volts x 1e-7..1e-5: unit exponents
+    # 0..2 where 7 means volts), which NUT's legrand_times* conversions multiply back.
+    F("UPS.PowerConverter.Input.Voltage", 232, 16, 0, 0x7FFF, VOLT, 1),
+    F("UPS.PowerConverter.Output.Voltage", 230, 16, 0, 0x7FFF, VOLT, 0),
+    F("UPS.BatterySystem.Battery.Voltage", 27, 16, 0, 0x7FFF, VOLT, 2),
+    F("UPS.BatterySystem.Battery.ConfigVoltage", 24, 8, 0, 255, VOLT, 7),
+    F("UPS.PowerConverter.Output.HighVoltageTransfer", 27, 8, 0, 255),
+    F("UPS.PowerConverter.Output.LowVoltageTransfer", 180, 8, 0, 255),
+    F("UPS.Flow.ConfigVoltage", 230, 16, 0, 0x7FFF),
+    F("UPS.Flow.ConfigApparentPower", 1500),
+    F("UPS.PowerSummary.RemainingCapacity", 95, 8, 0, 100, inputs=True),
+    F("UPS.PowerSummary.RunTimeToEmpty", 1320),
+    F("UPS.PowerSummary.RemainingCapacityLimit", 20, 8, 0, 100),
+    F("UPS.OutletSystem.Outlet.PercentLoad", 30, 8, 0, 100),
+    F("UPS.OutletSystem.Outlet.DelayBeforeShutdown", -1, 16, -1, 0x7FFF),
+    F("UPS.BatterySystem.Battery.Test", 1, 8, 0, 7),
+    _bool("UPS.PowerSummary.PresentStatus.ACPresent", True),
+    _bool("UPS.PowerSummary.PresentStatus.Charging", True),
+    _bool("UPS.PowerSummary.PresentStatus.Discharging", False),
+    _bool("UPS.PowerSummary.PresentStatus.BelowRemainingCapacityLimit", False),
+], "none: Legrand KEOR values chosen by pnut (the too-small exponents NUT's table fixes)")
+
+OPENUPS = fixture("openups", 0x04D8, 0xD004, {
+    "1": "Mini-Box.Com", "2": "OPEN-UPS", "3": "OPENUPS001", "4": "LiFePO4", "5": "2023"}, [
+    F("UPS.PowerSummary.iSerialNumber", 3, 8, 0, 255),
+    F("UPS.PowerSummary.iDeviceChemistry", 4, 8, 0, 255),
+    F("UPS.PowerSummary.iOEMInformation", 5, 8, 0, 255),
+    F("UPS.PowerSummary.Voltage", 1225, 16, 0, 0x7FFF, VOLT, 5),
+    F("UPS.PowerSummary.Current", 150, 16, -0x7FFF, 0x7FFF, 0x00100001, -3),
+    F("UPS.PowerSummary.DesignCapacity", 7, 8, 0, 255),
+    F("UPS.PowerSummary.RemainingCapacity", 88, 8, 0, 100, inputs=True),
+    F("UPS.PowerSummary.RemainingCapacityLimit", 10, 8, 0, 100),
+    F("UPS.PowerSummary.RunTimeToEmpty", 3600),
+    # 5 -> 500 for the thermistor table: between 20 and 25 degrees C
+    F("UPS.PowerSummary.Temperature", 5, 16, 0, 0x7FFF),
+    # raw readings the d004 scales turn into about 12 V and 1 A
+    F("UPS.PowerSummary.Output.Voltage", 467, 16, 0, 0x7FFF, VOLT, 5),
+    F("UPS.PowerSummary.Output.Current", 62, 16, 0, 0x7FFF, 0x00100001, -2),
+    F("UPS.PowerSummary.Input.Voltage", 340, 16, 0, 0x7FFF, VOLT, 5),
+    F("UPS.PowerSummary.Input.Current", 120, 16, 0, 0x7FFF, 0x00100001, -2),
+    _bool("UPS.PowerSummary.PresentStatus.Good", True),
+    _bool("UPS.PowerSummary.PresentStatus.ACPresent", True),
+    _bool("UPS.PowerSummary.PresentStatus.BatteryPresent", True),
+    _bool("UPS.PowerSummary.PresentStatus.Charging", True),
+    _bool("UPS.PowerSummary.PresentStatus.Discharging", False),
+    _bool("UPS.PowerSummary.PresentStatus.Overload", False),
+    _bool("UPS.PowerSummary.PresentStatus.BelowRemainingCapacityLimit", False),
+], "none: openUPS (d004) values chosen by pnut (scaled readings, thermistor)")
+
+DELTA = fixture("delta_ups", 0x05DD, 0x041B, {
+    "1": "DELTA", "2": "Amplon R1K", "3": "DLT0000001", "4": "PbAc"}, [
+    F("UPS.DeltaCustom.[1].DeltaUPSType", 0x13, 8, 0, 255),
+    F("UPS.DeltaCustom.[1].DeltaConfigSensitivity", 1, 8, 0, 2),
+    F("UPS.DeltaCustom.[1].DeltaConfigStartPowerRestore", 1, 8, 0, 1),
+    F("UPS.OutletSystem.Outlet.DeltaOutputSource", 4, 8, 0, 8),
+    F("UPS.PowerSummary.Input.ConfigVoltage", 230, 16, 0, 0x7FFF),
+    F("UPS.PowerConverter.Input.Voltage", 2289, 16, 0, 0x7FFF, VOLT, 6),
+    F("UPS.PowerConverter.Input.Frequency", 499, 16, 0, 0x7FFF, 0x0000F001, -1),
+    F("UPS.PowerConverter.Output.Voltage", 2300, 16, 0, 0x7FFF, VOLT, 6),
+    F("UPS.PowerConverter.Output.Frequency", 500, 16, 0, 0x7FFF, 0x0000F001, -1),
+    F("UPS.BatterySystem.Battery.Voltage", 273, 16, 0, 0x7FFF, VOLT, 6),
+    F("UPS.BatterySystem.Battery.ConfigVoltage", 24, 8, 0, 255),
+    F("UPS.PowerSummary.RemainingCapacity", 100, 8, 0, 100, inputs=True),
+    F("UPS.PowerSummary.RunTimeToEmpty", 1800),
+    F("UPS.PowerSummary.iDeviceChemistry", 4, 8, 0, 255),
+    F("UPS.Flow.ConfigVoltage", 230, 16, 0, 0x7FFF),
+    F("UPS.Flow.ConfigFrequency", 50, 8, 0, 255),
+    F("UPS.Flow.ConfigApparentPower", 1000),
+    F("UPS.OutletSystem.Outlet.PercentLoad", 17, 8, 0, 100),
+    _bool("UPS.PowerSummary.PresentStatus.ACPresent", True),
+    _bool("UPS.PowerSummary.PresentStatus.Charging", False),
+    _bool("UPS.PowerSummary.PresentStatus.Discharging", False),
+], "none: Delta Amplon values chosen by pnut (UPS type code 3: offline, boosting)")
+
+
 #: Megatec/Q1 answers of a 230 V line-interactive UPS on mains (NUT's Megatec protocol doc).
 MEGATEC = {
     "Q1\r": "(231.2 231.2 230.8 021 50.1 13.6 26.0 00001001\r",
@@ -283,7 +360,10 @@ def main() -> int:
                       ("eaton-5p1550-synthetic.json", EATON_5P),
                       ("powercom-wow500u-synthetic.json", POWERCOM),
                       ("belkin-f6c1500-synthetic.json", BELKIN),
-                      ("tripplite-smart1000lcd-synthetic.json", TRIPPLITE)):
+                      ("tripplite-smart1000lcd-synthetic.json", TRIPPLITE),
+                      ("legrand-keor-synthetic.json", LEGRAND),
+                      ("openups-d004-synthetic.json", OPENUPS),
+                      ("delta-amplon-synthetic.json", DELTA)):
         (out / name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")
     for name, doc in QX.items():
         (out / name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")

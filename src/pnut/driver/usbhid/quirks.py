@@ -45,5 +45,7 @@ class DeviceQuirks:
     #: belkin-hid.c's Liebert voltage multipliers (wrong exponents fixed on the fly).
     liebert_config_mult: float = 1.0
     liebert_line_mult: float = 1.0
+    #: openups-hid.c's input/output voltage and charge/discharge current scales.
+    openups_scales: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     #: The status bits collected so far (eaton_converter_online_fun looks at "off").
     status_bits: set[str] = field(default_factory=set)

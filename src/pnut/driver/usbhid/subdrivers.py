@@ -338,6 +338,8 @@ class Subdriver:
             q.battery_scale = 0.1
         elif hook == "battery_scale_1dot0":
             q.battery_scale = 1.0
+        elif hook == "get_voltage_multiplier":
+            vendor_conv.openups_voltage_multiplier(q)
         elif hook == "smart1500lcdt_scale":
             q.battery_scale = q.io_voltage_scale = 100000.0
             q.io_frequency_scale = q.io_current_scale = 0.01

@@ -326,3 +326,78 @@ REVERSERS: dict[str, Callable[[DeviceQuirks, str | None], float]] = {
                             pegasus_yes_no_info_nuf, powercom_startup_nuf,
                             powercom_shutdown_nuf, powercom_stayoff_nuf)
 }
+
+
+# -- Legrand (legrand-hid.c): values the descriptor scales too far down ----------------
+def _times(factor: float) -> Callable[[DeviceQuirks, float], str]:
+    def conv(q: DeviceQuirks, value: float) -> str:
+        return f"{value * factor:0.1f}"[:19]
+    return conv
+
+
+CONVERTERS.update({"legrand_times10": _times(10), "legrand_times100k": _times(100000),
+                   "legrand_times1M": _times(1000000), "legrand_times10M": _times(10000000)})
+
+
+# -- Delta (delta_ups-hid.c) ----------------------------------------------------------
+def delta_ups_type_fun(q: DeviceQuirks, value: float) -> str | None:
+    kind = c_long(value) & 0xF
+    if kind == 6:
+        kind = 4
+    elif 2 < kind <= 5:
+        kind -= 2
+    types = ("online", "offline", "line-interactive", "3-phase", "split-phase")
+    return types[kind] if 0 <= kind <= 4 else None
+
+
+CONVERTERS["delta_ups_type_fun"] = delta_ups_type_fun
+
+
+# -- openUPS (openups-hid.c): scales per product ID, a thermistor table -------------------
+#: Thermistor readings (x 100) at -40, -35, ... 125 degrees C (NUT's table, from the
+#: openUPS Windows monitoring application).
+OPENUPS_THERMISTOR = (
+    0x31, 0x40, 0x53, 0x68, 0x82, 0xA0, 0xC3, 0xE9, 0x113, 0x13F, 0x16E, 0x19F, 0x1CF, 0x200,
+    0x22F, 0x25C, 0x286, 0x2AE, 0x2D3, 0x2F4, 0x312, 0x32D, 0x345, 0x35A, 0x36D, 0x37E, 0x38C,
+    0x399, 0x3A5, 0x3AF, 0x3B7, 0x3BF, 0x3C6, 0x3CC)
+
+
+def openups_voltage_multiplier(q: DeviceQuirks) -> None:
+    """NUT's get_voltage_multiplier: the scales of the d004 and d005 units."""
+    if q.productid == 0xD004:
+        q.openups_scales = (0.03545 * 100, 0.02571 * 100, 0.8274 / 10, 16.113 / 10)
+    elif q.productid == 0xD005:
+        q.openups_scales = (0.1, 0.1, 0.1, 0.1)
+
+
+def _openups_scaled(index: int, fmt: str) -> Callable[[DeviceQuirks, float], str]:
+    def conv(q: DeviceQuirks, value: float) -> str:
+        return (fmt % (value * q.openups_scales[index]))[:19]
+    return conv
+
+
+def openups_temperature_fun(q: DeviceQuirks, value: float) -> str | None:
+    table = OPENUPS_THERMISTOR
+    reading = c_long(value * 100) & 0xFFFFFFFF  # C: unsigned int thermistor = value * 100
+    if reading <= table[0]:
+        return "-40"
+    if reading >= table[-1]:
+        return "125"
+    pos = max(i for i, level in enumerate(table) if reading >= level)
+    if reading == table[pos]:
+        return str(pos * 5 - 40)
+    t1, t2 = pos * 5 - 40, (pos + 1) * 5 - 40
+    d1, d2 = table[pos], table[pos + 1]
+    return f"{(reading - d1) * (t2 - t1) / (d2 - d1) + t1:.2f}"
+
+
+CONVERTERS.update({
+    "openups_charging_fun": _flag("chrg"), "openups_discharging_fun": _flag("dischrg"),
+    "openups_online_fun": _flag("online"), "openups_nobattery_fun": _flag("nobattery"),
+    "openups_off_fun": lambda q, value: "!off" if value else "off",
+    "openups_scale_vin_fun": _openups_scaled(0, "%.2f"),
+    "openups_scale_vout_fun": _openups_scaled(1, "%.2f"),
+    "openups_scale_ccharge_fun": _openups_scaled(2, "%.3f"),
+    "openups_scale_cdischarge_fun": _openups_scaled(3, "%.3f"),
+    "openups_temperature_fun": openups_temperature_fun,
+})
