@@ -46,7 +46,7 @@ from pnut.server.mdns import Announcer
 from pnut.server.replycache import ReplyCache
 from pnut.server.session import Context
 from pnut.server.store import Store, UpsEntry, Watcher
-from pnut.server.tlslayer import TLSLayer
+from pnut.server.tlslayer import TLSLayer, WriteBatch
 
 if TYPE_CHECKING:  # aiohttp is an extra: imported only when HTTP_LISTEN is set
     from pnut.web.embedded import Embedded
@@ -83,6 +83,8 @@ class Upsd:
         self.flood_log = LogLimiter()
         self.tls_log = LogLimiter()
         self.servers: list[asyncio.Server] = []
+        #: TLS records answered in one pass of the loop, written at its end.
+        self._tls_writes = WriteBatch()
         self.maxconn = 0
         self.refused = 0
         self.refused_per_address = 0
@@ -280,7 +282,7 @@ class Upsd:
             client.drop("STARTTLS without a certificate")
             return
         TLSLayer(transport, client, context, self.handshake_timeout, self._tls_ready,
-                 self._tls_failed)
+                 self._tls_failed, self._tls_writes)
 
     def _tls_ready(self, layer: TLSLayer) -> None:
         client = cast(ClientProtocol, layer.app)

@@ -29,10 +29,12 @@ Invariants
   ``on_failed`` and the TCP connection is aborted.
 * Every call that can make OpenSSL produce output (handshake steps, reads
   that meet a post-handshake message, writes, close) is followed by a
-  write of :meth:`TLSRecords.data_to_send` - at the latest when the read
-  that caused it has been handled: what the client's protocol writes while
-  it handles a read is encrypted at once and goes out in one TCP write with
-  the rest (the handshake's last answer, the replies, close_notify).
+  write of :meth:`TLSRecords.data_to_send` - at the latest at the end of
+  the event loop's pass (:class:`WriteBatch`): what the client's protocol
+  writes while it handles a read is encrypted at once and goes out in one
+  TCP write with the rest (the handshake's last answer, the replies),
+  together with the other connections' answers of that pass.  A close
+  writes everything at once, then close_notify.
 * A TLS error after the handshake (a record that does not decrypt) ends
   the connection like any other invalid input: a Drop for the shell.
 * ``close()`` sends close_notify, then closes TCP (it does not wait for
@@ -140,17 +142,48 @@ class TLSRecords:
         out = self._out
         return out.read() if out.pending else b""
 
+    @property
+    def has_output(self) -> bool:
+        return bool(self._out.pending)
+
+
+class WriteBatch:
+    """The layers that answered during this pass of the event loop, written at its end.
+
+    One TCP write per answered read either way, but the writes of all the
+    reads of one pass go out together: a client waiting on several
+    connections is woken once for them, not once per reply (on a VM each
+    wake-up of an idle CPU costs more than a TLS record).  The daemon owns
+    one per event loop."""
+
+    __slots__ = ("layers",)
+
+    def __init__(self) -> None:
+        self.layers: list[TLSLayer] = []
+
+    def add(self, layer: TLSLayer) -> None:
+        if not self.layers:
+            asyncio.get_running_loop().call_soon(self.run)
+        self.layers.append(layer)
+
+    def run(self) -> None:
+        layers, self.layers = self.layers, []
+        for layer in layers:
+            layer._flush_raw()
+
 
 class TLSLayer(asyncio.Protocol):
     """TLS between a TCP transport and the client's protocol (see the module doc)."""
 
-    __slots__ = ("_failed", "_reading", "_ready", "_timer", "app", "raw", "records")
+    __slots__ = ("_batch", "_failed", "_reading", "_ready", "_timer", "app", "raw", "records")
 
     def __init__(self, raw: asyncio.Transport, app: asyncio.Protocol,
                  context: ssl.SSLContext, timeout: float,
                  on_ready: Callable[[TLSLayer], None],
-                 on_failed: Callable[[TLSLayer, Exception], None]) -> None:
+                 on_failed: Callable[[TLSLayer, Exception], None],
+                 batch: WriteBatch) -> None:
         self.raw = raw
+        self._batch = batch
         self.app = app
         self.records = TLSRecords(context)
         self._ready = on_ready
@@ -192,7 +225,8 @@ class TLSLayer(asyncio.Protocol):
                 self.app.data_received(plain)
             finally:
                 self._reading = False
-        self._flush_raw()
+        if records.has_output:
+            self._batch.add(self)
         if records.eof and not self.raw.is_closing():
             self._peer_eof()
 
