@@ -28,22 +28,28 @@ MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 class Mosquitto:
     def __init__(self, port: int | None = None, listen: str = "127.0.0.1",
-                 prefix: list[str] | None = None, tls_pem: Path | None = None) -> None:
+                 prefix: list[str] | None = None, tls_pem: Path | None = None,
+                 tls_passwords: Path | None = None) -> None:
         self.port = port or free_port()
         self.listen = listen
         self.prefix = prefix or []
         self.dir = Path(tempfile.mkdtemp(prefix="pnut-mosq-"))
         self.conf = self.dir / "mosquitto.conf"
-        conf = (f"listener {self.port} {listen}\n"
+        conf = (f"per_listener_settings true\nlistener {self.port} {listen}\n"
                 "allow_anonymous true\npersistence false\n"
                 "log_dest stderr\nlog_type error\nlog_type warning\n"
                 "max_queued_messages 100000\n")
-        #: A second listener with TLS (``tls_pem``: certificate, chain and key in one file).
+        #: A second listener with TLS (``tls_pem``: certificate, chain and key in
+        #: one file), for the users of ``tls_passwords`` (mosquitto_passwd) only.
         self.tls_port: int | None = None
         if tls_pem is not None:
             self.tls_port = free_port()
             conf += (f"listener {self.tls_port} {listen}\ncertfile {tls_pem}\n"
                      f"keyfile {tls_pem}\n")
+            if tls_passwords is not None:
+                conf += f"allow_anonymous false\npassword_file {tls_passwords}\n"
+            else:
+                conf += "allow_anonymous true\n"
         self.conf.write_text(conf)
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -249,33 +249,49 @@ def test_reconnects_will_and_same_ups_names(broker: Mosquitto, tmp_path: Path) -
         two.close()
 
 
-def test_mqtts_broker(tmp_path: Path) -> None:
-    """mqtts://: the bridge checks the broker's certificate against --broker-cafile
-    (and refuses one it cannot verify)."""
+def test_mqtts_broker_with_password(tmp_path: Path) -> None:
+    """mqtts://USER@: the bridge checks the broker's certificate against
+    --broker-cafile and logs in with the password from $PNUT_MQTT_PASSWORD;
+    without the CA, or with a wrong password, it does not get in."""
     from pnut.tls.certs import init_pki
 
     pki = tmp_path / "pki"
     init_pki(pki, ["127.0.0.1"])
-    # mosquitto reads it after dropping root for its own user: a readable copy.
+    # mosquitto reads these after dropping root for its own user: readable copies.
     shared = Path(tempfile.mkdtemp(prefix="pnut-mosq-tls-"))
     shared.chmod(0o755)
     pem = shared / "server.pem"
     pem.write_bytes((pki / "server.pem").read_bytes())
-    pem.chmod(0o644)
-    with Mosquitto(tls_pem=pem) as tls_broker, Stack([Ups("eaton", DEV)], users=USERS) as st:
-        st.start(upsd="pnut", driver="pnut")
-        obs = Observer(tls_broker.port, ["pnut/#"])
-        try:
-            url = f"mqtts://127.0.0.1:{tls_broker.tls_port}"
-            st.spawn([*PNUT, "mqtt", "--broker", url, "--server", f"127.0.0.1:{st.port}"],
-                     "unverified")
-            st.spawn([*PNUT, "mqtt", "--broker", url, "--broker-cafile",
-                      str(pki / "ca.pem"), "--interval", "0.5",
-                      "--server", f"127.0.0.1:{st.port}"], "verified")
-            base = f"pnut/127.0.0.1_{st.port}"
-            obs.wait(f"{base}/eaton/var/battery.charge", lambda v: v == "87")
-            wait_for(lambda: "certificate verify failed" in st.log_text().lower())
-            assert "connected to" not in (st.dir / "unverified.log").read_text()
-        finally:
-            obs.close()
-            shutil.rmtree(shared, ignore_errors=True)
+    passwords = shared / "passwords"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "bridge", "br pw"],
+                   check=True, capture_output=True, timeout=10)
+    for path in (pem, passwords):
+        path.chmod(0o644)
+    try:
+        with Mosquitto(tls_pem=pem, tls_passwords=passwords) as tls_broker, \
+                Stack([Ups("eaton", DEV)], users=USERS) as st:
+            st.start(upsd="pnut", driver="pnut")
+            obs = Observer(tls_broker.port, ["pnut/#"])
+            try:
+                url = f"mqtts://bridge@127.0.0.1:{tls_broker.tls_port}"
+                server = ["--server", f"127.0.0.1:{st.port}"]
+                cafile = ["--broker-cafile", str(pki / "ca.pem")]
+                st.spawn([*PNUT, "mqtt", "--broker", url, *server], "unverified",
+                         env={"PNUT_MQTT_PASSWORD": "br pw"})
+                st.spawn([*PNUT, "mqtt", "--broker", url, *cafile, *server], "wrongpw",
+                         env={"PNUT_MQTT_PASSWORD": "nope"})
+                st.spawn([*PNUT, "mqtt", "--broker", url, *cafile, "--interval", "0.5",
+                          *server], "verified", env={"PNUT_MQTT_PASSWORD": "br pw"})
+                base = f"pnut/127.0.0.1_{st.port}"
+                obs.wait(f"{base}/eaton/var/battery.charge", lambda v: v == "87")
+                logs = {name: st.dir / f"{name}.log" for name in ("unverified", "wrongpw")}
+                wait_for(lambda: "certificate verify failed"
+                         in logs["unverified"].read_text().lower())
+                wait_for(lambda: "not authori" in logs["wrongpw"].read_text().lower())
+                for log in logs.values():
+                    assert "connected to" not in log.read_text()
+                assert "br pw" not in st.log_text() and "nope" not in st.log_text()
+            finally:
+                obs.close()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
