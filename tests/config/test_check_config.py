@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support import PNUT, have_nut, wait_for
+from support import PNUT, have_nut, requires_nut, wait_for
 
 BROKEN = {
     "nut.conf": "MODE = standalone\nMODE=netservr\n",
@@ -139,7 +139,7 @@ def test_upsdrvctl_reports_a_misspelt_driver_line_and_fails(confdir: Path) -> No
     assert f"{confdir}/ups.conf:1: UPS [u] has no 'driver' setting: not started" in result.stderr
 
 
-@pytest.mark.skipif(not have_nut(), reason="needs Debian's NUT drivers")
+@requires_nut
 def test_upsdrvctl_hands_confdir_to_nuts_c_drivers(confdir: Path) -> None:
     """NUT's dummy-ups finds ups.conf and its .dev file only through NUT_CONFPATH."""
     state = confdir / "s"
