@@ -321,6 +321,40 @@ DELTA = fixture("delta_ups", 0x05DD, 0x041B, {
 ], "none: Delta Amplon values chosen by pnut (UPS type code 3: offline, boosting)")
 
 
+def _ip(*octets: int) -> int:
+    return int.from_bytes(bytes(octets), "little")
+
+
+EVER = fixture("ever", 0x2E51, 0xFFFF, {
+    "1": "EVER", "2": "POWERLINE RT 2000", "3": "EVR0000001"}, [
+    F("UPS.EVER1.EVER13", 0x1203, 16, 0, 0xFFFF),  # firmware v1.2b03
+    F("UPS.EVER1.EVER15", 0x0201, 16, 0, 0xFFFF),  # hardware rev.Bv01
+    # whole reports NUT reads by their fixed IDs: network card addresses and counters
+    F("UPS.EVER1.EVER72", _ip(0x00, 0x1A, 0x2B, 0x3C), 32, 0, 0x7FFFFFFF, rid=210),
+    F("UPS.EVER1.EVER73", _ip(192, 168, 1, 20), 32, 0, 0x7FFFFFFF, rid=211),
+    F("UPS.EVER1.EVER93", _ip(192, 168, 1, 77), 32, 0, 0x7FFFFFFF, rid=230),
+    F("UPS.EVER1.EVER94", _ip(255, 255, 255, 0), 32, 0, 0x7FFFFFFF, rid=231),
+    F("UPS.EVER1.EVER95", _ip(192, 168, 1, 1), 32, 0, 0x7FFFFFFF, rid=232),
+    F("UPS.EVER1.EVER77", 123456, 32, 0, 0x7FFFFFFF, rid=215),
+    F("UPS.EVER1.EVER78", 654321, 32, 0, 0x7FFFFFFF, rid=216),
+    F("UPS.EVER1.EVER79", 3, 32, 0, 0x7FFFFFFF, rid=217),
+    F("UPS.EVER1.EVER80", 0, 32, 0, 0x7FFFFFFF, rid=218),
+    F("UPS.EVER1.EVER97.EVER98", 4, 8, 0, 255, rid=74),  # work mode: ONLINE
+    F("UPS.EVER1.EVER97.EVER102", 1, 8, 0, 1, rid=77),
+    F("UPS.EVER1.EVER18.EVER28", 0x0044, 16, 0, 0xFFFF, rid=75),  # BOOST CHARGING
+    F("UPS.EVER1.EVER32.EVER33", 0x0000, 16, 0, 0xFFFF, rid=76),
+    F("UPS.PowerSummary.RemainingCapacity", 100, 8, 0, 100),
+    F("UPS.PowerSummary.RunTimeToEmpty", 2400),
+    F("UPS.PowerSummary.Voltage", 81, 16, 0, 0x7FFF),
+    F("UPS.PowerConverter.Input.Voltage", 229, 16, 0, 0x7FFF),
+    F("UPS.PowerConverter.Output.Voltage", 230, 16, 0, 0x7FFF),
+    F("UPS.PowerConverter.Output.PercentLoad", 12, 8, 0, 100),
+    F("UPS.Flow.ConfigApparentPower", 2000),
+    _bool("UPS.PowerSummary.PresentStatus.ACPresent", True),
+    _bool("UPS.PowerSummary.PresentStatus.Discharging", False),
+], "none: Ever POWERLINE values chosen by pnut (network card reports at NUT's fixed IDs)")
+
+
 #: Megatec/Q1 answers of a 230 V line-interactive UPS on mains (NUT's Megatec protocol doc).
 MEGATEC = {
     "Q1\r": "(231.2 231.2 230.8 021 50.1 13.6 26.0 00001001\r",
@@ -363,7 +397,8 @@ def main() -> int:
                       ("tripplite-smart1000lcd-synthetic.json", TRIPPLITE),
                       ("legrand-keor-synthetic.json", LEGRAND),
                       ("openups-d004-synthetic.json", OPENUPS),
-                      ("delta-amplon-synthetic.json", DELTA)):
+                      ("delta-amplon-synthetic.json", DELTA),
+                      ("ever-powerline-synthetic.json", EVER)):
         (out / name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")
     for name, doc in QX.items():
         (out / name).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", "utf-8")

@@ -116,6 +116,7 @@ class HidUps:
         self.dev = dev
         self.ds = ds
         self.q = quirks
+        quirks.report = self.raw_report
         self.age = int(pollinterval)
         self.onlinedischarge = onlinedischarge
         self.interrupt_only = interrupt_only
@@ -133,6 +134,11 @@ class HidUps:
         self._fields: dict[int, Field | None] = {}
 
     # -- report buffer -----------------------------------------------------
+    def raw_report(self, rid: int) -> bytes | None:
+        """A report's buffer as last read, report ID first (None: not in the descriptor)."""
+        buf = self.buffers.get(rid)
+        return None if buf is None else bytes(buf)
+
     def invalidate(self) -> None:
         self.stamps.clear()
 

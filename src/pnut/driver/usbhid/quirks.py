@@ -47,5 +47,11 @@ class DeviceQuirks:
     liebert_line_mult: float = 1.0
     #: openups-hid.c's input/output voltage and charge/discharge current scales.
     openups_scales: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    #: The raw bytes of a report as last read (report ID first), None if not in the
+    #: descriptor: ever-hid.c reads some reports whole, by fixed IDs.
+    report: Callable[[int], bytes | None] = lambda _rid: None
+    #: ever-hid.c's call counters (which of four reports the next call reads).
+    ever_ip_counter: int = 1
+    ever_packets_counter: int = 1
     #: The status bits collected so far (eaton_converter_online_fun looks at "off").
     status_bits: set[str] = field(default_factory=set)

@@ -401,3 +401,87 @@ CONVERTERS.update({
     "openups_scale_cdischarge_fun": _openups_scaled(3, "%.3f"),
     "openups_temperature_fun": openups_temperature_fun,
 })
+
+
+# -- Ever (ever-hid.c): whole reports read by fixed IDs --------------------------------
+# NUT reads these reports' buffers directly (its pointer would be NULL for a report the
+# descriptor lacks: a crash; here the row is skipped), and cycles the IP address and
+# packet counter rows through four reports with a counter per function.
+_EVER_REV = "0ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_EVER_WORKMODES = {1: "UNKNOWN", 2: "STOP", 4: "ONLINE", 8: "ONBATTERY", 16: "WATCH",
+                   32: "WAITING", 64: "EMERGENCY"}
+_EVER_MESSAGES = ((0x04, "BOOST"), (0x08, "BUCK"), (0x10, "BOOST_BLOCKED"),
+                  (0x20, "BUCK_BLOCKED"), (0x40, "CHARGING"), (0x80, "FAN_ON"),
+                  (0x100, "EPO_BLOCKED"), (0x200, "NEED_REPLACMENT"), (0xC00, "OVERHEAT"),
+                  (0x1000, "WAITING_FOR_MIN_CHARGE"), (0x2000, "MAINS_OUT_OF_RANGE"))
+_EVER_ALARMS = ((0x01, "OVERLOAD"), (0x02, "SHORT-CIRCUIT"), (0x0C, "OVERHEAT"),
+                (0x10, "EPO"), (0x20, "INERNAL_ERROR"), (0x40, "REVERSE_POWER_SUPPLY"),
+                (0x80, "NO_INETERNAL_COMM"), (0x100, "CRITICAL_BATT_VOLTAGE"))
+
+
+def ever_format_hardware_fun(q: DeviceQuirks, value: float) -> str | None:
+    v = c_long(value) & 0xFFFFFFFF
+    rev = (v & 0xFF00) >> 8
+    if rev >= len(_EVER_REV):
+        return None  # NUT reads past its 27-entry table
+    return f"rev.{_EVER_REV[rev]}v{v & 0xFF:02d}"[:9]
+
+
+def ever_format_version_fun(q: DeviceQuirks, value: float) -> str | None:
+    v = c_long(value)
+    return f"v{(v & 0xF000) >> 12:X}.{(v & 0xF00) >> 8:X}b{v & 0xFF:02d}"[:9]
+
+
+def _ever_bytes(q: DeviceQuirks, rid: int) -> bytes | None:
+    return q.report(rid)
+
+
+def ever_mac_address_fun(q: DeviceQuirks, value: float) -> str | None:
+    buf = _ever_bytes(q, 210)
+    return None if buf is None else ":".join(f"{b:02x}" for b in buf[1:])[:99]
+
+
+def ever_ip_address_fun(q: DeviceQuirks, value: float) -> str | None:
+    rid = (211, 230, 231, 232)[q.ever_ip_counter - 1]
+    q.ever_ip_counter = 1 if q.ever_ip_counter == 4 else q.ever_ip_counter + 1
+    buf = _ever_bytes(q, rid)
+    return None if buf is None else ".".join(str(b) for b in buf[1:])[:99]
+
+
+def ever_packets_fun(q: DeviceQuirks, value: float) -> str | None:
+    rid = (215, 216, 217, 218)[q.ever_packets_counter - 1]
+    q.ever_packets_counter = 1 if q.ever_packets_counter == 4 else q.ever_packets_counter + 1
+    buf = _ever_bytes(q, rid)
+    if buf is None:
+        return None
+    if len(buf) < 5:
+        return ""
+    return str(int.from_bytes(buf[1:5], "little", signed=True))
+
+
+def ever_workmode_fun(q: DeviceQuirks, value: float) -> str | None:
+    buf = _ever_bytes(q, 74)
+    return None if buf is None or len(buf) < 2 else _EVER_WORKMODES.get(buf[1], "UNKNOWN")
+
+
+def ever_on_off_fun(q: DeviceQuirks, value: float) -> str | None:
+    buf = _ever_bytes(q, 74)
+    if buf is None or len(buf) < 2:
+        return None
+    return "!off" if buf[1] in (0x04, 0x08) else "off"
+
+
+def _ever_flags(q: DeviceQuirks, rid: int, names: tuple[tuple[int, str], ...]) -> str | None:
+    buf = _ever_bytes(q, rid)
+    if buf is None or len(buf) < 3:
+        return None
+    bits = buf[1] | buf[2] << 8
+    return " ".join(name for mask, name in names if bits & mask)[:199]
+
+
+CONVERTERS.update({
+    f.__name__: f for f in (ever_format_hardware_fun, ever_format_version_fun,
+                            ever_mac_address_fun, ever_ip_address_fun, ever_packets_fun,
+                            ever_workmode_fun, ever_on_off_fun)})
+CONVERTERS["ever_messages_fun"] = lambda q, value: _ever_flags(q, 75, _EVER_MESSAGES)
+CONVERTERS["ever_alarms_fun"] = lambda q, value: _ever_flags(q, 76, _EVER_ALARMS)
