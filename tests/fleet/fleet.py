@@ -115,9 +115,17 @@ class Host:
                 out[ups] = int(seq)
         return out
 
-    def power_loss(self) -> None:
-        """Cut the link first (silence), then stop everything that ran there."""
-        subprocess.run([IP, "link", "del", self.hub_if], capture_output=True, timeout=10)
+    def power_loss(self, cut: str = "link") -> None:
+        """Go silent first, then stop everything that ran there.
+
+        ``link``: the hub's end of the cable goes (and its route with it);
+        ``carrier``: the host's interface goes dark, the hub keeps its address
+        and route and sends into a link without carrier.  Neither sends a reset.
+        """
+        if cut == "carrier":
+            self.ns.run([IP, "link", "set", "eth0", "down"])
+        else:
+            subprocess.run([IP, "link", "del", self.hub_if], capture_output=True, timeout=10)
         self.kill()
 
     def kill(self) -> None:
@@ -206,7 +214,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # -- one host loses power -------------------------------------------------------
         victim = hosts[args.kill - 1]
         t0 = time.monotonic()
-        victim.power_loss()
+        victim.power_loss(args.cut)
         seen: dict[str, float] = {}
         vlabel = victim.label
         checks = {
@@ -375,6 +383,10 @@ def main() -> int:
                    help="seconds the drivers keep changing values (then hold still)")
     p.add_argument("--kill", type=int, default=2, help="which host loses power (1-based)")
     p.add_argument("--detect-timeout", type=float, default=30.0)
+    p.add_argument("--cut", choices=("link", "carrier"), default="link",
+                   help="how the host goes silent: the hub's end of its link is deleted "
+                        "(default), or the host's interface is set down (the hub keeps its "
+                        "route)")
     p.add_argument("--no-exporters", dest="exporters", action="store_false",
                    help="no HTTP_LISTEN in the hosts' upsd (Prometheus scrapes only the "
                         "hub's pnut web)")
