@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import pytest
@@ -395,3 +396,32 @@ def test_voltronic_protocols_turn_rows_on() -> None:
     s.device.state["protocol"] = 5  # not a protocol NUT's driver knows: no dialect claims it
     assert asyncio.run(detect(DIALECTS, None, s.make)) is None
     assert "input.voltage" not in s.values()
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 3, 9, 10, 31, 99])
+def test_voltronic_bad_answers_never_raise(protocol: int) -> None:
+    """Garbage, truncated and non-numeric replies between good ones, commands between
+    polls: the hooks fail the row (NUT's -1) and nothing raises."""
+
+    async def go() -> None:
+        dev = VoltronicDevice()
+        dev.rng = random.Random(protocol)
+        dev.state["protocol"] = protocol
+        s = Setup("voltronic")
+        s.device, s.transport = dev, MemoryTransport(dev)
+        engine = await detect(DIALECTS, "voltronic", s.make)
+        assert engine is not None
+        await engine.init_info()
+        pick = random.Random(protocol)
+        for _ in range(20):
+            dev.state["fault"] = pick.choice(["none", "garbage", "truncated", "nonnumeric"])
+            s.clock += 7
+            await engine.update()
+            await engine.instcmd(pick.choice(["beeper.toggle", "shutdown.return",
+                                              "test.battery.start", "bypass.start"]), None)
+        dev.state["fault"] = "none"
+        s.clock += 31
+        assert await engine.update()
+        assert s.values()["ups.firmware.aux"] == f"P{protocol:02d}"
+
+    asyncio.run(go())
