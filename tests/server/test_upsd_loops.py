@@ -2,10 +2,10 @@
 
 ``pnut upsd`` runs on uvloop when it is installed (PNUT_NO_UVLOOP=1 forces
 asyncio's loop); the two differ in transports (pause/resume, write
-buffering, start_tls), so the paths that touch them run on both: pipelined
-requests, the reply cache, a big LIST, a tracked SET, an over-long
-line, LOGOUT, and STARTTLS.  The flood test (test_upsd_flood.py) is also
-run on both loops.
+buffering, set_protocol under the TLS layer, call_soon), so the paths that
+touch them run on both: pipelined requests, the reply cache, a big LIST, a
+tracked SET, an over-long line, LOGOUT, and STARTTLS.  The flood test
+(test_upsd_flood.py) is also run on both loops.
 """
 
 from __future__ import annotations
@@ -80,5 +80,10 @@ def test_starttls_then_requests_over_tls(stack: Stack, pki: Path) -> None:
         tls.sendall(b"GET VAR u ups.load\nNETVER\n")
         assert reader.readline() == b'VAR u ups.load "3"\n'
         assert reader.readline() == b"1.3\n"
+        tls.sendall(b"GET VAR u ups.load\n")  # the reply cache, over TLS
+        assert reader.readline() == b'VAR u ups.load "3"\n'
+        tls.sendall(b"LOGOUT\n")
+        assert reader.readline() == b"OK Goodbye\n"
+        assert reader.readline() == b""  # closed after the reply
     finally:
         raw.close()
