@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 from collections.abc import Iterator
@@ -77,6 +78,28 @@ def test_failed_handshake_drops_only_that_client(tls_stack: Stack) -> None:
             ssl.create_default_context().wrap_socket(plain, server_hostname="127.0.0.1")
         assert good.ask("NETVER") == ["1.3"]
     assert "TLS handshake with 127.0.0.1 failed" in tls_stack.log_text()
+
+
+def test_a_forged_record_after_the_handshake_drops_that_client(pki: Path,
+                                                              tls_stack: Stack) -> None:
+    raw = socket.create_connection(("127.0.0.1", tls_stack.port), timeout=5)
+    try:
+        raw.sendall(b"STARTTLS\n")
+        assert raw.recv(100) == b"OK STARTTLS\n"
+        tls = client_context(pki / "ca.pem").wrap_socket(raw, server_hostname="127.0.0.1")
+        reader = tls.makefile("rb")
+        tls.sendall(b"NETVER\n")
+        assert reader.readline() == b"1.3\n"
+        forged = b"\x17\x03\x03\x00\x20" + bytes(32)  # application data, bad tag
+        assert os.write(tls.fileno(), forged) == len(forged)  # under the TLS socket
+        with pytest.raises(OSError):  # dropped: reset, or the end without a reply
+            if reader.readline() == b"":
+                raise ConnectionResetError
+    finally:
+        tls.close()
+    with Conn(tls_stack.port) as good:
+        assert good.ask("NETVER") == ["1.3"]
+    assert "Dropping client 127.0.0.1: TLS error" in tls_stack.log_text()
 
 
 def test_unloadable_certfile_is_a_config_error(tmp_path: Path) -> None:
