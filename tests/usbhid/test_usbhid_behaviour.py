@@ -41,7 +41,10 @@ def _charge_after_interrupt(c_driver: bool, pollonly: bool) -> str:
                 assert 'SETINFO battery.charge "100"' in drv.dumpall()
                 emu.command("interrupt 0c32")
                 emu.command("feature 12 0c32")  # what a later GET_REPORT would say too
-                changed = wait_for(lambda: 'SETINFO battery.charge "50"' in drv.dumpall(), 8, 0.5)
+                # Both drivers take well under a second to apply the report; the pollonly
+                # run, which must not apply it, is watched for three poll intervals.
+                changed = wait_for(lambda: 'SETINFO battery.charge "50"' in drv.dumpall(),
+                                   3 if pollonly else 8, 0.25)
                 return "50" if changed else "100"
             finally:
                 drv.stop()
