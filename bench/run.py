@@ -8,7 +8,9 @@ C load generator (bench/loadgen.c, compiled here) to CPU 1, so a 2-core
 machine measures the server and not the client.  Beside requests/s the
 table shows the server's own CPU time per request, read from
 /proc/PID/stat, which is the fairer number when the load generator is
-the bottleneck.  Results also go to bench/results/latest.json.
+the bottleneck.  Memory is read twice: just after startup, and idle after
+the load rows (TLS handshakes included: what the allocator keeps after
+them counts).  Results also go to bench/results/latest.json.
 
 A third section (bench/flood.py) floods each server with invalid input
 while an honest client polls (issue 15).
@@ -118,6 +120,7 @@ def measure(impl: str, loadgen: Path, seconds: float, tls_only: bool = False) ->
         st.start_driver(st.upses[0], "nut")
         proc = st.start_upsd(impl, prefix=pinned([], SERVER_CPU))
         pid = proc.pid
+        fresh = rss_mb(pid)  # started, UPS ready, no client served yet
         scenarios = [
             ("GET VAR, 1 conn", "get", 1),
             ("GET VAR, 16 conns", "get", 16),
@@ -151,7 +154,8 @@ def measure(impl: str, loadgen: Path, seconds: float, tls_only: bool = False) ->
             ready = idle.stdout.readline()
             time.sleep(1.0)
             held = rss_mb(pid)
-            res.rows["RSS, idle server (MB)"] = {"value": base}
+            res.rows["RSS, just started (MB)"] = {"value": fresh}
+            res.rows["RSS, idle server (MB)"] = {"value": base}  # after the rows above
             res.rows[f"RSS, {IDLE_CONNS} idle conns (MB)"] = {
                 "value": held, "conns": float(ready.split()[1]) if ready.startswith("READY")
                 else 0.0}
