@@ -27,6 +27,7 @@ do pnut's, through this module only:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import pwd
@@ -150,10 +151,25 @@ def run_as(explicit: str | None) -> Account | None:
     return Account(entry.pw_name, entry.pw_uid, entry.pw_gid)
 
 
+#: Standard modules the daemons import only when first needed (a login, a pin,
+#: a misspelt name at reload).  They are loaded before giving up root: after
+#: it the run-as user may not be able to read Python's own files (an
+#: interpreter under /root, a chroot), and a login must not fail with
+#: ImportError.
+LATE_IMPORTS = ("hashlib", "hmac", "difflib")
+
+
+def load_late_imports() -> None:
+    """Import :data:`LATE_IMPORTS` while the files are still readable."""
+    for name in LATE_IMPORTS:
+        importlib.import_module(name)
+
+
 def drop_privileges(account: Account | None) -> None:
     """Become ``account`` for good (group, supplementary groups, then user)."""
     if account is None or os.geteuid() != 0:
         return
+    load_late_imports()
     os.setgid(account.gid)
     os.initgroups(account.name, account.gid)
     os.setuid(account.uid)
@@ -184,6 +200,7 @@ def set_group(path: str | os.PathLike[str], group: str | None) -> None:
 
 def enter_chroot(path: str) -> None:
     """Drivers' ``-r DIR``: confine the process there (needs root)."""
+    load_late_imports()
     try:
         os.chroot(path)
         os.chdir("/")
