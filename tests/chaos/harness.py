@@ -157,7 +157,10 @@ class Run:
     def _env(self, home: Path | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env.update(NUT_CONFPATH=str(home or self.dir), NUT_STATEPATH=str(self.state),
-                   NUT_ALTPIDPATH=str(home or self.state), PYTHONUNBUFFERED="1")
+                   NUT_ALTPIDPATH=str(home or self.state), PYTHONUNBUFFERED="1",
+                   # pnut's upsd listens beyond loopback: its own certificate goes here,
+                   # never to the machine's /var/lib/nut
+                   STATE_DIRECTORY=str(self.dir / "lib"))
         env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
         if self.plan.uses_clock:
             env.update(LD_PRELOAD=str(FAKETIME), FAKETIME_DONT_FAKE_MONOTONIC="1",

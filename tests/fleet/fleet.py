@@ -94,7 +94,9 @@ class Host:
 
     def spawn(self, argv: list[str], name: str) -> subprocess.Popen[bytes]:
         env = {**os.environ, "NUT_CONFPATH": str(self.dir), "NUT_STATEPATH": str(self.state),
-               "NUT_ALTPIDPATH": str(self.state), "PYTHONUNBUFFERED": "1"}
+               "NUT_ALTPIDPATH": str(self.state), "PYTHONUNBUFFERED": "1",
+               # upsd's own certificate (it listens beyond loopback): not the machine's
+               "STATE_DIRECTORY": str(self.dir / "lib")}
         with open(self.dir / f"{name}.log", "ab") as log:
             proc = subprocess.Popen([*self.ns.prefix, *argv], env=env, cwd=self.dir,
                                     stdout=log, stderr=subprocess.STDOUT,
