@@ -26,8 +26,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             if ALLOW_MISSING:
                 pytest.skip(f"{missing} (PNUT_ALLOW_NO_NUT=1)")
             pytest.fail(f"{missing}: this test compares pnut with it and must not be "
-                        "skipped (PNUT_ALLOW_NO_NUT=1 skips it on a developer machine)",
+                        "skipped (PNUT_ALLOW_NO_NUT=1 skips it on a developer machine, "
+                        "never in CI)",
                         pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _own_state_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's upsd keeps its own certificate in the test's temp dir, never in the
+    machine's /var/lib/nut (pnut.tls.autocert), even where a test forgets to say so."""
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "var-lib-nut"))
 
 
 @pytest.fixture

@@ -58,9 +58,9 @@ def have_nut() -> bool:
 # The reference implementation and the emulators the tests compare pnut with
 # must be there: a test that needs a missing one FAILS, saying what is missing
 # (CI, scripts/test), instead of skipping silently.  Only a developer who says
-# so (PNUT_ALLOW_NO_NUT=1) gets such tests skipped.  tests/conftest.py acts on
-# the ``needs`` mark.
-ALLOW_MISSING = os.environ.get("PNUT_ALLOW_NO_NUT") == "1"
+# so (PNUT_ALLOW_NO_NUT=1) gets such tests skipped, and never in CI (CI set).
+# tests/conftest.py acts on the ``needs`` mark.
+ALLOW_MISSING = os.environ.get("PNUT_ALLOW_NO_NUT") == "1" and not os.environ.get("CI")
 
 
 def needs(missing: str | None) -> pytest.MarkDecorator:
@@ -70,6 +70,12 @@ def needs(missing: str | None) -> pytest.MarkDecorator:
 
 
 requires_nut = needs(None if have_nut() else "Debian nut-server/nut-client not installed")
+
+
+def use_nut() -> bool:
+    """Whether a test runs its NUT half: always, unless NUT is missing and a developer
+    said PNUT_ALLOW_NO_NUT=1 (elsewhere a missing NUT then fails that half)."""
+    return have_nut() or not ALLOW_MISSING
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from support import NUT_LIBDIR, PNUT, Stack, Ups, have_nut, run
+from support import NUT_LIBDIR, PNUT, Stack, Ups, requires_nut, run
 
 UNITS = ("pnut-driver@.service", "pnut-driver.target", "pnut-server.service",
          "pnut-monitor.service", "pnut.target")
@@ -56,10 +56,8 @@ def _until(sock: socket.socket, word: str) -> list[str]:
     return seen
 
 
-@pytest.mark.parametrize("impl", ["pnut", "nut"])
+@pytest.mark.parametrize("impl", ["pnut", pytest.param("nut", marks=requires_nut)])
 def test_upsdrvctl_foreground_runs_one_driver_for_systemd(impl: str) -> None:
-    if impl == "nut" and not have_nut():
-        pytest.skip("needs Debian's NUT drivers")
     with Stack([Ups("u", "ups.status: OL\n")]) as st:
         listener = _listener(st.dir / "notify.sock")
         try:

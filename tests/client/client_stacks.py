@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from support import FIXTURES, Stack, Ups, have_nut
+import pytest
+
+from support import FIXTURES, Stack, Ups, requires_nut
 
 USERS = """\
 [admin]
@@ -44,7 +46,8 @@ ups.model: "Quote \\" back\\\\slash"
 
 FSD_DEV = "ups.status: OL\nbattery.charge: 100\n"
 
-IMPLS = ["nut", "pnut"] if have_nut() else ["pnut"]
+#: The two upsds every client test runs against (NUT's must be there: support.requires_nut).
+IMPLS = [pytest.param("nut", marks=requires_nut), "pnut"]
 
 
 def upses() -> list[Ups]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from support import PNUT, have_nut, requires_nut, wait_for
+from support import PNUT, requires_nut, use_nut, wait_for
 
 BROKEN = {
     "nut.conf": "MODE = standalone\nMODE=netservr\n",
@@ -76,7 +76,7 @@ def test_every_problem_is_one_line_with_file_and_line(confdir: Path) -> None:
         f"{d}/upsd.users: warning: is readable by every user of this machine and holds "
         "passwords: chmod 0640 (group nut)",
     ]
-    if have_nut():  # the instant command list is NUT's installed cmdvartab
+    if use_nut():  # the instant command list is NUT's installed cmdvartab
         expected.append(f"{d}/upsd.users:1: warning: user [admin]: instcmds: 'beeper.of' is "
                         "not an instant command NUT knows (/usr/share/nut/cmdvartab) "
                         "(did you mean 'beeper.off'?)")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support import have_nut
+from support import requires_nut
 
 
 def _nut_user() -> bool:
@@ -29,10 +29,11 @@ def _nut_user() -> bool:
     return True
 
 
-@pytest.mark.skipif(not have_nut() or os.geteuid() != 0 or not _nut_user()
-                    or shutil.which("unshare") is None,
-                    reason="needs root, Debian's NUT and its 'nut' user, and unshare")
+@requires_nut
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="needs root and unshare")
 def test_every_mix_of_pnut_and_nut_on_debians_defaults() -> None:
+    assert _nut_user(), "Debian's nut-server makes the user 'nut'"
     script = Path(__file__).resolve().parent / "debian_matrix.py"
     done = subprocess.run(["unshare", "-m", "-n", sys.executable, str(script)],
                           capture_output=True, text=True, timeout=180)

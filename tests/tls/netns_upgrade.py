@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from support import NUT_BINDIR, PNUT, Stack, Ups, have_nut, run
+from support import NUT_BINDIR, PNUT, Stack, Ups, run, use_nut
 
 
 def _offered(st: Stack) -> list[str]:
@@ -42,7 +42,7 @@ def main() -> None:
         tls = run([*PNUT, "upsc", "--tls", "--pin", pin, where, "ups.load"], env=st.env)
         out["tls_upsc"] = tls.stdout + tls.stderr
         out["login_in_clear"] = st.talk(["USERNAME admin", 'PASSWORD "s3cret pw"', "LOGOUT"])
-        if have_nut():
+        if use_nut():
             nut = run([str(NUT_BINDIR / "upsc"), where, "ups.load"], env=st.env)
             out["nut_upsc"] = nut.stdout
         st.stop(upsd, signal.SIGTERM)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support import have_nut
+from support import use_nut
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,7 +36,7 @@ def test_nut_config_listening_everywhere_starts_and_offers_tls() -> None:
     assert out["plain_upsc"] == "7\n"  # an old client still works, in clear text
     assert out["tls_upsc"] == "7\n"  # and a client that pins the kept certificate
     assert out["login_in_clear"] == ["OK", "OK", "OK Goodbye"]
-    if have_nut():
+    if use_nut():
         assert out["nut_upsc"] == "7\n"
     [first] = out["log_first"]
     assert "LISTEN 0.0.0.0" in first and "upsd.conf:1) reaches other hosts" in first
