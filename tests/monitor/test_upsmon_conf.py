@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from pnut.config.notify import STOCK_MESSAGES, NotifyFlag, NotifyType
 from pnut.config.parser import ConfigError
 from pnut.config.upsmon_conf import load_upsmon_conf, parse_upsmon_conf
-from pnut.monitor.events import STOCK_MESSAGES, NotifyFlag, NotifyType, format_message
+from pnut.monitor.events import format_message
 
 GOOD = """\
 MONITOR ups1@10.0.0.1:3494 2 admin "pw with space" primary
@@ -143,7 +144,7 @@ def test_lines_nut_accepts_are_warnings(tmp_path: Path, line: str, warning: str)
     if "duplicate" in warning:
         assert len(conf.monitors) == 1
     if "WAL'" in warning:
-        from pnut.monitor.events import NotifyFlag, NotifyType
+        from pnut.config.notify import NotifyFlag, NotifyType
         assert conf.flags[NotifyType.ONBATT] == NotifyFlag.SYSLOG
 
 

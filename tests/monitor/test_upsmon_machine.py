@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from pnut.monitor.events import NotifyType as N
+from pnut.config.notify import NotifyType as N
 from pnut.monitor.machine import (
     CRITICAL_RULES,
     HostSync,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pnut.config.notify import NotifyType
 from pnut.config.upsmon_conf import parse_upsmon_conf
-from pnut.monitor.events import NotifyType
 from pnut.monitor.notifier import Notifier
 from pnut.protocol.tokens import quote
 

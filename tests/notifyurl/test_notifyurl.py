@@ -21,10 +21,11 @@ import pytest
 from hooks import Hook, self_signed, wait_until
 
 from conftest import requires_nut
+from pnut.config.notify import check_url, redact
 from pnut.config.parser import ConfigError
 from pnut.config.upsmon_conf import parse_upsmon_conf
 from pnut.monitor import Notification, Options, run
-from pnut.monitor.notifyurl import Dispatcher, Event, check_url, redact
+from pnut.monitor.notifyurl import Dispatcher, Event
 from pnut.monitor.thresholds import Watch
 from support import Ups, free_port, stack
 

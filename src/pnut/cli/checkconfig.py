@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from pnut.config.check import FILES, check_confdir
+from pnut.checks import FILES, check_confdir
 from pnut.config.parser import confpath
 
 

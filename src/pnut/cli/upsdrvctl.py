@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    from pnut.config.check import ups_conf_problems
+    from pnut.checks import ups_conf_problems
 
     for problem in ups_conf_problems(conf):  # the checks of 'pnut check-config'
         print(problem, file=sys.stderr)

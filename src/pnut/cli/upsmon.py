@@ -135,7 +135,7 @@ def main(argv: list[str]) -> int:
         return check_flag(conf, log)
     if conf.debug_min and conf.debug_min > args.debug:
         log.setLevel(logging.DEBUG)
-    from pnut.config.check import upsmon_startup
+    from pnut.checks import upsmon_startup
 
     for problem in upsmon_startup(conf):  # the checks of 'pnut check-config'
         log.warning("%s", problem)

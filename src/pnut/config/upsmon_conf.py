@@ -14,6 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pnut.config.notify import (
+    DEFAULT_FLAGS,
+    LATER_EVENTS,
+    STOCK_MESSAGES,
+    THRESHOLD_EVENTS,
+    NotifyFlag,
+    NotifyType,
+    check_url,
+    parse_flags,
+)
 from pnut.config.parser import (
     ConfigError,
     ConfLine,
@@ -24,14 +34,6 @@ from pnut.config.parser import (
     parse_text,
     read_conf,
     warnings_of,
-)
-from pnut.monitor.events import (
-    DEFAULT_FLAGS,
-    LATER_EVENTS,
-    STOCK_MESSAGES,
-    NotifyFlag,
-    NotifyType,
-    parse_flags,
 )
 from pnut.protocol.upsname import UpsNameError, parse_upsname
 from pnut.tls.contexts import normalize_pin
@@ -227,9 +229,6 @@ def _certpin(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
 
 
 def _notifyurl(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
-    from pnut.monitor.notifyurl import check_url
-    from pnut.monitor.thresholds import THRESHOLD_EVENTS
-
     url, names = args[0], args[1:]
     if "=" in names:  # the config tokenizer makes '=' a word of its own
         raise line.error('NOTIFYURL: put a URL with "=" (a query) in double quotes')

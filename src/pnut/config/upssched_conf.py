@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pnut.config.notify import LATER_EVENTS, NotifyType
 from pnut.config.parser import (
     ConfLine,
     confpath,
@@ -19,7 +20,6 @@ from pnut.config.parser import (
     read_conf,
     warnings_of,
 )
-from pnut.monitor.events import LATER_EVENTS, NotifyType
 
 FILENAME = "upssched.conf"
 

@@ -25,7 +25,7 @@ _EXPORTS = {
     "Options": "pnut.monitor.daemon",
     "Upsmon": "pnut.monitor.daemon",
     "Notification": "pnut.monitor.events",
-    "NotifyType": "pnut.monitor.events",
+    "NotifyType": "pnut.config.notify",
     "parse_upsmon_conf": "pnut.config.upsmon_conf",
     "load_upsmon_conf": "pnut.config.upsmon_conf",
 }

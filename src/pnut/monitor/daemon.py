@@ -40,10 +40,11 @@ from dataclasses import dataclass, field
 from pnut.client import AsyncClient, ClientError, NutConnectionError, ServerError
 from pnut.client.errors import Failure
 from pnut.client.tls import TlsMode, TlsSettings
+from pnut.config.notify import NotifyType
 from pnut.config.parser import ConfigError
 from pnut.config.upsmon_conf import Monitor, UpsmonConf, load_upsmon_conf
 from pnut.monitor import pdflag
-from pnut.monitor.events import Notification, NotifyType
+from pnut.monitor.events import Notification
 from pnut.monitor.machine import HostSync, Log, Machine, Notify, Settings, StartShutdown, UpsTrack
 from pnut.monitor.notifier import NOTIFY_TIMEOUT, Notifier
 from pnut.monitor.thresholds import Watch

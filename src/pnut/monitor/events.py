@@ -1,68 +1,17 @@
-"""upsmon's notification events: names, stock messages, default flags.
+"""upsmon's notifications as delivered: the message text and the event.
 
-NUT 2.8.0 raises exactly the eleven events of :class:`NotifyType`; later
-2.8.x releases added more (OFF, BYPASS, NOTCAL, ...).  Their names are
-listed in :data:`LATER_EVENTS` so that a upsmon.conf written for a newer
-NUT still loads (with a warning) instead of being refused.
+The vocabulary (event names, flags, stock messages, defaults) is upsmon.conf's
+and lives in :mod:`pnut.config.notify`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Flag, StrEnum, auto
 from typing import Final
 
+from pnut.config.notify import NotifyFlag, NotifyType
 
-class NotifyType(StrEnum):
-    ONLINE = "ONLINE"
-    ONBATT = "ONBATT"
-    LOWBATT = "LOWBATT"
-    FSD = "FSD"
-    COMMOK = "COMMOK"
-    COMMBAD = "COMMBAD"
-    SHUTDOWN = "SHUTDOWN"
-    REPLBATT = "REPLBATT"
-    NOCOMM = "NOCOMM"
-    NOPARENT = "NOPARENT"
-    CAL = "CAL"
-
-
-class NotifyFlag(Flag):
-    NONE = 0
-    IGNORE = auto()
-    SYSLOG = auto()
-    WALL = auto()
-    EXEC = auto()
-
-
-#: Event names of NUT releases after 2.8.0: accepted in NOTIFYMSG and
-#: NOTIFYFLAG, never raised.
-LATER_EVENTS: Final = frozenset({
-    "SHUTDOWN_HOSTSYNC", "NOTCAL", "OFF", "NOTOFF", "BYPASS", "NOTBYPASS",
-    "ECO", "NOTECO", "ALARM", "NOTALARM", "OVER", "NOTOVER", "TRIM", "NOTTRIM",
-    "BOOST", "NOTBOOST", "OTHER", "NOTOTHER", "SUSPEND_STARTING", "SUSPEND_FINISHED",
-})
-
-#: NUT 2.8.0's stock messages; ``%s`` is the UPS as written in MONITOR.
-STOCK_MESSAGES: Final[dict[NotifyType, str]] = {
-    NotifyType.ONLINE: "UPS %s on line power",
-    NotifyType.ONBATT: "UPS %s on battery",
-    NotifyType.LOWBATT: "UPS %s battery is low",
-    NotifyType.FSD: "UPS %s: forced shutdown in progress",
-    NotifyType.COMMOK: "Communications with UPS %s established",
-    NotifyType.COMMBAD: "Communications with UPS %s lost",
-    NotifyType.SHUTDOWN: "Auto logout and shutdown proceeding",
-    NotifyType.REPLBATT: "UPS %s battery needs to be replaced",
-    NotifyType.NOCOMM: "UPS %s is unavailable",
-    NotifyType.NOPARENT: "upsmon parent process died - shutdown impossible",
-    NotifyType.CAL: "UPS %s: calibration in progress",
-}
-
-_DEFAULT = NotifyFlag.SYSLOG | NotifyFlag.WALL
-#: NUT 2.8.0 defaults: SYSLOG+WALL everywhere, except CAL (SYSLOG only).
-DEFAULT_FLAGS: Final[dict[NotifyType, NotifyFlag]] = {
-    t: (NotifyFlag.SYSLOG if t is NotifyType.CAL else _DEFAULT) for t in NotifyType
-}
+__all__ = ["MAX_MESSAGE_LEN", "Notification", "NotifyFlag", "NotifyType", "format_message"]
 
 #: Longest message NUT builds (its SMALLBUF, less the terminator).
 MAX_MESSAGE_LEN: Final = 511
@@ -91,18 +40,6 @@ def format_message(template: str, system: str) -> str:
             out.append(ch)
             i += 1
     return "".join(out)[:MAX_MESSAGE_LEN]
-
-
-def parse_flags(text: str) -> tuple[NotifyFlag, list[str]]:
-    """``SYSLOG+WALL`` -> flags, plus the words that are not flag names."""
-    flags = NotifyFlag.NONE
-    bad: list[str] = []
-    for word in text.split("+"):
-        if word in ("SYSLOG", "WALL", "EXEC", "IGNORE"):
-            flags |= NotifyFlag[word]
-        else:
-            bad.append(word)
-    return flags, bad
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final
 
-from pnut.monitor.events import NotifyType
+from pnut.config.notify import NotifyType
 
 
 class Tri(IntEnum):

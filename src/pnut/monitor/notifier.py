@@ -24,8 +24,9 @@ import shlex
 import signal
 from collections.abc import Callable
 
+from pnut.config.notify import NotifyFlag, NotifyType
 from pnut.config.upsmon_conf import UpsmonConf
-from pnut.monitor.events import Notification, NotifyFlag, NotifyType, format_message
+from pnut.monitor.events import Notification, format_message
 from pnut.monitor.log import NOTICE
 from pnut.monitor.notifyurl import Dispatcher, Event
 from pnut.monitor.thresholds import ThresholdEvent

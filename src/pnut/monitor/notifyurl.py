@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import logging
 import smtplib
@@ -45,6 +44,8 @@ from email.message import EmailMessage
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from pnut.config.notify import redact
+
 #: Events waiting per target; beyond this the oldest is dropped.
 QUEUE_SIZE: Final = 64
 #: Tries per event, the first retry delay and the longest delay (seconds).
@@ -54,55 +55,6 @@ RETRY_MAX: Final = 60.0
 #: Seconds one delivery attempt may take.
 SEND_TIMEOUT: Final = 10.0
 
-_BUILTIN: Final = ("http", "https", "smtp", "smtps")
-
-
-def redact(url: str) -> str:
-    """The URL without its password (and without any query: it may hold tokens)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.scheme not in _BUILTIN:
-        return f"{parts.scheme}://***"  # apprise URLs carry secrets anywhere
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    user = f"{unquote(parts.username)}:***@" if parts.username else ""
-    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
-
-
-def check_url(url: str) -> str | None:
-    """Why ``url`` cannot be used, or None (for the config file's error)."""
-    shown = redact(url)
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        return f"{shown}: bad URL (host or port)"
-    if not parts.scheme:
-        return f"{shown}: no scheme (https://, smtp://, ...)"
-    if parts.scheme in ("http", "https"):
-        return None if parts.hostname else f"{shown}: no host"
-    if parts.scheme in ("smtp", "smtps"):
-        query = parse_qs(parts.query)
-        if not parts.hostname:
-            return f"{shown}: no host"
-        if not query.get("to"):
-            return f"{shown}: no recipient (add ?to=someone@example.org)"
-        return None
-    if importlib.util.find_spec("apprise") is None:
-        return (f"{parts.scheme}:// needs apprise (pip install 'pnut[apprise]'); "
-                "built in: http, https, smtp, smtps")
-    import apprise
-
-    if not apprise.Apprise().add(url):
-        return f"{parts.scheme}:// is not a URL apprise knows (see apprise's documentation)"
-    return None
 
 
 @dataclass(frozen=True)

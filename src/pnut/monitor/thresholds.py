@@ -46,9 +46,6 @@ class Rule:
         return value < self.limit or (alarmed and value < self.limit + self.margin)
 
 
-THRESHOLD_EVENTS: Final = frozenset({"LOADHIGH", "LOADOK", "RUNTIMELOW", "RUNTIMEOK",
-                                     "CHARGELOW", "CHARGEOK"})
-
 _MESSAGES: Final = {
     "LOADHIGH": "UPS {system}: load {value:g}% above {limit:g}%",
     "LOADOK": "UPS {system}: load back to {value:g}%",

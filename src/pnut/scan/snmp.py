@@ -6,7 +6,7 @@ agent's is confirmed by reading its check OID (the value becomes
 snmp-ups' order and the first that answers is the one listed (the mapping
 ``mibs=auto`` would pick; nut-scanner lists every one that answers, so one
 APC card shows up twice, as apcc and as ietf).  The mappings are
-snmp-ups' own (:data:`pnut.driver.snmp.mib.MIBS`).
+snmp-ups' own (:data:`pnut.driver.snmp.mibs.MIBS`).
 Agents are asked concurrently (at most :data:`CONCURRENCY` at once), each
 request with the scan's timeout and no retry.
 """
@@ -19,7 +19,8 @@ import ipaddress
 from collections.abc import Iterable
 
 from pnut.driver.snmp.client import SnmpClient, SnmpSettings, SnmpTimeout
-from pnut.driver.snmp.mib import MIBS, MibInfo, normalize_oid
+from pnut.driver.snmp.mib import MibInfo, normalize_oid
+from pnut.driver.snmp.mibs import MIBS
 from pnut.scan import Found
 
 SYSOID = ".1.3.6.1.2.1.1.2.0"

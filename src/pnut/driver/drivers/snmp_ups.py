@@ -31,7 +31,6 @@ from pnut.driver.base import DeviceGone, Driver, DriverConfig, DriverError, VarS
 from pnut.driver.dstate import DriverState
 from pnut.driver.snmp.client import SnmpClient, SnmpSettings, SnmpTimeout
 from pnut.driver.snmp.mib import (
-    MIBS,
     OK,
     STRING,
     TYPE_INT,
@@ -40,6 +39,7 @@ from pnut.driver.snmp.mib import (
     lookup_number,
     normalize_oid,
 )
+from pnut.driver.snmp.mibs import MIBS
 from pnut.driver.snmp.walk import INIT, UPDATE, Walker, strtol
 from pnut.driver.sockproto import Stat
 

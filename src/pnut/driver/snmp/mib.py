@@ -1,4 +1,4 @@
-"""What a MIB-to-NUT mapping is, and which mappings pnut knows.
+"""What a MIB-to-NUT mapping is (the mappings themselves: :mod:`.mibs`).
 
 How this works
 --------------
@@ -9,8 +9,9 @@ rows matters exactly as in NUT: several rows may feed the same variable
 (the first ``UNIQUE`` row that answers silences the others), and all rows
 named ``ups.status`` contribute one word each to the status.
 
-:data:`MIBS` lists the mappings in the order NUT's ``mib2nut[]`` tries
-them, which decides auto-detection when no sysObjectID matches.
+:data:`pnut.driver.snmp.mibs.MIBS` lists the mappings in the order NUT's
+``mib2nut[]`` tries them, which decides auto-detection when no sysObjectID
+matches.
 """
 
 from __future__ import annotations
@@ -134,21 +135,3 @@ def lookup_texts(lookup: Lookup) -> list[str]:
 def normalize_oid(oid: str) -> str:
     """Numeric OID without the leading dot (NUT writes both forms)."""
     return oid.strip().lstrip(".")
-
-
-def _all() -> tuple[MibInfo, ...]:
-    from pnut.driver.snmp import mib_apc, mib_cyberpower, mib_ietf, mib_mge
-
-    return (mib_apc.APC, mib_cyberpower.CYBERPOWER, mib_mge.MGE,
-            mib_ietf.TRIPPLITE_IETF, mib_ietf.IETF)
-
-
-#: pnut's mappings, in NUT's mib2nut[] order.
-MIBS: tuple[MibInfo, ...] = _all()
-
-
-def find_mib(name: str) -> MibInfo | None:
-    for info in MIBS:
-        if info.name == name:
-            return info
-    return None

@@ -14,6 +14,10 @@ loaded and log the warnings (``startup_warnings``); they refuse only what
 raised ConfigError, so a configuration NUT accepts still starts.
 ``check_confdir`` runs everything on one directory for the CLI, which
 exits 1 when it reports anything at all.
+
+It sits above :mod:`pnut.config` and :mod:`pnut.driver` because it asks
+the drivers (pnut's and NUT's ``driver -L``) which settings they take;
+the config readers themselves know nothing of drivers or daemons.
 """
 
 from __future__ import annotations
