@@ -29,16 +29,12 @@ Every byte received is logged (``--log``), one bytes repr per line.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import random
-import select
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pnut.driver.emulators.qx import StateFile, open_pty
+from pnut.driver.emulators.qx import StateFile, serve_pty
 
 GENERATIONS = ("smart3", "smart2", "smart1")
 COMMON: dict[str, str] = {
@@ -198,41 +194,22 @@ def serve(generation: str, link: Path, state: Path | None, log: Path | None) -> 
     device = ApcDevice(generation)
     states = StateFile(state)
     states.refresh(device)
-    master, slave = open_pty(link)
-    stop = False
 
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
+    def tick() -> bytes:
+        states.refresh(device)
+        return device.alerts()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    try:
-        while not stop:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            states.refresh(device)
-            unasked = device.alerts()
-            if unasked:
-                os.write(master, unasked)
-            if not ready:
-                continue
-            try:
-                data = os.read(master, 64)
-            except OSError:
-                continue
-            for byte in data:
-                ch = chr(byte)
-                if log is not None:
-                    with open(log, "a") as fh:
-                        fh.write(repr(ch.encode("latin-1")) + "\n")
-                reply = device.handle(ch)
-                if reply:
-                    os.write(master, reply)
-    finally:
-        with contextlib.suppress(OSError):
-            link.unlink()
-        os.close(master)
-        os.close(slave)
+    def received(data: bytes) -> bytes:
+        out = b""
+        for byte in data:
+            ch = chr(byte)
+            if log is not None:
+                with open(log, "a") as fh:
+                    fh.write(repr(ch.encode("latin-1")) + "\n")
+            out += device.handle(ch)
+        return out
+
+    serve_pty(link, received, tick, read_size=64)
 
 
 def main(argv: list[str] | None = None) -> int:

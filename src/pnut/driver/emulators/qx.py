@@ -39,6 +39,7 @@ import select
 import signal
 import termios
 import tty
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -252,15 +253,14 @@ def open_pty(link: Path) -> tuple[int, int]:
     return master, slave
 
 
-def serve(dialect: str, link: Path, state: Path | None, log: Path | None) -> None:
-    device: QxDevice
-    if dialect == "voltronic":
-        from pnut.driver.emulators.voltronic import VoltronicDevice
-        device = VoltronicDevice()
-    else:
-        device = QxDevice(dialect)
-    states = StateFile(state)
-    states.refresh(device)
+def serve_pty(link: Path, received: Callable[[bytes], bytes],
+              tick: Callable[[], bytes] | None = None, read_size: int = 1024) -> None:
+    """Serve the pty linked at ``link`` until SIGTERM or SIGINT, then unlink it.
+
+    ``received`` gets what the driver wrote and returns the reply; ``tick``
+    (every 0.2 s at least, before reading) returns what the device says
+    unasked.  Shared by the Q* and APC emulators.
+    """
     master, slave = open_pty(link)
     stop = False
 
@@ -270,32 +270,54 @@ def serve(dialect: str, link: Path, state: Path | None, log: Path | None) -> Non
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    buf = b""
     try:
         while not stop:
             ready, _, _ = select.select([master], [], [], 0.2)
+            unasked = tick() if tick is not None else b""
+            if unasked:
+                os.write(master, unasked)
             if not ready:
                 continue
             try:
-                chunk = os.read(master, 1024)
+                data = os.read(master, read_size)
             except OSError:
                 continue
-            buf += chunk
-            while b"\r" in buf:
-                line, buf = buf.split(b"\r", 1)
-                if log is not None:
-                    with open(log, "a") as fh:
-                        fh.write(repr(line + b"\r") + "\n")
-                states.refresh(device)
-                reply = device.handle(line.strip(b"\n"))
-                if reply:
-                    os.write(master, reply)
-            buf = buf[-MAX_COMMAND:]
+            reply = received(data)
+            if reply:
+                os.write(master, reply)
     finally:
         with contextlib.suppress(OSError):
             link.unlink()
         os.close(master)
         os.close(slave)
+
+
+def serve(dialect: str, link: Path, state: Path | None, log: Path | None) -> None:
+    device: QxDevice
+    if dialect == "voltronic":
+        from pnut.driver.emulators.voltronic import VoltronicDevice
+        device = VoltronicDevice()
+    else:
+        device = QxDevice(dialect)
+    states = StateFile(state)
+    states.refresh(device)
+    buf = b""
+
+    def received(chunk: bytes) -> bytes:
+        nonlocal buf
+        buf += chunk
+        out = b""
+        while b"\r" in buf:
+            line, buf = buf.split(b"\r", 1)
+            if log is not None:
+                with open(log, "a") as fh:
+                    fh.write(repr(line + b"\r") + "\n")
+            states.refresh(device)
+            out += device.handle(line.strip(b"\n"))
+        buf = buf[-MAX_COMMAND:]
+        return out
+
+    serve_pty(link, received)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,8 @@ def protocol(engine: QxEngine, item: Item, value: str) -> str | None:
 
 
 async def claim(engine: QxEngine) -> bool:
-    """M must say V, then QS must give a valid input.voltage."""
+    """M must be accepted (V here, P or T for Voltronic-QS-Hex, which shares this
+    claim), then QS must give a valid input.voltage."""
     item = engine.find("ups.firmware.aux")
     if item is None or not await engine.process(item) or engine.infoval_set(item) != 1:
         return False

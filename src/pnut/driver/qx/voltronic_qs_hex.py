@@ -24,6 +24,7 @@ from pnut.driver.qx.blazer import (
 )
 from pnut.driver.qx.engine import Dialect, QxEngine
 from pnut.driver.qx.items import Item, only
+from pnut.driver.qx.voltronic_qs import claim  # NUT's claim is the same: M, then QS
 
 log = logging.getLogger("pnut.driver")
 HEX = "0123456789ABCDEFabcdef"
@@ -148,18 +149,6 @@ def ratings(engine: QxEngine, item: Item, value: str) -> str | None:
             return None
         found = table[number]
     return (item.fmt or "%s") % found
-
-
-async def claim(engine: QxEngine) -> bool:
-    """M must say P or T, then QS must give a valid input.voltage."""
-    item = engine.find("ups.firmware.aux")
-    if item is None or not await engine.process(item) or engine.infoval_set(item) != 1:
-        return False
-    item = engine.find("input.voltage")
-    if item is None or not await engine.process(item) or engine.infoval_set(item) != 1:
-        engine.dstate.del_info("ups.firmware.aux")
-        return False
-    return True
 
 
 def _qs(name: str, start: int, end: int, fmt: str | None, flags: int = 0,

@@ -58,6 +58,7 @@ from pnut.driver.usbhid.subdrivers import (
     Row,
     Subdriver,
 )
+from pnut.protocol.cnum import atoi
 
 log = logging.getLogger("pnut.driver")
 
@@ -210,7 +211,7 @@ class HidUps:
     def to_hid(self, row: Row, text: str | None) -> float:
         table = row.lookup
         if not table:
-            return float(_atol(text or ""))
+            return float(atoi(text or ""))  # C's atol
         nuf = table[0][3]
         if nuf is not None:
             rev = REVERSERS.get(nuf)
@@ -372,18 +373,3 @@ class HidUps:
             if not entry.row.hidflags & HU_ABSENT and entry.field == f:
                 return entry
         return None
-
-
-def _atol(text: str) -> int:
-    """C's atol: leading whitespace, sign, digits; 0 if none."""
-    s = text.strip()
-    digits = ""
-    for i, ch in enumerate(s):
-        if ch.isdigit() or (i == 0 and ch in "+-"):
-            digits += ch
-        else:
-            break
-    try:
-        return int(digits)
-    except ValueError:
-        return 0
