@@ -78,6 +78,23 @@ def use_nut() -> bool:
     return have_nut() or not ALLOW_MISSING
 
 
+def private_run_nut(argv: list[str]) -> list[str]:
+    """``argv`` (NUT's upsmon) in a mount namespace with a /run/nut of its own.
+
+    NUT 2.8.0's upsmon running as root keeps its PID file in the compiled-in
+    /run/nut whatever NUT_ALTPIDPATH says, and refuses to start while that
+    file names a live upsmon: tests would write the machine's /run/nut and
+    refuse each other (in parallel, or two checkouts on one machine).  The
+    PID stays the same (unshare and sh exec), so the stack stops it by PID.
+    """
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return argv
+    setup = ("if [ -d /run/nut ]; then mount -t tmpfs -o size=1m,mode=0770 pnut-test /run/nut;"
+             " else mount -t tmpfs -o size=1m pnut-test /run && mkdir -m 0770 /run/nut; fi")
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            f'{setup} && exec "$@"', "sh", *argv]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support import NUT_LIBDIR, PNUT, Stack, wait_for
+from support import NUT_LIBDIR, PNUT, Stack, private_run_nut, wait_for
 
 #: Accounts both upsd implementations and NUT's C upsmon can use (no spaces).
 USERS = """\
@@ -148,7 +148,7 @@ class Cluster:
     def start(self, node: Node, *, impl: str = "pnut", split: bool = False) -> Node:
         env = {"NUT_CONFPATH": str(node.dir), "NUT_ALTPIDPATH": str(node.dir)}
         if impl == "nut":
-            argv = [str(NUT_LIBDIR / "upsmon"), "-F"] + ([] if split else ["-p"])
+            argv = private_run_nut([str(NUT_LIBDIR / "upsmon"), "-F"] + ([] if split else ["-p"]))
         else:
             argv = [*PNUT, "upsmon", "-F", "-D"] + ([] if split else ["-p"])
         runs = sum(1 for p in self.stack.logs if p.name.startswith(f"upsmon-{node.name}"))
