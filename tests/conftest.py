@@ -17,6 +17,8 @@ __all__ = ["requires_nut"]  # defined in support.py (shared by every folder)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(missing): fails (or, with PNUT_ALLOW_NO_NUT=1, "
                             "skips) the test when `missing` names an absent peer or tool")
+    config.addinivalue_line("markers", "serial: load- or timing-sensitive; scripts/test runs these "
+                            "alone, after the others ran on parallel workers (pytest-xdist)")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -17,8 +17,9 @@ from invariants import check
 from netns import available
 from scenario import make_plan
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not available(),
-                                reason="needs root with network namespaces")
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0 or not available(),
+                                 reason="needs root with network namespaces"),
+              pytest.mark.serial]  # timings of a whole story: alone, after the parallel part
 
 #: Chosen to cover many kinds between them: power back during the shutdown
 #: wait with a SIGHUP storm under load, a stopped driver and a backward

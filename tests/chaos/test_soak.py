@@ -10,8 +10,9 @@ import pytest
 from netns import available
 from soak import Soak, report
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not available(),
-                                reason="needs root with network namespaces")
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0 or not available(),
+                                 reason="needs root with network namespaces"),
+              pytest.mark.serial]  # its figures must not measure other tests' load
 
 
 def test_short_soak_is_flat_and_clean() -> None:

@@ -25,6 +25,7 @@ INTERVAL = 1.0
 KEEPALIVE = 1
 
 
+@pytest.mark.serial  # detection bounds in seconds: alone, after the parallel part
 @pytest.mark.skipif(not can_netns(), reason="needs root for network namespaces")
 def test_fleet_one_host_dies(tmp_path: Path) -> None:
     hub = NetNs("hub")

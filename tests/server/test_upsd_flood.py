@@ -23,6 +23,9 @@ from pnut.tls.certs import init_pki
 from support import Stack, Ups
 from upsd_support import Conn, ready
 
+#: An honest answer's latency during a flood is the point: alone, after the parallel part.
+pytestmark = pytest.mark.serial
+
 FLOOD_SECONDS = 3.0
 GARBAGE_CONNECTIONS = 10
 
