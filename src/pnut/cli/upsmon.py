@@ -25,7 +25,7 @@ from pnut.config.parser import ConfigError, confpath
 from pnut.config.upsmon_conf import FILENAME, UpsmonConf, load_upsmon_conf
 from pnut.monitor import log as logsetup
 from pnut.monitor import pdflag
-from pnut.monitor.daemon import PIPE_SHUTDOWN, Options, Upsmon, run_shutdown
+from pnut.monitor.daemon import COMMAND_SIGNALS, PIPE_SHUTDOWN, Options, Upsmon, run_shutdown
 from pnut.protocol.limits import NUT_VERSION
 
 PROG = "upsmon"
@@ -155,6 +155,10 @@ def main(argv: list[str]) -> int:
 
     ready = None if foreground else process.start_background()
     process.announce_ready(ready, PROG)
+    # The PID file invites 'upsmon -c stop|fsd|reload' (and a service manager's
+    # SIGTERM) before the handlers exist: hold those signals until they do,
+    # rather than die of one (the monitor unblocks them once it handles them).
+    signal.pthread_sigmask(signal.SIG_BLOCK, COMMAND_SIGNALS)
     split = not args.privileged and os.geteuid() == 0
     parent_fd: int | None = None
     if split:
@@ -238,6 +242,7 @@ def _run_parent(fd: int, child: int, conf: UpsmonConf, log: logging.Logger) -> i
         signal.signal(sig, forward)
     for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, COMMAND_SIGNALS)  # blocked in main()
     data = b""
     with contextlib.suppress(OSError):
         data = os.read(fd, 1)  # interrupted calls are retried (PEP 475)

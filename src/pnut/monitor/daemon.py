@@ -60,6 +60,9 @@ READ_TIMEOUT = 5.0
 HOSTSYNC_INTERVAL = 0.25
 #: The parent-pipe byte that means "shut the machine down".
 PIPE_SHUTDOWN = b"\x01"
+#: The signals upsmon acts on (stop, FSD, reload); blocked until handled.
+COMMAND_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT,
+                             signal.SIGUSR1, signal.SIGHUP})
 #: NOPARENT is repeated at most this often.
 NOPARENT_INTERVAL = 120.0
 #: How long a LOGOUT may take before the link is just closed.
@@ -438,6 +441,9 @@ class Upsmon:
         loop.add_signal_handler(signal.SIGUSR1, self.request_fsd)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        # The CLI blocks these from before the PID file exists: one sent
+        # while starting ('upsmon -c stop' at once) waited, and arrives now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, COMMAND_SIGNALS)
 
     async def reload(self) -> None:
         """SIGHUP: re-read upsmon.conf; a bad file keeps the running config."""
