@@ -218,27 +218,47 @@ def test_burst_of_50_starts_then_50_cancels_one_daemon(tmp_path: Path) -> None:
             _kill(pid)
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def test_idle_daemon_exits_under_the_start_lock(tmp_path: Path) -> None:
     """The exit protocol, in process with a short idle time: no exit while a
     timer runs or while a client holds LOCKFN; then PIPEFN goes away."""
     Sched(tmp_path, "")
     conf = load_upssched_conf(tmp_path / "upssched.conf")
-    daemon = TimerDaemon(conf, logging.getLogger("test.upssched"), idle_exit=0.3)
+    log = logging.getLogger("test.upssched.idle")
+    log.setLevel(logging.DEBUG)
+    handler = _Records()
+    records = handler.messages
+    log.addHandler(handler)
+    daemon = TimerDaemon(conf, log, idle_exit=0.3)
     thread = threading.Thread(target=lambda: asyncio.run(daemon.serve()), daemon=True)
-    thread.start()
     pipe = tmp_path / "pipe"
-    wait_for(pipe.exists, timeout=5)
-    log = logging.getLogger("test.upssched")
-    send_request(conf, Start("t", 1), log)  # a timer keeps it alive...
-    time.sleep(0.8)
-    assert thread.is_alive()
-    wait_for(lambda: (tmp_path / "out").exists(), timeout=5)  # ...until it fired
-    with open(tmp_path / "lock", "a") as lock:  # a client starting a daemon
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        time.sleep(1.0)
+    try:
+        with open(tmp_path / "lock", "a") as lock:  # as a client starting a daemon
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            thread.start()
+            wait_for(pipe.exists, timeout=5)
+            send_request(conf, Start("t", 3600), log)
+        time.sleep(0.8)  # the timer keeps it alive past idle_exit (load only widens this window)
         assert thread.is_alive() and pipe.exists()
-    thread.join(5)
-    assert not thread.is_alive() and not pipe.exists()
+        with open(tmp_path / "lock", "a") as lock:  # a client starting a daemon
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            records.clear()  # the daemon may have tried to exit under the first lock
+            send_request(conf, Cancel("t"), log)  # idle from now on, but the lock is held
+            wait_for(lambda: any("holds the start lock" in r for r in records), timeout=10)
+            assert thread.is_alive() and pipe.exists()
+        thread.join(10)
+        assert not thread.is_alive() and not pipe.exists()
+        assert "Timer queue empty, exiting" in records
+    finally:
+        log.removeHandler(handler)
     send_request(conf, Cancel("t"), log)  # nothing to cancel: no daemon needed
 
 

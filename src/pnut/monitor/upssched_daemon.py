@@ -253,6 +253,7 @@ class TimerDaemon:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                self.log.debug("Idle, but a client holds the start lock: staying")
                 return False
             with contextlib.suppress(OSError):
                 if os.stat(path).st_ino == inode:
