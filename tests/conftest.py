@@ -6,12 +6,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from support import ALLOW_MISSING, FIXTURES, requires_nut
 
 __all__ = ["requires_nut"]  # defined in support.py (shared by every folder)
+
+# Property tests prove what code does, not how fast: no per-example deadline (200 ms
+# by default), which a loaded 2-core machine running two workers can exceed and
+# Hypothesis then reports as a Flaky failure.  Speed is measured in bench/.
+settings.register_profile("pnut", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("pnut")
 
 
 def pytest_configure(config: pytest.Config) -> None:
