@@ -71,6 +71,12 @@ async def slowloris(port: int, until: float) -> None:
         count("slow_connect_failed")
         return
     started = time.monotonic()
+
+    def dropped() -> None:
+        count("slow_dropped")
+        counts["slow_dropped_after_ms"] = max(counts.get("slow_dropped_after_ms", 0),
+                                              int((time.monotonic() - started) * 1000))
+
     try:
         for ch in b"GET VAR u ups.status" * 100:
             if time.monotonic() > until:
@@ -80,13 +86,10 @@ async def slowloris(port: int, until: float) -> None:
             await writer.drain()
             with contextlib.suppress(TimeoutError):
                 if await asyncio.wait_for(reader.read(100), 0.4) == b"":
-                    count("slow_dropped")
-                    counts["slow_dropped_after_ms"] = max(
-                        counts.get("slow_dropped_after_ms", 0),
-                        int((time.monotonic() - started) * 1000))
+                    dropped()
                     return
-    except (OSError, ConnectionError):
-        count("slow_dropped")
+    except (OSError, ConnectionError):  # the drop seen as a reset (the next byte within 0.4 s)
+        dropped()
     finally:
         writer.close()
 
