@@ -55,6 +55,8 @@ class ReplyCache:
         self._hits: dict[bytes, _Hit] = {}
 
     def get(self, request: bytes) -> bytes | None:
+        if len(request) > MAX_REQUEST:  # never a key: spare hashing a big read (floods)
+            return None
         hit = self._hits.get(request)
         if hit is None:
             return None
