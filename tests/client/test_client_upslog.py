@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from client.client_stacks import Server
@@ -45,10 +44,10 @@ def test_signals_rotate_wake_and_stop(server: Server, tmp_path: Path) -> None:
         proc.send_signal(signal.SIGUSR1)  # log now, not in 60 s
         wait_for(lambda: len(lines(log)) == 2, timeout=15)
         log.rename(tmp_path / "ups.log.1")
-        proc.send_signal(signal.SIGHUP)
-        time.sleep(0.3)  # let it reopen before the next wake-up
-        proc.send_signal(signal.SIGUSR1)
+        proc.send_signal(signal.SIGHUP)  # reopens, and logs at once like any wake-up (NUT too)
         wait_for(lambda: lines(log) == ["OB LB"], timeout=15)
+        proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: lines(log) == ["OB LB", "OB LB"], timeout=15)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=15)
     finally:
