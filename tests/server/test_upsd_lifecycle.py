@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -202,9 +201,8 @@ def test_upsd_started_before_its_driver_waits_for_it() -> None:
     try:
         st.start_upsd("pnut", wait_ups=False)
         assert st.talk(["GET VAR u ups.status"]) == ["ERR DRIVER-NOT-CONNECTED"]
-        time.sleep(0.5)
+        wait_for(lambda: "Can't connect to UPS [u] (dummy-ups-u)" in st.log_text(), timeout=15)
         st.start_driver(st.upses[0])
         wait_reply(st.port, "GET VAR u ups.status", 'VAR u ups.status "OL"', timeout=15)
-        assert "Can't connect to UPS [u] (dummy-ups-u)" in st.log_text()
     finally:
         st.close()
