@@ -46,8 +46,6 @@ def test_upsd_conf_every_directive() -> None:
 
 
 @pytest.mark.parametrize(("text", "line", "problem"), [
-    ("MAXAGE abc\n", 1, "expected a whole number, got 'abc'"),
-    ("\nMAXAGE 0\n", 2, "below the minimum 1"),
     ("MAXCONN\n", 1, "MAXCONN needs a number of connections"),
     ("LISTEN 127.0.0.1 99999\n", 1, "port 99999 is out of range"),
     ("LISTEN 127.0.0.1 http\n", 1, "expected a whole number, got 'http'"),
@@ -64,6 +62,24 @@ def test_upsd_conf_errors_name_file_and_line(text: str, line: int, problem: str)
     assert info.value.lineno == line
     assert problem in info.value.problem
     assert str(info.value).startswith(f"upsd.conf:{line}: ")
+
+
+def test_numbers_nut_reads_leniently_start_with_a_warning() -> None:
+    """NUT reads MAXAGE/MAXCONN/TRACKINGDELAY with atoi when they start with a
+    digit and ignores them otherwise; a upsd that refuses to start protects
+    nobody, so pnut starts too and says what it read (issue 11, compat.md)."""
+    conf = upsd("MAXAGE 20\nMAXAGE abc\nMAXCONN 64conns\nTRACKINGDELAY 5\n"
+                "TRACKINGDELAY -1\nMAXAGE 0\n")
+    assert (conf.maxage, conf.maxconn, conf.trackingdelay) == (1, 64, 5)
+    assert conf.warnings == [
+        "upsd.conf:2: MAXAGE has a non-numeric value 'abc': the line is ignored, "
+        "as NUT ignores it",
+        "upsd.conf:3: MAXCONN '64conns' is read as 64, as NUT reads it",
+        "upsd.conf:5: TRACKINGDELAY has a non-numeric value '-1': the line is ignored, "
+        "as NUT ignores it",
+        "upsd.conf:6: MAXAGE 0 is below the minimum 1: using 1",
+    ]
+    assert upsd("MAXAGE 15s\n").maxage == 15
 
 
 def test_unknown_names_are_warnings_as_in_nut() -> None:

@@ -23,7 +23,7 @@ def start_fails(st: Stack) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(("name", "text", "where"), [
-    ("upsd.conf", "MAXAGE 15\nMAXAGE fifteen\n", "upsd.conf:3: expected a whole number"),
+    ("upsd.conf", "MAXAGE 15\nALLOW_NO_DEVICE perhaps\n", "upsd.conf:3: expected a boolean"),
     ("upsd.conf", "LISTEN 127.0.0.1 3493 extra\n", "upsd.conf:2: LISTEN takes"),
     # (an unknown upsmon role is a warning now, as in NUT: issue 11)
     ("upsd.users", "[admin]\n  password = a\n  upsmon \"primary\n",
