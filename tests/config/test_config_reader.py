@@ -133,3 +133,21 @@ def test_what_nut_drops_is_dropped_with_a_warning() -> None:
         "x.conf:2: a word longer than 512 characters is cut short (as NUT does)",
         "x.conf:3: byte 0xc3 is not printable ASCII and was dropped (as NUT does)",
     ]
+
+
+@given(st.text(alphabet="0123456789+- \tsx", min_size=1, max_size=8))
+@settings(max_examples=300)
+def test_nut_int_reads_a_number_as_c_atoi_does(word: str) -> None:
+    """What NUT reads with atoi, pnut reads the same (or ignores, with a warning,
+    a word atoi would read as 0 for want of a number)."""
+    from pnut.config.parser import ConfLine, nut_int
+    from pnut.protocol.cnum import atoi
+
+    warnings: list[str] = []
+    value = nut_int(ConfLine(("POLLFREQ", word), 3, "upsmon.conf"), word, warnings)
+    if value is None:
+        assert atoi(word) == 0 and warnings
+    else:
+        assert value == atoi(word)
+        plain = (word.lstrip("+-")[:1].isdigit() and word[1:].isdigit()) or word.isdigit()
+        assert bool(warnings) == (not plain)  # a warning whenever atoi reads less than written

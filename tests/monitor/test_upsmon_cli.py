@@ -81,11 +81,11 @@ def mon(tmp_path: Path) -> Iterator[Mon]:
 
 
 def test_bad_line_refuses_to_start_naming_file_and_line(mon: Mon) -> None:
-    mon.conf.write_text(mon.conf.read_text() + "POLLFREQ often\n")
+    mon.conf.write_text(mon.conf.read_text() + "FORCESSL maybe\n")
     r = mon.run("-F", "-p")
     assert r.returncode == 1
     line = len(mon.conf.read_text().splitlines())
-    assert f"{mon.conf}:{line}: expected a whole number, got 'often'" in r.stderr
+    assert f"{mon.conf}:{line}: expected a boolean (yes/no), got 'maybe'" in r.stderr
     assert "refusing to start" in r.stderr
 
 

@@ -91,8 +91,6 @@ def test_defaults_are_nut_2_8_0() -> None:
     ("MONITOR @h 1 u p primary", "missing UPS name"),
     ("MONITOR u@h:99999 1 u p primary", "port"),
     ("MONITOR u@[::1 1 u p primary", "closing bracket"),
-    ("POLLFREQ 0", "below the minimum 1"),
-    ("POLLFREQ 5s", "expected a whole number"),
     ("MINSUPPLIES", "takes 1 argument"),
     ('SHUTDOWNCMD "/sbin/poweroff', "missing closing quote"),
     ("FORCESSL maybe", "expected a boolean"),
@@ -131,6 +129,10 @@ def test_unknown_directive_is_a_warning_as_in_nut(tmp_path: Path, line: str, war
     ("NOTIFYFLAG ONBAT SYSLOG", "unknown notify event 'ONBAT', line ignored (as NUT does) "
                                 "(did you mean 'ONBATT'?)"),
     ("NOTIFYMSG NOSUCH text", "unknown notify event 'NOSUCH', line ignored (as NUT does)"),
+    ("POLLFREQ 7s", "POLLFREQ '7s' is read as 7, as NUT reads it"),
+    ("POLLFREQ often", "POLLFREQ has a non-numeric value 'often': the line is ignored"),
+    ("POLLFREQ 0", "POLLFREQ 0 is below the minimum 1: using 1"),
+    ("HOSTSYNC -5", "HOSTSYNC -5 is below the minimum 0: using 0"),
 ])
 def test_lines_nut_accepts_are_warnings(tmp_path: Path, line: str, warning: str) -> None:
     """Issue 11: what NUT logs and carries on with starts under pnut too, with a
@@ -139,6 +141,8 @@ def test_lines_nut_accepts_are_warnings(tmp_path: Path, line: str, warning: str)
     path.write_text(f"# header\nMONITOR ups@h 1 u p primary\n{line}\nSHUTDOWNCMD x\n")
     conf = load_upsmon_conf(path)
     assert conf.warnings == [f"{path}:3: {warning}"]
+    pollfreq = {"POLLFREQ 7s": 7, "POLLFREQ 0": 1}.get(line)
+    assert conf.pollfreq == (pollfreq or 5)  # 5: NUT's default, kept for a line ignored
     if "primay" in line:
         assert [m.primary for m in conf.monitors] == [True, False]
     if "duplicate" in warning:

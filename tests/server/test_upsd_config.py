@@ -72,11 +72,9 @@ def test_numbers_nut_reads_leniently_start_with_a_warning() -> None:
                 "TRACKINGDELAY -1\nMAXAGE 0\n")
     assert (conf.maxage, conf.maxconn, conf.trackingdelay) == (1, 64, 5)
     assert conf.warnings == [
-        "upsd.conf:2: MAXAGE has a non-numeric value 'abc': the line is ignored, "
-        "as NUT ignores it",
+        "upsd.conf:2: MAXAGE has a non-numeric value 'abc': the line is ignored",
         "upsd.conf:3: MAXCONN '64conns' is read as 64, as NUT reads it",
-        "upsd.conf:5: TRACKINGDELAY has a non-numeric value '-1': the line is ignored, "
-        "as NUT ignores it",
+        "upsd.conf:5: TRACKINGDELAY has a non-numeric value '-1': the line is ignored",
         "upsd.conf:6: MAXAGE 0 is below the minimum 1: using 1",
     ]
     assert upsd("MAXAGE 15s\n").maxage == 15

@@ -170,6 +170,35 @@ def parse_int(line: ConfLine, word: str, minimum: int | None = None) -> int:
     return value
 
 
+_LEADING_INT = re.compile(r"[ \t]*([+-]?[0-9]+)")
+
+
+def nut_int(line: ConfLine, word: str, warnings: list[str], *, minimum: int | None = None,
+            signed: bool = True) -> int | None:
+    """A number NUT reads with C's ``atoi``, read the same way, with a warning
+    wherever that is not the plain number written.
+
+    A daemon that refuses to start protects nobody, so where NUT takes
+    ``15s`` as 15 pnut does too.  A value with no leading number (``0`` in
+    NUT's atoi, or a line NUT ignores when it first checks for a digit:
+    ``signed=False``) is ignored here: None, and the caller keeps what it
+    had.  Below ``minimum`` the minimum is taken (NUT would use a value that
+    makes no sense, such as POLLFREQ 0 or MAXAGE 0).
+    """
+    where = f"{line.path}:{line.lineno}: {line.words[0]}"
+    match = _LEADING_INT.match(word) if signed or word[:1].isdigit() else None
+    if match is None:
+        warnings.append(f"{where} has a non-numeric value {word!r}: the line is ignored")
+        return None
+    value = int(match.group(1))
+    if match.end() != len(word) or match.start(1) != 0:
+        warnings.append(f"{where} {word!r} is read as {value}, as NUT reads it")
+    if minimum is not None and value < minimum:
+        warnings.append(f"{where} {value} is below the minimum {minimum}: using {minimum}")
+        return minimum
+    return value
+
+
 def sections(lines: list[ConfLine]) -> tuple[list[ConfLine], list[tuple[ConfLine, list[ConfLine]]]]:
     """Split ``[name]`` sections: (global lines, [(header, body), ...])."""
     head: list[ConfLine] = []

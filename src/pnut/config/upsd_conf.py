@@ -30,12 +30,12 @@ from pnut.config.parser import (
     ConfigError,
     ConfLine,
     did_you_mean,
+    nut_int,
     parse_bool,
     parse_int,
     read_conf,
     warnings_of,
 )
-from pnut.protocol.cnum import atoi
 from pnut.protocol.limits import (
     CLIENT_IDLE_TIMEOUT,
     DEFAULT_MAXAGE,
@@ -222,15 +222,16 @@ def parse_upsd_conf(lines: list[ConfLine], path: str = "upsd.conf") -> UpsdConf:
             conf.http_listen.append(Listen(args[0], port, line.lineno))
         elif key == "MAXAGE":
             _need(line, 1, "a number of seconds")
-            maxage = _nut_number(conf, line, args[0], minimum=1)
+            maxage = nut_int(line, args[0], conf.warnings, minimum=1, signed=False)
             conf.maxage = conf.maxage if maxage is None else maxage
         elif key == "TRACKINGDELAY":
             _need(line, 1, "a number of seconds")
-            delay = _nut_number(conf, line, args[0], minimum=0)
+            delay = nut_int(line, args[0], conf.warnings, minimum=0, signed=False)
             conf.trackingdelay = conf.trackingdelay if delay is None else delay
         elif key == "MAXCONN":
             _need(line, 1, "a number of connections")
-            conf.maxconn = _nut_number(conf, line, args[0], minimum=1) or conf.maxconn
+            maxconn = nut_int(line, args[0], conf.warnings, minimum=1, signed=False)
+            conf.maxconn = conf.maxconn if maxconn is None else maxconn
         elif key in ("ALLOW_NO_DEVICE", "ALLOW_NOT_ALL_LISTENERS"):
             _need(line, 1, "a boolean (yes/no)")
             word = args[0]
@@ -298,31 +299,6 @@ def parse_upsd_conf(lines: list[ConfLine], path: str = "upsd.conf") -> UpsdConf:
             conf.warnings.append(f"{path}:{line.lineno}: unknown directive {key!r} is ignored"
                                  + did_you_mean(key, DIRECTIVES, upper=True))
     return conf
-
-
-def _nut_number(conf: UpsdConf, line: ConfLine, word: str, *, minimum: int) -> int | None:
-    """MAXAGE, MAXCONN, TRACKINGDELAY as NUT 2.8.0 reads them, with a warning
-    wherever that is not the plain number written.
-
-    NUT takes a value that starts with a digit through ``atoi`` (``15s`` is
-    15) and logs and ignores any other; a daemon that refuses to start
-    leaves the machines unprotected, so pnut starts too (`pnut check-config`
-    reports each of these lines).  None: the line is ignored.  Below the
-    minimum (MAXAGE 0: every UPS always stale; MAXCONN 0: no client ever
-    served) pnut takes the minimum.
-    """
-    where = f"{conf.path}:{line.lineno}: {line.words[0]}"
-    if not word[:1].isdigit():
-        conf.warnings.append(f"{where} has a non-numeric value {word!r}: the line is ignored, "
-                             "as NUT ignores it")
-        return None
-    value = atoi(word)
-    if not word.isdigit():
-        conf.warnings.append(f"{where} {word!r} is read as {value}, as NUT reads it")
-    if value < minimum:
-        conf.warnings.append(f"{where} {value} is below the minimum {minimum}: using {minimum}")
-        return minimum
-    return value
 
 
 def load_upsd_conf(confdir: str | os.PathLike[str]) -> UpsdConf:

@@ -29,6 +29,7 @@ from pnut.config.parser import (
     ConfLine,
     confpath,
     did_you_mean,
+    nut_int,
     parse_bool,
     parse_int,
     parse_text,
@@ -266,7 +267,9 @@ def _number(attr: str) -> Handler:
 
 def _int(attr: str, minimum: int | None = None) -> Handler:
     def handler(conf: UpsmonConf, line: ConfLine, args: tuple[str, ...]) -> None:
-        setattr(conf, attr, parse_int(line, args[0], minimum))
+        value = nut_int(line, args[0], conf.warnings, minimum=minimum)
+        if value is not None:
+            setattr(conf, attr, value)
     return handler
 
 
