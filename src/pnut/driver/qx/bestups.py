@@ -199,8 +199,7 @@ async def claim(engine: QxEngine) -> bool:
     """Q1, then ID must name a model."""
     if not await claim_light(engine):
         return False
-    item = engine.find("device.model")
-    if item is None or not await engine.process(item) or engine.infoval_set(item) != 1:
+    if not await engine.read_variable("device.model"):
         engine.dstate.del_info("input.voltage")
         return False
     return True

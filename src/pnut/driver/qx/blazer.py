@@ -39,10 +39,7 @@ OFFDELAY_RANGE = ("12", "600")
 # -- claims ------------------------------------------------------------------------
 async def claim_light(engine: QxEngine) -> bool:
     """Recognised when the status query gives a valid input.voltage."""
-    item = engine.find("input.voltage")
-    if item is None or not await engine.process(item):
-        return False
-    return engine.infoval_set(item) == 1
+    return await engine.read_variable("input.voltage")
 
 
 async def claim(engine: QxEngine) -> bool:
@@ -51,8 +48,7 @@ async def claim(engine: QxEngine) -> bool:
         return False
     if engine.testvar("novendor"):
         return True
-    item = engine.find("ups.firmware")
-    if item is None or not await engine.process(item) or engine.infoval_set(item) != 1:
+    if not await engine.read_variable("ups.firmware"):
         engine.dstate.del_info("input.voltage")
         return False
     return True

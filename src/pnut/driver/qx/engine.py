@@ -172,6 +172,12 @@ class QxEngine:
             item.answer = raw.split(b"\0", 1)[0].decode("latin-1")
         return self.process_answer(item, length)
 
+    async def read_variable(self, name: str) -> bool:
+        """Query the row of variable ``name`` and set it: the subdrivers' claim step
+        (NUT's qx_process then ups_infoval_set == 1)."""
+        item = self.find(name)
+        return item is not None and await self.process(item) and self.infoval_set(item) == 1
+
     def process_answer(self, item: Item, length: int) -> bool:
         rejected = self.dialect.rejected
         if rejected is not None and item.answer.lower() == rejected.lower():

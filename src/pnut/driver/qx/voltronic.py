@@ -235,11 +235,9 @@ def protocol(engine: QxEngine, item: Item, value: str) -> str | None:
 
 async def claim(engine: QxEngine) -> bool:
     """QGS must give the input voltage, then QPI a protocol this driver knows."""
-    item = engine.find("input.voltage")
-    if item is None or not await engine.process(item) or engine.infoval_set(item) != 1:
+    if not await engine.read_variable("input.voltage"):
         return False
-    item = engine.find("ups.firmware.aux")
-    if item is None or not await engine.process(item) or engine.infoval_set(item) != 1:
+    if not await engine.read_variable("ups.firmware.aux"):
         engine.dstate.del_info("input.voltage")
         return False
     return True

@@ -23,11 +23,9 @@ def protocol(engine: QxEngine, item: Item, value: str) -> str | None:
 async def claim(engine: QxEngine) -> bool:
     """M must be accepted (V here, P or T for Voltronic-QS-Hex, which shares this
     claim), then QS must give a valid input.voltage."""
-    item = engine.find("ups.firmware.aux")
-    if item is None or not await engine.process(item) or engine.infoval_set(item) != 1:
+    if not await engine.read_variable("ups.firmware.aux"):
         return False
-    item = engine.find("input.voltage")
-    if item is None or not await engine.process(item) or engine.infoval_set(item) != 1:
+    if not await engine.read_variable("input.voltage"):
         engine.dstate.del_info("ups.firmware.aux")
         return False
     return True
