@@ -7,6 +7,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -38,14 +39,22 @@ def tls_stack(pki: Path) -> Iterator[Stack]:
         st.close()
 
 
-def test_starttls_then_protocol_over_tls(pki: Path, tls_stack: Stack) -> None:
-    raw = socket.create_connection(("127.0.0.1", tls_stack.port), timeout=5)
+def _upgraded(pki: Path, port: int) -> tuple[ssl.SSLSocket, BinaryIO]:
+    """A connection that asked STARTTLS, got NUT's answer and finished the handshake."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
         raw.sendall(b"STARTTLS\n")
         assert raw.recv(100) == b"OK STARTTLS\n"
         tls = client_context(pki / "ca.pem").wrap_socket(raw, server_hostname="127.0.0.1")
-        reader = tls.makefile("rb")
+    except BaseException:
+        raw.close()
+        raise
+    return tls, tls.makefile("rb")
 
+
+def test_starttls_then_protocol_over_tls(pki: Path, tls_stack: Stack) -> None:
+    tls, reader = _upgraded(pki, tls_stack.port)
+    try:
         def ask(line: str) -> str:
             tls.sendall(line.encode() + b"\n")
             return reader.readline().decode().rstrip("\n")
@@ -56,7 +65,7 @@ def test_starttls_then_protocol_over_tls(pki: Path, tls_stack: Stack) -> None:
             assert ask(line) == "OK"
         assert ask("LOGOUT") == "OK Goodbye"
     finally:
-        raw.close()
+        tls.close()
     assert "User monuser@127.0.0.1 logged into UPS [u] (SSL)" in tls_stack.log_text()
 
 
@@ -82,12 +91,8 @@ def test_failed_handshake_drops_only_that_client(tls_stack: Stack) -> None:
 
 def test_a_forged_record_after_the_handshake_drops_that_client(pki: Path,
                                                               tls_stack: Stack) -> None:
-    raw = socket.create_connection(("127.0.0.1", tls_stack.port), timeout=5)
+    tls, reader = _upgraded(pki, tls_stack.port)
     try:
-        raw.sendall(b"STARTTLS\n")
-        assert raw.recv(100) == b"OK STARTTLS\n"
-        tls = client_context(pki / "ca.pem").wrap_socket(raw, server_hostname="127.0.0.1")
-        reader = tls.makefile("rb")
         tls.sendall(b"NETVER\n")
         assert reader.readline() == b"1.3\n"
         forged = b"\x17\x03\x03\x00\x20" + bytes(32)  # application data, bad tag
