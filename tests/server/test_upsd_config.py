@@ -53,8 +53,6 @@ def test_upsd_conf_every_directive() -> None:
     ("ALLOW_NO_DEVICE perhaps\n", 1, "expected a boolean"),
     ("CERTIDENT onlyname\n", 1, "CERTIDENT needs a certificate name and a password"),
     ("CERTREQUEST 7\n", 1, "CERTREQUEST must be 0, 1 or 2"),
-    ('LISTEN "127.0.0.1#\n', 1, "Unbalanced word due to unescaped # in quotes"),
-    ('LISTEN "127.0.0.1 3502\nMAXAGE 5\n', 1, "missing closing quote"),
 ])
 def test_upsd_conf_errors_name_file_and_line(text: str, line: int, problem: str) -> None:
     with pytest.raises(ConfigError) as info:

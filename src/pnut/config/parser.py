@@ -5,14 +5,27 @@ plus line number); a tokenizer error, an unreadable file or a bad directive
 is a :class:`ConfigError` that names the file, the line and the problem, so
 that every daemon can print one clear line and exit non-zero.
 
-No input is lost without a word (issue 11).  A quoted value left open at the
-end of its line is an error here: NUT's parser would swallow the following
-lines into it (dropping their newlines with a warning on stderr), so an
-unclosed quote in SHUTDOWNCMD silently ate the POWERDOWNFLAG line after it.
+No input is lost without a word (issue 11), and no line NUT 2.8.0 reads
+stops a daemon from starting: what pnut reads differently, or NUT drops,
+is a ``file:line:`` warning in :attr:`ConfText.warnings`, which every file
+kind passes on to its daemon and to ``pnut check-config``.
+
+Two readings differ from NUT's on purpose, because NUT's turns a typo into
+lines nobody wrote:
+
+- A quoted value left open at the end of its line ends there.  NUT reads on
+  into the following lines (dropping their newlines), so an unclosed quote
+  in SHUTDOWNCMD swallowed the POWERDOWNFLAG and MONITOR lines after it,
+  and the first ``#`` of a comment below made the whole run a parse error,
+  after which NUT read the comment's text as a directive.
+- An unescaped ``#`` inside quotes is part of the value (``"UPS #1"``).  NUT
+  drops the line as a parse error and reads the text after the ``#`` as a
+  line of its own.
+
 A backslash at the end of a line still continues it, inside quotes too.
 What NUT truncates or drops and pnut keeps doing so (words after the 32nd,
-characters after the 512th, bytes outside printable ASCII) is reported in
-:attr:`ConfText.warnings`, which every file kind passes on to its daemon.
+characters after the 512th, bytes outside printable ASCII) is warned about
+too.
 """
 
 from __future__ import annotations
@@ -63,8 +76,12 @@ class ConfText(list[ConfLine]):
 #: Bytes the tokenizer drops (it keeps 0x20..0x7F and white space between words).
 _DROPPED_BYTE = re.compile(rb"[^\x20-\x7f\t\r\n\x0b\x0c]")
 _PHYSICAL = re.compile(rb"[^\n]*\n|[^\n]+")
-_UNCLOSED_QUOTE = ("missing closing quote: the quoted value runs past the end of this line "
-                   "(close it with \", or end the line with a backslash to continue it)")
+_UNCLOSED_QUOTE = ("missing closing quote: the value is read to the end of this line (NUT "
+                   "reads on into the lines after it); close it with \", or end the line "
+                   "with a backslash to continue it")
+_HASH_IN_QUOTES = ("'#' inside quotes is read as part of the value (NUT drops this line as a "
+                   "parse error and reads what follows the '#' as a line of its own); "
+                   "write \\# to be clear")
 
 
 def _outside_comment(raw: bytes) -> bytes:
@@ -93,10 +110,11 @@ def parse_text(text: bytes, path: str = "<string>") -> ConfText:
 
     The tokenizer is fed one physical line at a time so that a line which
     leaves a logical line open is caught on the spot: that is either a
-    continuation (a final backslash) or an unclosed quote.
+    continuation (a final backslash) or an unclosed quote, which is closed
+    there.  Only an unreadable file is an error (:func:`read_conf`).
     """
     # One more word and character than NUT keeps, to tell when it truncates.
-    tok = Tokenizer(max_args=MAX_ARGS + 1, max_word=MAX_WORD_LEN + 1)
+    tok = Tokenizer(max_args=MAX_ARGS + 1, max_word=MAX_WORD_LEN + 1, hash_in_quotes=True)
     out = ConfText()
     physical = _PHYSICAL.findall(text)
     for number, raw in enumerate(physical, 1):
@@ -106,21 +124,32 @@ def parse_text(text: bytes, path: str = "<string>") -> ConfText:
                                 "ASCII and was dropped (as NUT does)")
         done = tok.feed(raw) if number < len(physical) or raw.endswith(b"\n") else \
             tok.feed(raw) + tok.finish()
+        _hashes(out, tok, path)
+        if tok.partial and not _continues(raw):
+            out.warnings.append(f"{path}:{number}: {_UNCLOSED_QUOTE}")
+            done += tok.cut()
         for line in done:
             _add(out, line.words, line.lineno, line.error, path)
-        if tok.partial and not _continues(raw):
-            raise ConfigError(path, number, _UNCLOSED_QUOTE)
-    for line in tok.finish():  # a file ending in a backslash
-        _add(out, line.words, line.lineno, line.error, path)
+    done = tok.finish()  # a file ending in a backslash
     if tok.partial:  # a backslash inside quotes at the very end of the file
-        raise ConfigError(path, len(physical), _UNCLOSED_QUOTE)
+        out.warnings.append(f"{path}:{len(physical)}: {_UNCLOSED_QUOTE}")
+        done += tok.cut()
+    for line in done:
+        _add(out, line.words, line.lineno, line.error, path)
     return out
+
+
+def _hashes(out: ConfText, tok: Tokenizer, path: str) -> None:
+    for number in dict.fromkeys(tok.hash_lines):
+        out.warnings.append(f"{path}:{number}: {_HASH_IN_QUOTES}")
+    tok.hash_lines.clear()
 
 
 def _add(out: ConfText, words: tuple[str, ...], lineno: int, error: str | None,
          path: str) -> None:
-    if error is not None:
-        raise ConfigError(path, lineno, error)
+    if error is not None:  # none is left for config files; NUT logs and reads on
+        out.warnings.append(f"{path}:{lineno}: {error}: line ignored (as NUT does)")
+        return
     if not words:
         return
     if len(words) > MAX_ARGS:

@@ -6,7 +6,8 @@ Network requests, driver-socket messages and every config file share one
 grammar: words split on ASCII white space, ``"..."`` groups a word (``""``
 is an empty word), ``\\x`` takes ``x`` literally, ``#`` at a word start or
 inside an unquoted word starts a comment, an unescaped ``#`` inside quotes
-is a parse error, ``=`` is always a word of its own, bytes outside
+is a parse error (in config files, with ``hash_in_quotes``, part of the
+word: :mod:`pnut.config.parser`), ``=`` is always a word of its own, bytes outside
 0x20..0x7F are dropped, and a line keeps at most ``MAX_ARGS`` words of at
 most ``MAX_WORD_LEN`` characters.
 
@@ -85,9 +86,15 @@ class Line(NamedTuple):
 class Tokenizer:
     """Incremental, bounded port of NUT's parseconf state machine."""
 
-    def __init__(self, max_args: int = MAX_ARGS, max_word: int = MAX_WORD_LEN) -> None:
+    def __init__(self, max_args: int = MAX_ARGS, max_word: int = MAX_WORD_LEN, *,
+                 hash_in_quotes: bool = False) -> None:
         self._max_args = max_args
         self._max_word = max_word
+        #: Config files (pnut.config.parser): an unescaped ``#`` inside quotes
+        #: is part of the word, and its physical line goes to :attr:`hash_lines`,
+        #: instead of NUT's parse error.
+        self._hash_in_quotes = hash_in_quotes
+        self.hash_lines: list[int] = []
         self._pending = bytearray()
         self._state = _State.WORDSTART
         self._word = bytearray()
@@ -339,7 +346,10 @@ class Tokenizer:
             else:
                 self._addchar(ch)
         elif state is _State.QUOTED:
-            if ch == 0x23:
+            if ch == 0x23 and self._hash_in_quotes:
+                self._addchar(ch)
+                self.hash_lines.append(self.lineno)
+            elif ch == 0x23:
                 self._error = "Unbalanced word due to unescaped # in quotes"
                 self._endword()
                 self._state = _State.ERROR
