@@ -77,11 +77,11 @@ def test_upsd_goes_to_the_background_with_a_pid_file(st: Stack) -> None:
 
 
 def test_a_failed_background_start_says_why_and_exits_1(st: Stack) -> None:
-    st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\nALLOW_NO_DEVICE soon\n")
+    st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\nLISTEN 127.0.0.1 nosuchservice\n")
     done = run([*PNUT, "upsd", "-u", "root", "--confdir", str(st.dir)], env=st.env, timeout=30)
     assert done.returncode == 1
-    assert done.stderr.endswith(f"upsd: {st.dir}/upsd.conf:2: expected a boolean (yes/no), "
-                                "got 'soon'\n")
+    assert done.stderr.endswith(f"upsd: {st.dir}/upsd.conf:2: port 'nosuchservice' is neither "
+                                "a number nor a known service name\n")
     assert not (st.state / "upsd.pid").exists()
 
 

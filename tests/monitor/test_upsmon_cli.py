@@ -81,18 +81,61 @@ def mon(tmp_path: Path) -> Iterator[Mon]:
 
 
 def test_bad_line_refuses_to_start_naming_file_and_line(mon: Mon) -> None:
-    mon.conf.write_text(mon.conf.read_text() + "FORCESSL maybe\n")
+    """An old-style MONITOR line (no username) stops NUT's upsmon too."""
+    mon.conf.write_text(mon.conf.read_text() + "MONITOR old@127.0.0.1 1 pw primary\n")
     r = mon.run("-F", "-p")
     assert r.returncode == 1
     line = len(mon.conf.read_text().splitlines())
-    assert f"{mon.conf}:{line}: expected a boolean (yes/no), got 'maybe'" in r.stderr
+    assert f"{mon.conf}:{line}: old-style MONITOR line without a username" in r.stderr
     assert "refusing to start" in r.stderr
 
 
+#: upsmon.conf lines NUT 2.8.0's upsmon reads past, with pnut's warning for each.
+READ_PAST = [
+    ("FORCESSL maybe", "FORCESSL 'maybe' is read as 0, as NUT reads it"),
+    ("POLLFREQ 1s", "POLLFREQ '1s' is read as 1, as NUT reads it"),
+    ("MINSUPPLIES -1", "MINSUPPLIES -1 is negative: the line is ignored"),
+    ("DEADTIME", "DEADTIME needs 1 argument(s), got 0: the line is ignored"),
+    ("MONITOR spare@127.0.0.1:{port} none admin adminpw secondary", "MONITOR "
+     "spare@127.0.0.1:{port}: power value 'none' is read as 0, as NUT reads it (0: monitored, "
+     "but not powering this machine)"),
+    ('NOTIFYMSG ONBATT "UPS #1 on battery"', "'#' inside quotes is read as part of the value "
+     "(NUT drops this line as a parse error and reads what follows the '#' as a line of its "
+     "own); write \\# to be clear"),
+    ('RUN_AS_USER "nut', "missing closing quote: the value is read to the end of this line (NUT "
+     "reads on into the lines after it); close it with \", or end the line with a backslash to "
+     "continue it"),
+]
+
+
+def test_lines_nut_reads_past_start_upsmon_with_warnings(mon: Mon) -> None:
+    """Issue 11: a upsmon that refuses to start protects nobody. With each line
+    NUT's upsmon reads past, pnut's runs (it reports the unreachable upsd) and
+    logs the line with file and line."""
+    port = free_port()
+    head = mon.conf.read_text()
+    mon.conf.write_text(head + "".join(line.format(port=port) + "\n" for line, _ in READ_PAST))
+    mon.start("-p")
+    wait_for(lambda: any(n.startswith("COMMBAD ups@") for n in mon.notes_list()), timeout=15)
+    log = mon.log_text()
+    first = len(head.splitlines()) + 1
+    for n, (_, warning) in enumerate(READ_PAST, first):
+        assert f"{mon.conf}:{n}: warning: {warning.format(port=port)}" in log, (n, log)
+
+
 def test_zero_monitor_lines_refuse_to_start(mon: Mon) -> None:
+    """As in NUT: refused while the power values (none) are below MINSUPPLIES;
+    with MINSUPPLIES 0 upsmon runs, monitoring nothing."""
     mon.write("")
     r = mon.run("-F", "-p")
-    assert r.returncode == 1 and "no MONITOR line" in r.stderr
+    assert r.returncode == 1 and "no MONITOR line: insufficient power configured" in r.stderr
+    mon.write("MINSUPPLIES 0\n")
+    mon.start("-p")
+    wait_for(lambda: "no MONITOR line: upsmon monitors nothing" in mon.log_text(), timeout=15)
+    wait_for(lambda: (mon.home / "upsmon.pid").exists(), timeout=15)
+    assert mon.proc is not None and mon.proc.poll() is None
+    assert mon.run("-c", "stop").returncode == 0
+    assert mon.proc.wait(10) == 0
 
 
 def test_check_flag(mon: Mon) -> None:
@@ -172,7 +215,7 @@ def test_reload_adds_a_ups_and_survives_a_broken_file(mon: Mon, tmp_path: Path) 
     mon.conf.write_text(first + f"MONITOR other@127.0.0.1:{port} 1 admin adminpw primary\n")
     assert mon.run("-c", "reload").returncode == 0
     wait_for(lambda: f"COMMBAD other@127.0.0.1:{port}" in mon.notes_list(), timeout=15)
-    mon.conf.write_text(first + "MONITOR broken\n")
+    mon.conf.write_text(first + "MONITOR broken@127.0.0.1 1 pw primary\n")  # old-style: fatal
     assert mon.run("-c", "reload").returncode == 0
     wait_for(lambda: "Reload failed" in mon.log_text(), timeout=15)
     assert mon.proc.poll() is None  # type: ignore[union-attr]

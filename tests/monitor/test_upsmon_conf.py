@@ -84,15 +84,8 @@ def test_defaults_are_nut_2_8_0() -> None:
 
 
 @pytest.mark.parametrize(("line", "problem"), [
-    ("MONITOR u@h -1 u p primary", "below the minimum 0"),
-    ("MONITOR u@h one u p primary", "expected a whole number"),
+    # NUT: "Fatal error: unusable configuration"
     ("MONITOR u@h 1 pw primary", "old-style MONITOR"),
-    ("MONITOR u@h 1 u p primary extra", "takes 4 or 5 argument"),
-    ("MONITOR @h 1 u p primary", "missing UPS name"),
-    ("MONITOR u@h:99999 1 u p primary", "port"),
-    ("MONITOR u@[::1 1 u p primary", "closing bracket"),
-    ("MINSUPPLIES", "takes 1 argument"),
-    ("FORCESSL maybe", "expected a boolean"),
 ])
 def test_bad_line_names_file_and_line(tmp_path: Path, line: str, problem: str) -> None:
     path = tmp_path / "upsmon.conf"
@@ -131,6 +124,36 @@ def test_unknown_directive_is_a_warning_as_in_nut(tmp_path: Path, line: str, war
     ("POLLFREQ often", "POLLFREQ has a non-numeric value 'often': the line is ignored"),
     ("POLLFREQ 0", "POLLFREQ 0 is below the minimum 1: using 1"),
     ("HOSTSYNC -5", "HOSTSYNC -5 is below the minimum 0: using 0"),
+    # Issue 11, second round: every line NUT's upsmon reads past, read as NUT reads it.
+    ("POLLFREQ -5", "POLLFREQ -5 is negative: the line is ignored"),
+    ("MINSUPPLIES -1", "MINSUPPLIES -1 is negative: the line is ignored"),
+    ("MINSUPPLIES", "MINSUPPLIES needs 1 argument(s), got 0: the line is ignored"),
+    ("MONITOR u@h -1 u p primary", "MONITOR u@h: invalid power value '-1': the line is ignored"),
+    ("MONITOR u@h one u p primary", "MONITOR u@h: power value 'one' is read as 0, as NUT reads it "
+     "(0: monitored, but not powering this machine)"),
+    ("MONITOR u@h 1 u p primary extra", "MONITOR takes 5 argument(s): the words after them are "
+     "ignored, as NUT ignores them"),
+    ("MONITOR @h 1 u p primary", "MONITOR @h: upscli_splitname: missing UPS name before '@' "
+     "(NUT counts its power value 1 and never reaches it): the line is ignored"),
+    ("MONITOR u@[::1 1 u p primary", "MONITOR u@[::1: upscli_splitaddr: missing closing bracket "
+     "in [domain literal] (NUT counts its power value 1 and never reaches it): the line is "
+     "ignored"),
+    ("MONITOR u@h", "MONITOR needs 4 argument(s), got 1: the line is ignored"),
+    ("FORCESSL maybe", "FORCESSL 'maybe' is read as 0, as NUT reads it"),
+    ("FORCESSL yes", "FORCESSL 'yes' is read as 1 (NUT's atoi reads it as 0: write 1)"),
+    ("CERTVERIFY 2", "certificate verification is on for h but CERTPATH is not set: upsd's "
+     "certificate is checked against the system's CA certificates"),
+    ("SHUTDOWNCMD /sbin/shutdown -h +0", "SHUTDOWNCMD has 3 words: read as the command "
+     "'/sbin/shutdown -h +0' (NUT runs only '/sbin/shutdown'; quote the command)"),
+    ("NOTIFYMSG ONBATT on battery", "NOTIFYMSG takes 2 argument(s): the words after them are "
+     "ignored, as NUT ignores them"),
+    ("ALARMCRITICAL maybe", "ALARMCRITICAL: expected a boolean (yes/no), got 'maybe': the line "
+     "is ignored"),
+    # pnut's own directives: NUT ignores the line whatever it holds
+    ("CERTPIN h 12:34", "CERTPIN needs the SHA-256 fingerprint of upsd's certificate: 64 hex "
+     "digits, colons allowed (as 'pnut cert show' prints it): the line is ignored"),
+    ("NOTIFY_LOAD_ABOVE lots", "NOTIFY_LOAD_ABOVE: expected a number, got 'lots': the line is "
+     "ignored"),
     ('NOTIFYCMD "/usr/sbin/upssched', "missing closing quote: the value is read to the end of "
      "this line (NUT reads on into the lines after it); close it with \", or end the line with "
      "a backslash to continue it"),
@@ -153,17 +176,37 @@ def test_lines_nut_accepts_are_warnings(tmp_path: Path, line: str, warning: str)
         assert conf.notifycmd == "/usr/sbin/upssched" or \
             conf.messages[NotifyType.ONBATT] == "UPS #1 on battery"
         assert conf.shutdowncmd == "x"
+    powers = {"MONITOR u@h one u p primary": [1, 0], "MONITOR u@h 1 u p primary extra": [1, 1],
+              "MONITOR u@h 1 u p primay": [1, 1]}
+    assert [m.power_value for m in conf.monitors] == powers.get(line, [1])
+    assert conf.minsupplies == 1  # a negative MINSUPPLIES is ignored, as NUT ignores it
+    assert conf.forcessl is (line == "FORCESSL yes")
+    if line.startswith("SHUTDOWNCMD"):  # the later SHUTDOWNCMD x wins
+        assert conf.shutdowncmd == "x"
     if "duplicate" in warning:
         assert len(conf.monitors) == 1
     if "WAL'" in warning:
         assert conf.flags[NotifyType.ONBATT] == NotifyFlag.SYSLOG
 
 
-def test_zero_monitor_lines_refused() -> None:
-    with pytest.raises(ConfigError, match="no MONITOR line"):
+def test_no_monitor_line_starts_only_as_nut_does() -> None:
+    """NUT refuses to start only when the power values sum to less than
+    MINSUPPLIES; with MINSUPPLIES 0 it runs, monitoring nothing."""
+    with pytest.raises(ConfigError, match="no MONITOR line: insufficient power configured"):
         parse_upsmon_conf("MINSUPPLIES 1\nSHUTDOWNCMD x\n")
-    with pytest.raises(ConfigError, match="no MONITOR line"):
-        parse_upsmon_conf("MINSUPPLIES 0\n")
+    conf = parse_upsmon_conf("MINSUPPLIES 0\nSHUTDOWNCMD x\n")
+    assert conf.monitors == [] and conf.warnings == [
+        "upsmon.conf: no MONITOR line: upsmon monitors nothing"]
+
+
+def test_unsplittable_ups_name_counts_its_power_as_in_nut() -> None:
+    """NUT keeps a MONITOR line whose name it cannot split (never reached) and
+    counts its power value, so it starts: pnut starts too, and warns."""
+    conf = parse_upsmon_conf("MONITOR u@h:99999 1 u p primary\nSHUTDOWNCMD x\n")
+    assert conf.monitors == [] and conf.total_power == 1
+    assert conf.warnings[0].startswith("upsmon.conf:1: MONITOR u@h:99999: ")
+    with pytest.raises(ConfigError, match="insufficient power"):
+        parse_upsmon_conf("MONITOR u@h:99999 1 u p primary\nMINSUPPLIES 2\n")
 
 
 def test_insufficient_power_refused() -> None:

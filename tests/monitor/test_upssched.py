@@ -47,22 +47,52 @@ def test_rules_match_in_file_order(tmp_path: Path) -> None:
     assert conf.matching("LOWBATT", "ups1@h") == []
 
 
-@pytest.mark.parametrize(("body", "problem"), [
-    ("AT ONBATT * START-TIMER a", "takes 2 argument"),
-    ("AT ONBATT * START-TIMER a soon", "expected a whole number"),
-    ("AT ONBATT * START-TIMER a -1", "below the minimum"),
-    ("AT ONBATT * CANCEL-TIMER a b c", "takes 1 or 2 argument"),
-    ("AT ONBATT * STOP-TIMER a", "unknown AT command"),
-    ("AT ONBATT * START-TIMER-SHARED a 5", "NUT 2.8.5"),
-    ("AT NOSUCH * EXECUTE a", "unknown notify type"),
-    ("AT ONBATT *", "AT needs"),
-    ("PIPEFN", "one non-empty argument"),
-    ("AT ONBATT * START-TIMR a 5", "unknown AT command 'START-TIMR' (did you mean 'START-TIMER'?)"),
-])
-def test_bad_lines(tmp_path: Path, body: str, problem: str) -> None:
+def test_at_before_the_three_files_is_fatal_as_in_nut(tmp_path: Path) -> None:
+    path = tmp_path / "upssched.conf"
+    path.write_text("CMDSCRIPT /x\nAT ONBATT * EXECUTE a\n")
     with pytest.raises(ConfigError) as info:
-        load_upssched_conf(_write(tmp_path, f"{body}\n"))
-    assert info.value.lineno == 4 and problem in info.value.problem
+        load_upssched_conf(path)
+    assert info.value.lineno == 2 and "PIPEFN must be set before any AT line" in str(info.value)
+
+
+@pytest.mark.parametrize(("body", "warning", "args"), [
+    # NUT's upssched daemon drops a START without a time: no timer
+    ("AT ONBATT * START-TIMER a", "START-TIMER takes 2 argument(s), got 1: the line is ignored",
+     None),
+    # NUT reads the time with strtol: "soon" is 0 (at once), "5m" is 5 seconds
+    ("AT ONBATT * START-TIMER a soon", "AT ONBATT * START-TIMER: time 'soon' is read as 0 "
+     "seconds, as NUT reads it", ("a", "0")),
+    ("AT ONBATT * START-TIMER a 5m", "AT ONBATT * START-TIMER: time '5m' is read as 5 seconds, "
+     "as NUT reads it", ("a", "5")),
+    ("AT ONBATT * START-TIMER a -1", "START-TIMER a: negative time '-1': the line is ignored",
+     None),
+    ("AT ONBATT * CANCEL-TIMER a b c", "AT ONBATT * CANCEL-TIMER: takes 1 or 2 argument(s): the "
+     "words after them are ignored, as NUT ignores them", ("a", "b")),
+    ("AT ONBATT * EXECUTE a b", "AT ONBATT * EXECUTE: takes 1 argument(s): the words after them "
+     "are ignored, as NUT ignores them", ("a",)),
+    ('AT ONBATT * EXECUTE ""', "EXECUTE needs a non-empty argument: the line is ignored", None),
+    ("AT ONBATT * STOP-TIMER a", "unknown AT command 'STOP-TIMER' (did you mean "
+     "'START-TIMER'?): the line is ignored", None),
+    ("AT ONBATT * WAIT a", "unknown AT command 'WAIT' (START-TIMER, CANCEL-TIMER or EXECUTE): "
+     "the line is ignored", None),
+    ("AT ONBATT * START-TIMR a 5", "unknown AT command 'START-TIMR' (did you mean "
+     "'START-TIMER'?): the line is ignored", None),
+    ("AT ONBATT * START-TIMER-SHARED a 5", "START-TIMER-SHARED is from NUT 2.8.5 and not "
+     "supported: the line is ignored", None),
+    ("AT NOSUCH * EXECUTE a", "unknown notify type 'NOSUCH': the line is ignored", None),
+    ("AT ONBATT *", "AT needs: AT <notifytype> <upsname|*> <command> <argument...>: the line is "
+     "ignored", None),
+    ("PIPEFN", "PIPEFN needs one argument: the line is ignored", None),
+])
+def test_lines_nut_reads_past_are_warnings(tmp_path: Path, body: str, warning: str,
+                                           args: tuple[str, ...] | None) -> None:
+    """Issue 11: NUT's upssched logs (or silently skips) these lines and carries
+    on; pnut reads them the same way and names the line."""
+    path = _write(tmp_path, f"{body}\n")
+    conf = load_upssched_conf(path)
+    assert conf.warnings == [f"{path}:4: {warning}"]
+    assert [r.args for r in conf.rules] == ([] if args is None else [args])
+    assert conf.pipefn == f"{tmp_path}/pipe"
 
 
 def test_unknown_directive_is_a_warning_as_in_nut(tmp_path: Path) -> None:

@@ -23,8 +23,9 @@ def start_fails(st: Stack) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(("name", "text", "where"), [
-    ("upsd.conf", "MAXAGE 15\nALLOW_NO_DEVICE perhaps\n", "upsd.conf:3: expected a boolean"),
-    ("upsd.conf", "LISTEN 127.0.0.1 3493 extra\n", "upsd.conf:2: LISTEN takes"),
+    # NUT's getaddrinfo cannot resolve the port, and NUT's upsd exits too.
+    ("upsd.conf", "MAXAGE 15\nLISTEN 127.0.0.1 nosuchservice\n",
+     "upsd.conf:3: port 'nosuchservice' is neither a number nor a known service name"),
     # (an unknown upsmon role is a warning now, as in NUT: issue 11)
     ("ups.conf", "[u]\n  driver = dummy-ups\n  port = u.dev\n  what ever\n",
      "ups.conf:4: expected 'key = value'"),
@@ -43,6 +44,48 @@ def test_config_errors_are_one_line_naming_the_file(name: str, text: str, where:
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith(f"upsd: {st.dir}/")
         assert where in last
+    finally:
+        st.close()
+
+
+#: upsd.conf lines NUT 2.8.0 reads past (logging some of them), each with the
+#: warning pnut logs for it.
+READ_PAST = [
+    ("LISTEN 127.0.0.1 {port} extra words", "LISTEN takes an address and optionally a port: "
+     "the words after the port are ignored, as NUT ignores them"),
+    ("MAXAGE 15s", "MAXAGE '15s' is read as 15, as NUT reads it"),
+    ("ALLOW_NO_DEVICE perhaps", "ALLOW_NO_DEVICE: expected a boolean (yes/no), got 'perhaps': "
+     "the line is ignored"),
+    ("DISABLE_WEAK_SSL strongly", "DISABLE_WEAK_SSL: expected a boolean (yes/no), got "
+     "'strongly': the line is ignored"),
+    ("DEBUG_MIN lots", "DEBUG_MIN: expected a whole number, got 'lots': the line is ignored"),
+    ("TRACKINGDELAY", "TRACKINGDELAY needs a number of seconds: the line is ignored"),
+    ("CERTREQUEST 7", "CERTREQUEST 7 is not 0, 1 or 2: read as 0 (NO), as NUT reads it"),
+    ('ZEROCONF "off # for now"', "'#' inside quotes is read as part of the value (NUT drops "
+     "this line as a parse error and reads what follows the '#' as a line of its own); write "
+     "\\# to be clear"),
+    ('DATAPATH "/usr/share/nut', "missing closing quote: the value is read to the end of this "
+     "line (NUT reads on into the lines after it); close it with \", or end the line with a "
+     "backslash to continue it"),
+]
+
+
+@pytest.mark.parametrize("impl", ["nut", "pnut"])
+def test_upsd_conf_lines_nut_reads_past_start_both_upsds(impl: str) -> None:
+    """Issue 11: a upsd that refuses to start protects nobody. NUT 2.8.0's upsd
+    starts with each of these lines, and so does pnut's, logging each one with
+    file and line."""
+    st = Stack([Ups("u", "ups.status: OL\n")], users=USERS)
+    try:
+        st.write("upsd.conf", "".join(line.format(port=st.port) + "\n" for line, _ in READ_PAST))
+        st.start(upsd=impl)
+        assert st.talk(["GET VAR u ups.status"]) == ['VAR u ups.status "OL"']
+        if impl == "pnut":
+            log = st.log_text()
+            for n, (_, warning) in enumerate(READ_PAST, 1):
+                assert f"{st.dir}/upsd.conf:{n}: warning: {warning}" in log, (n, log)
+            zeroconf_warning = f"{st.dir}/upsd.conf:8: warning: ZEROCONF: expected a boolean"
+            assert zeroconf_warning in log  # '#' kept: "off # for now" is no boolean
     finally:
         st.close()
 

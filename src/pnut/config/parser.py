@@ -55,6 +55,12 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
+class LineIgnored(Exception):
+    """A line NUT 2.8.0 logs and skips (or reads past): pnut skips it too, and
+    the file kinds turn this into a ``file:line: problem: the line is ignored``
+    warning instead of refusing to start."""
+
+
 @dataclass(frozen=True, slots=True)
 class ConfLine:
     words: tuple[str, ...]
@@ -62,7 +68,12 @@ class ConfLine:
     path: str
 
     def error(self, problem: str) -> ConfigError:
+        """For what NUT refuses too: the daemon does not start."""
         return ConfigError(self.path, self.lineno, problem)
+
+    def ignored(self, problem: str) -> LineIgnored:
+        """For what NUT logs and carries on with: a warning, the line skipped."""
+        return LineIgnored(f"{self.path}:{self.lineno}: {problem}: the line is ignored")
 
 
 class ConfText(list[ConfLine]):
@@ -180,22 +191,24 @@ def confpath(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def parse_bool(line: ConfLine, word: str) -> bool:
-    """NUT's booleans: true/yes/on/1 and false/no/off/0, any case."""
+    """NUT's booleans: true/yes/on/1 and false/no/off/0, any case; else the
+    line is ignored (:class:`LineIgnored`), as NUT ignores it."""
     low = word.lower()
     if low in ("true", "yes", "on", "1"):
         return True
     if low in ("false", "no", "off", "0"):
         return False
-    raise line.error(f"expected a boolean (yes/no), got {word!r}")
+    raise line.ignored(f"{line.words[0]}: expected a boolean (yes/no), got {word!r}")
 
 
 def parse_int(line: ConfLine, word: str, minimum: int | None = None) -> int:
+    """A plain whole number (NUT's str_to_int), else :class:`LineIgnored`."""
     try:
         value = int(word)
     except ValueError:
-        raise line.error(f"expected a whole number, got {word!r}") from None
+        raise line.ignored(f"{line.words[0]}: expected a whole number, got {word!r}") from None
     if minimum is not None and value < minimum:
-        raise line.error(f"{value} is below the minimum {minimum}")
+        raise line.ignored(f"{line.words[0]}: {value} is below the minimum {minimum}")
     return value
 
 

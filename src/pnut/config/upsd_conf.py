@@ -1,10 +1,12 @@
 """upsd.conf: where upsd listens and how it judges its drivers.
 
 Every directive of NUT 2.8.0's upsd.conf is understood.  Where NUT logs a
-bad line and carries on (a non-numeric MAXAGE, MAXCONN or TRACKINGDELAY, an
-unknown directive), pnut carries on too with a ``file:line:`` warning, since
-a upsd that does not start protects nobody; other malformed lines are
-refused with ``file:line: problem``.  The obsolete ACCEPT/REJECT/ACL
+bad line and carries on (a non-numeric MAXAGE, MAXCONN or TRACKINGDELAY, a
+non-boolean ALLOW_NO_DEVICE, a directive without its value, an unknown
+directive), pnut carries on too with a ``file:line:`` warning, since a upsd
+that does not start protects nobody; so it does for a bad value of one of
+its own directives, which NUT ignores whole.  Only a LISTEN port that no
+lookup resolves stops upsd, as it stops NUT.  The obsolete ACCEPT/REJECT/ACL
 lines are accepted with a warning, as NUT does.  TLS settings are stored
 for the TLS layer; nothing here opens a socket.
 
@@ -29,6 +31,7 @@ from pathlib import Path
 from pnut.config.parser import (
     ConfigError,
     ConfLine,
+    LineIgnored,
     did_you_mean,
     nut_int,
     parse_bool,
@@ -143,11 +146,13 @@ class UpsdConf:
         return self.certfile is None and (self.require_tls or self.remote_listen() is not None)
 
     def check(self) -> None:
-        """Rules that span lines; raise ConfigError naming the line at fault."""
+        """Rules that span lines, as warnings naming the line at fault."""
         if self.certrequest and self.certfile is not None and self.clientcafile is None:
-            raise ConfigError(self.path, self.certrequest_line,
-                              "CERTREQUEST REQUEST/REQUIRE needs CLIENTCAFILE (the CA that "
-                              "signs client certificates)")
+            # NUT's PEM (OpenSSL) build has no CERTREQUEST: it asks for no client
+            # certificate, and neither does pnut without a CA to check them with.
+            self.warnings.append(f"{self.path}:{self.certrequest_line}: CERTREQUEST "
+                                 "REQUEST/REQUIRE needs CLIENTCAFILE (the CA that signs client "
+                                 "certificates): client certificates are not asked for")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -168,137 +173,183 @@ def is_loopback_host(host: str) -> bool:
         ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos)
 
 
-def _port(line: ConfLine, word: str) -> int:
-    port = parse_int(line, word, minimum=1)
-    if port > 65535:
+def _port(conf: UpsdConf, line: ConfLine, word: str, default: int) -> int:
+    """A LISTEN port as NUT's getaddrinfo reads it: a number or a service name."""
+    where = f"{conf.path}:{line.lineno}: {line.words[0]}"
+    if not word.isdigit():
+        try:
+            port = socket.getservbyname(word, "tcp")
+        except OSError:  # NUT: getaddrinfo fails, fatal
+            raise line.error(f"port {word!r} is neither a number nor a known service name") \
+                from None
+        conf.warnings.append(f"{where} port {word!r} is read as the service's port {port}, "
+                             "as NUT reads it")
+        return port
+    port = int(word)
+    if port > 65535:  # NUT: getaddrinfo fails, fatal
         raise line.error(f"port {port} is out of range (1-65535)")
+    if port == 0:  # NUT would listen on a random port that no client can find
+        conf.warnings.append(f"{where} port 0 would be a random port no client can find: "
+                             f"using {default}")
+        return default
     return port
+
+
+def _listen(conf: UpsdConf, line: ConfLine, default_port: int) -> Listen:
+    args = line.words[1:]
+    if len(args) > 2:  # NUT reads the address and the port and ignores the rest
+        conf.warnings.append(f"{conf.path}:{line.lineno}: {line.words[0]} takes an address and "
+                             "optionally a port: the words after the port are ignored, as NUT "
+                             "ignores them")
+    port = _port(conf, line, args[1], default_port) if len(args) > 1 else default_port
+    return Listen(args[0], port, line.lineno)
 
 
 def _seconds(line: ConfLine, word: str) -> float:
     try:
         value = float(word)
     except ValueError:
-        raise line.error(f"expected a number of seconds, got {word!r}") from None
+        raise line.ignored(f"{line.words[0]}: expected a number of seconds, got {word!r}") \
+            from None
     if not math.isfinite(value) or value <= 0:
-        raise line.error(f"{line.words[0]} must be a positive number of seconds, got {word!r}")
+        raise line.ignored(f"{line.words[0]} must be a positive number of seconds, got {word!r}")
     return value
 
 
-def _certrequest(line: ConfLine, word: str) -> int:
+def _certrequest(conf: UpsdConf, line: ConfLine, word: str) -> int:
+    """NUT's NSS build reads a value that starts with a digit through atoi and
+    treats anything but 1 and 2 as 0; the names are pnut's."""
     names = CERTREQUEST_NAMES
     if word.upper() in names:
         return names[word.upper()]
-    value = parse_int(line, word, minimum=0)
+    value = nut_int(line, word, conf.warnings, signed=False)
+    if value is None:
+        raise line.ignored(f"CERTREQUEST must be 0, 1 or 2 (NO, REQUEST, REQUIRE), got {word!r}")
     if value > 2:
-        raise line.error(f"CERTREQUEST must be 0, 1 or 2 (NO, REQUEST, REQUIRE), got {word!r}")
+        conf.warnings.append(f"{conf.path}:{line.lineno}: CERTREQUEST {value} is not 0, 1 or 2: "
+                             "read as 0 (NO), as NUT reads it")
+        return 0
     return value
 
 
 def _need(line: ConfLine, count: int, usage: str) -> None:
-    if len(line.words) < count + 1:
-        raise line.error(f"{line.words[0]} needs {usage}")
+    if len(line.words) < count + 1:  # NUT: "invalid directive", and carries on
+        raise line.ignored(f"{line.words[0]} needs {usage}")
+
+
+def _flag(line: ConfLine, word: str) -> bool:
+    """ALLOW_NO_DEVICE's reading in NUT: a leading digit is atoi() != 0, else a boolean."""
+    if word[:1].isdigit():
+        return int(word[:len(word) - len(word.lstrip("0123456789"))]) != 0
+    return parse_bool(line, word)
 
 
 def parse_upsd_conf(lines: list[ConfLine], path: str = "upsd.conf") -> UpsdConf:
+    """Every line NUT 2.8.0 reads is read the same way (or more safely, with a
+    warning); what NUT ignores is ignored with a ``file:line:`` warning.  Only
+    what stops NUT too (a LISTEN port no lookup can resolve) is a ConfigError."""
     conf = UpsdConf(path, warnings=warnings_of(lines))
     for line in lines:
-        key = line.words[0]
-        args = line.words[1:]
-        if key.upper() == "DEBUG_MIN":  # the one case-insensitive keyword in NUT
-            _need(line, 1, "a number")
-            conf.debug_min = parse_int(line, args[0], minimum=0)
-        elif key == "LISTEN":
-            _need(line, 1, "an address and optionally a port")
-            if len(args) > 2:
-                raise line.error("LISTEN takes an address and optionally a port")
-            port = _port(line, args[1]) if len(args) > 1 else DEFAULT_PORT
-            conf.listen.append(Listen(args[0], port, line.lineno))
-        elif key == "HTTP_LISTEN":
-            _need(line, 1, "an address and optionally a port")
-            if len(args) > 2:
-                raise line.error("HTTP_LISTEN takes an address and optionally a port")
-            port = _port(line, args[1]) if len(args) > 1 else DEFAULT_HTTP_PORT
-            conf.http_listen.append(Listen(args[0], port, line.lineno))
-        elif key == "MAXAGE":
-            _need(line, 1, "a number of seconds")
-            maxage = nut_int(line, args[0], conf.warnings, minimum=1, signed=False)
-            conf.maxage = conf.maxage if maxage is None else maxage
-        elif key == "TRACKINGDELAY":
-            _need(line, 1, "a number of seconds")
-            delay = nut_int(line, args[0], conf.warnings, minimum=0, signed=False)
-            conf.trackingdelay = conf.trackingdelay if delay is None else delay
-        elif key == "MAXCONN":
-            _need(line, 1, "a number of connections")
-            maxconn = nut_int(line, args[0], conf.warnings, minimum=1, signed=False)
-            conf.maxconn = conf.maxconn if maxconn is None else maxconn
-        elif key in ("ALLOW_NO_DEVICE", "ALLOW_NOT_ALL_LISTENERS"):
-            _need(line, 1, "a boolean (yes/no)")
-            word = args[0]
-            value = int(word) != 0 if word.isdigit() else parse_bool(line, word)
-            if key == "ALLOW_NO_DEVICE":
-                conf.allow_no_device = value
-            else:
-                conf.allow_not_all_listeners = value
-        elif key == "STATEPATH":
-            _need(line, 1, "a directory")
-            conf.statepath = args[0]
-        elif key == "DATAPATH":
-            _need(line, 1, "a directory")
-            conf.datapath = args[0]
-        elif key == "CERTFILE":
-            _need(line, 1, "a PEM file")
-            conf.certfile = args[0]
-            conf.certfile_line = line.lineno
-        elif key == "CERTPATH":
-            _need(line, 1, "a directory")
-            conf.certpath = args[0]
-        elif key == "CERTIDENT":
-            _need(line, 2, "a certificate name and a password")
-            conf.certident = (args[0], args[1])
-        elif key == "CERTREQUEST":
-            _need(line, 1, "0, 1 or 2")
-            conf.certrequest = _certrequest(line, args[0])
-            conf.certrequest_line = line.lineno
-        elif key == "DISABLE_WEAK_SSL":
-            _need(line, 1, "a boolean (yes/no)")
-            conf.disable_weak_ssl = parse_bool(line, args[0])
-        elif key == "TLS_MIN_VERSION":
-            _need(line, 1, "1.2 or 1.3")
-            if args[0] not in ("1.2", "1.3"):
-                raise line.error(f"TLS_MIN_VERSION must be 1.2 or 1.3, got {args[0]!r}")
-            conf.tls_min_version = args[0]
-        elif key == "REQUIRE_TLS":
-            _need(line, 1, "a boolean (yes/no)")
-            conf.require_tls = parse_bool(line, args[0])
-            conf.require_tls_line = line.lineno
-        elif key == "CLIENTCAFILE":
-            _need(line, 1, "a CA file or directory")
-            conf.clientcafile = args[0]
-        elif key == "MAXCONN_PER_ADDRESS":
-            _need(line, 1, "a number of connections (0: no limit)")
-            conf.maxconn_per_address = parse_int(line, args[0], minimum=0)
-        elif key == "LIMIT_LOOPBACK":
-            _need(line, 1, "a boolean (yes/no)")
-            conf.limit_loopback = parse_bool(line, args[0])
-        elif key == "MAX_LOGIN_FAILURES":
-            _need(line, 1, "a number of failures per minute (0: no limit)")
-            conf.max_login_failures = parse_int(line, args[0], minimum=0)
-        elif key in ("IDLE_TIMEOUT", "LINE_TIMEOUT", "TLS_HANDSHAKE_TIMEOUT"):
-            _need(line, 1, "a number of seconds")
-            setattr(conf, key.lower(), _seconds(line, args[0]))
-        elif key == "ZEROCONF":
-            _need(line, 1, "a boolean (yes/no)")
-            conf.zeroconf = parse_bool(line, args[0])
-        elif key in ("ACCEPT", "REJECT", "ACL"):
-            conf.warnings.append(
-                f"{path}:{line.lineno}: {key} is no longer supported and is ignored - "
-                "use LISTEN to choose where upsd listens"
-            )
-        else:  # NUT: "Unrecognized directive", and carries on
-            conf.warnings.append(f"{path}:{line.lineno}: unknown directive {key!r} is ignored"
-                                 + did_you_mean(key, DIRECTIVES, upper=True))
+        try:
+            _directive(conf, line)
+        except LineIgnored as exc:
+            conf.warnings.append(str(exc))
     return conf
+
+
+def _directive(conf: UpsdConf, line: ConfLine) -> None:
+    path = conf.path
+    key = line.words[0]
+    args = line.words[1:]
+    if key.upper() == "DEBUG_MIN":  # the one case-insensitive keyword in NUT
+        _need(line, 1, "a number")
+        conf.debug_min = parse_int(line, args[0], minimum=0)
+    elif key == "LISTEN":
+        _need(line, 1, "an address and optionally a port")
+        conf.listen.append(_listen(conf, line, DEFAULT_PORT))
+    elif key == "HTTP_LISTEN":
+        _need(line, 1, "an address and optionally a port")
+        try:
+            conf.http_listen.append(_listen(conf, line, DEFAULT_HTTP_PORT))
+        except ConfigError as exc:  # pnut's own line: NUT ignores all of it
+            raise line.ignored(exc.problem) from None
+    elif key == "MAXAGE":
+        _need(line, 1, "a number of seconds")
+        maxage = nut_int(line, args[0], conf.warnings, minimum=1, signed=False)
+        conf.maxage = conf.maxage if maxage is None else maxage
+    elif key == "TRACKINGDELAY":
+        _need(line, 1, "a number of seconds")
+        delay = nut_int(line, args[0], conf.warnings, minimum=0, signed=False)
+        conf.trackingdelay = conf.trackingdelay if delay is None else delay
+    elif key == "MAXCONN":
+        _need(line, 1, "a number of connections")
+        maxconn = nut_int(line, args[0], conf.warnings, minimum=1, signed=False)
+        conf.maxconn = conf.maxconn if maxconn is None else maxconn
+    elif key in ("ALLOW_NO_DEVICE", "ALLOW_NOT_ALL_LISTENERS"):
+        _need(line, 1, "a boolean (yes/no)")
+        value = _flag(line, args[0])
+        if key == "ALLOW_NO_DEVICE":
+            conf.allow_no_device = value
+        else:
+            conf.allow_not_all_listeners = value
+    elif key == "STATEPATH":
+        _need(line, 1, "a directory")
+        conf.statepath = args[0]
+    elif key == "DATAPATH":
+        _need(line, 1, "a directory")
+        conf.datapath = args[0]
+    elif key == "CERTFILE":
+        _need(line, 1, "a PEM file")
+        conf.certfile = args[0]
+        conf.certfile_line = line.lineno
+    elif key == "CERTPATH":
+        _need(line, 1, "a directory")
+        conf.certpath = args[0]
+    elif key == "CERTIDENT":
+        _need(line, 2, "a certificate name and a password")
+        conf.certident = (args[0], args[1])
+    elif key == "CERTREQUEST":
+        _need(line, 1, "0, 1 or 2")
+        conf.certrequest = _certrequest(conf, line, args[0])
+        conf.certrequest_line = line.lineno
+    elif key == "DISABLE_WEAK_SSL":
+        _need(line, 1, "a boolean (yes/no)")
+        conf.disable_weak_ssl = parse_bool(line, args[0])
+    elif key == "TLS_MIN_VERSION":
+        _need(line, 1, "1.2 or 1.3")
+        if args[0] not in ("1.2", "1.3"):
+            raise line.ignored(f"TLS_MIN_VERSION must be 1.2 or 1.3, got {args[0]!r}")
+        conf.tls_min_version = args[0]
+    elif key == "REQUIRE_TLS":
+        _need(line, 1, "a boolean (yes/no)")
+        conf.require_tls = parse_bool(line, args[0])
+        conf.require_tls_line = line.lineno
+    elif key == "CLIENTCAFILE":
+        _need(line, 1, "a CA file or directory")
+        conf.clientcafile = args[0]
+    elif key == "MAXCONN_PER_ADDRESS":
+        _need(line, 1, "a number of connections (0: no limit)")
+        conf.maxconn_per_address = parse_int(line, args[0], minimum=0)
+    elif key == "LIMIT_LOOPBACK":
+        _need(line, 1, "a boolean (yes/no)")
+        conf.limit_loopback = parse_bool(line, args[0])
+    elif key == "MAX_LOGIN_FAILURES":
+        _need(line, 1, "a number of failures per minute (0: no limit)")
+        conf.max_login_failures = parse_int(line, args[0], minimum=0)
+    elif key in ("IDLE_TIMEOUT", "LINE_TIMEOUT", "TLS_HANDSHAKE_TIMEOUT"):
+        _need(line, 1, "a number of seconds")
+        setattr(conf, key.lower(), _seconds(line, args[0]))
+    elif key == "ZEROCONF":
+        _need(line, 1, "a boolean (yes/no)")
+        conf.zeroconf = parse_bool(line, args[0])
+    elif key in ("ACCEPT", "REJECT", "ACL"):
+        conf.warnings.append(
+            f"{path}:{line.lineno}: {key} is no longer supported and is ignored - "
+            "use LISTEN to choose where upsd listens"
+        )
+    else:  # NUT: "Unrecognized directive", and carries on
+        conf.warnings.append(f"{path}:{line.lineno}: unknown directive {key!r} is ignored"
+                             + did_you_mean(key, DIRECTIVES, upper=True))
 
 
 def load_upsd_conf(confdir: str | os.PathLike[str]) -> UpsdConf:

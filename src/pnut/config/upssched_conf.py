@@ -2,8 +2,12 @@
 
 NUT reads this file once per event and acts on each matching AT line as it
 parses it, so a broken line late in the file may be noticed only after
-earlier rules already fired.  pnut parses and checks the whole file first
-and refuses it with ``file:line: problem`` before doing anything.
+earlier rules already fired.  pnut parses and checks the whole file first.
+What NUT's upssched reads past (an unknown event or command, a line short of
+arguments, words after the last one it reads, a timer given as ``5m`` or
+``soon``, read with strtol as 5 and 0 seconds) pnut reads the same way with
+a ``file:line:`` warning; only an AT line before CMDSCRIPT, PIPEFN and
+LOCKFN are all set stops it, as it stops NUT.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from pathlib import Path
 from pnut.config.notify import LATER_EVENTS, NotifyType
 from pnut.config.parser import (
     ConfLine,
+    LineIgnored,
     confpath,
     did_you_mean,
     parse_int,
     read_conf,
     warnings_of,
 )
+from pnut.protocol.cnum import strtol
 
 FILENAME = "upssched.conf"
 
@@ -64,50 +70,74 @@ class UpsschedConf:
 
 
 def _at(conf: UpsschedConf, line: ConfLine) -> AtRule:
+    if len(line.words) < 5:  # NUT: "invalid directive"
+        raise line.ignored("AT needs: AT <notifytype> <upsname|*> <command> <argument...>")
     for key in ("cmdscript", "pipefn", "lockfn"):
-        if getattr(conf, key) is None:
+        if getattr(conf, key) is None:  # fatal in NUT too
             raise line.error(f"{key.upper()} must be set before any AT line")
-    if len(line.words) < 5:
-        raise line.error("AT needs: AT <notifytype> <upsname|*> <command> <argument...>")
     _, event, ups, command, *args = line.words
-    if event.upper() not in _EVENTS:
-        raise line.error(f"unknown notify type {event!r}" + did_you_mean(event, _EVENTS))
+    where = f"{line.path}:{line.lineno}: AT {event} {ups} {command}"
+    if event.upper() not in _EVENTS:  # NUT: never matches, silently
+        raise line.ignored(f"unknown notify type {event!r}" + did_you_mean(event, _EVENTS))
     if command in _LATER_COMMANDS:
-        raise line.error(f"{command} is from NUT 2.8.5 and not supported")
+        raise line.ignored(f"{command} is from NUT 2.8.5 and not supported")
     counts = AT_COMMANDS.get(command)
-    if counts is None:
-        raise line.error(f"unknown AT command {command!r}"
-                         + (did_you_mean(command, AT_COMMANDS)
-                            or " (START-TIMER, CANCEL-TIMER or EXECUTE)"))
-    if len(args) not in counts:
-        want = " or ".join(map(str, counts))
-        raise line.error(f"{command} takes {want} argument(s), got {len(args)}")
+    if counts is None:  # NUT: "Invalid command", when the event comes
+        raise line.ignored(f"unknown AT command {command!r}"
+                           + (did_you_mean(command, AT_COMMANDS)
+                              or " (START-TIMER, CANCEL-TIMER or EXECUTE)"))
+    if len(args) < counts[0]:  # NUT's upssched daemon drops a START without a time
+        raise line.ignored(f"{command} takes {' or '.join(map(str, counts))} argument(s), "
+                           f"got {len(args)}")
+    if len(args) > counts[-1]:
+        conf.warnings.append(f"{where}: takes {' or '.join(map(str, counts))} argument(s): the "
+                             "words after them are ignored, as NUT ignores them")
+        args = args[:counts[-1]]
     if command == "START-TIMER":
-        parse_int(line, args[1], minimum=0)
-    if command == "EXECUTE" and not args[0]:
-        raise line.error("EXECUTE needs a non-empty argument")
+        seconds, used = strtol(args[1])
+        if seconds < 0:  # NUT: "bogus offset for timer, ignoring"
+            raise line.ignored(f"START-TIMER {args[0]}: negative time {args[1]!r}")
+        if used != len(args[1]) or not args[1][:1].isdigit():
+            conf.warnings.append(f"{where}: time {args[1]!r} is read as {seconds} seconds, as "
+                                 "NUT reads it")
+        args[1] = str(seconds)
+    if command == "EXECUTE" and not args[0]:  # NUT: "Empty EXECUTE command argument"
+        raise line.ignored("EXECUTE needs a non-empty argument")
     return AtRule(event.upper(), ups, command, tuple(args), line.lineno)
 
 
 def parse_lines(lines: list[ConfLine], path: str) -> UpsschedConf:
     conf = UpsschedConf(path=path, warnings=warnings_of(lines))
     for line in lines:
-        key, args = line.words[0], line.words[1:]
-        if key == "AT":
-            conf.rules.append(_at(conf, line))
-            continue
-        if key.upper() == "DEBUG_MIN" and len(args) == 1:
-            conf.debug_min = parse_int(line, args[0], minimum=0)
-            continue
-        if key not in _DIRECTIVES:  # NUT: "Unrecognized directive", and carries on
-            conf.warnings.append(f"{path}:{line.lineno}: unknown directive {key!r} is ignored"
-                                 + did_you_mean(key, (*_DIRECTIVES, "AT", "DEBUG_MIN"),
-                                                upper=True))
-            continue
-        if len(args) != 1 or not args[0]:
-            raise line.error(f"{key} takes one non-empty argument")
-        setattr(conf, key.lower(), args[0])
+        try:
+            _directive(conf, line)
+        except LineIgnored as exc:
+            conf.warnings.append(str(exc))
     return conf
+
+
+def _directive(conf: UpsschedConf, line: ConfLine) -> None:
+    key, args = line.words[0], line.words[1:]
+    if key == "AT":
+        conf.rules.append(_at(conf, line))
+        return
+    if key.upper() == "DEBUG_MIN" and len(args) == 1:
+        conf.debug_min = parse_int(line, args[0], minimum=0)
+        return
+    where = f"{line.path}:{line.lineno}"
+    if key not in _DIRECTIVES:  # NUT: "Unrecognized directive", and carries on
+        conf.warnings.append(f"{where}: unknown directive {key!r} is ignored"
+                             + did_you_mean(key, (*_DIRECTIVES, "AT", "DEBUG_MIN"), upper=True))
+        return
+    if not args:  # NUT: "invalid directive"
+        raise line.ignored(f"{key} needs one argument")
+    if len(args) > 1:
+        conf.warnings.append(f"{where}: {key} takes one argument: the words after it are "
+                             "ignored, as NUT ignores them")
+    if not args[0]:
+        conf.warnings.append(f"{where}: {key} is empty (NUT takes it, and fails when it "
+                             "uses it)")
+    setattr(conf, key.lower(), args[0])
 
 
 def load_upssched_conf(path: str | Path | None = None, *,
