@@ -132,6 +132,37 @@ def test_syntax_errors_and_empty_directories(confdir: Path) -> None:
         f"{confdir}: 0 error(s), 1 warning(s)"]
 
 
+def test_lines_nut_reads_past_are_listed_as_warnings_and_fail_the_check(confdir: Path) -> None:
+    """Issue 11: the daemons start with these lines (NUT does); check-config still
+    names every one, and exits 1 for them."""
+    _write(confdir, {
+        "ups.conf": "[sim] rack\n  driver = sim\n  port = sim\n",
+        "upsd.conf": "LISTEN 127.0.0.1 3493 extra\nALLOW_NO_DEVICE perhaps\n",
+        "upsd.users": "[mon]\n  password = pw\n  upsmon primary\n",
+        "upsmon.conf": 'MONITOR sim@localhost 1 mon pw primary\nFORCESSL maybe\n'
+                       'SHUTDOWNCMD "/sbin/poweroff\n',
+        "upssched.conf": "CMDSCRIPT /bin/true\nPIPEFN /tmp/p\nLOCKFN /tmp/l\n"
+                         "AT ONBATT * START-TIMER t 5m\n",
+    })
+    result = _run("check-config", "--confdir", str(confdir))
+    assert result.returncode == 1
+    d = str(confdir)
+    assert result.stdout.splitlines() == [
+        f"{d}/ups.conf:1: warning: the words after [sim] are ignored, as NUT ignores them",
+        f"{d}/upsd.conf:1: warning: LISTEN takes an address and optionally a port: the words "
+        "after the port are ignored, as NUT ignores them",
+        f"{d}/upsd.conf:2: warning: ALLOW_NO_DEVICE: expected a boolean (yes/no), got "
+        "'perhaps': the line is ignored",
+        f"{d}/upsmon.conf:3: warning: missing closing quote: the value is read to the end of "
+        "this line (NUT reads on into the lines after it); close it with \", or end the line "
+        "with a backslash to continue it",
+        f"{d}/upsmon.conf:2: warning: FORCESSL 'maybe' is read as 0, as NUT reads it",
+        f"{d}/upssched.conf:4: warning: AT ONBATT * START-TIMER: time '5m' is read as 5 "
+        "seconds, as NUT reads it",
+        f"{d}: 0 error(s), 6 warning(s)",
+    ]
+
+
 def test_upsdrvctl_reports_a_misspelt_driver_line_and_fails(confdir: Path) -> None:
     _write(confdir, {"ups.conf": "[u]\n  drvier = dummy-ups\n  port = u.dev\n"})
     result = _run("upsdrvctl", "--confdir", str(confdir), "--statepath", str(confdir), "start")

@@ -90,7 +90,6 @@ def test_alarm_lines_set_ups_alarm_and_prefix_status(ddir: DriverDir) -> None:
     [
         ("ups.status: OL\nTIMER\n", 2, "TIMER needs exactly one argument"),
         ("ups.status: OL\nbattery.charge 50\n", 2, "expected '<variable>: <value>'"),
-        ('ups.status: OL\n\nups.mfr: "a#b"\n', 3, ""),
     ],
 )
 def test_malformed_dev_line_stops_the_driver_with_file_and_line(
@@ -113,8 +112,6 @@ def test_malformed_dev_line_stops_the_driver_with_file_and_line(
          "ups.conf:4: mode: unknown mode 'dummy-forever'"),
         ("[b]\n driver = dummy-ups\n port = missing.dev\n",
          "Can't open dummy-ups definition file"),
-        ("[b]\n driver = dummy-ups\n port = b.dev\n  oops here\n",
-         "ups.conf:4: expected 'key = value' or a single flag word"),
     ],
 )
 def test_bad_ups_conf_stops_the_driver(ddir: DriverDir, conf: str, message: str) -> None:
@@ -123,6 +120,17 @@ def test_bad_ups_conf_stops_the_driver(ddir: DriverDir, conf: str, message: str)
     result = ddir.run("driver", "dummy-ups", "-a", "b")
     assert result.returncode == 1
     assert message in result.stderr
+
+
+def test_ups_conf_lines_nut_skips_start_the_driver_with_a_warning(ddir: DriverDir) -> None:
+    """Issue 11: NUT's drivers skip such a line silently; pnut's run and name it."""
+    ddir.write("ups.conf", "[b]\n driver = dummy-ups\n port = b.dev\n  oops here\n")
+    ddir.write("b.dev", "ups.status: OL\n")
+    result = ddir.run("driver", "dummy-ups", "-a", "b", "-d", "1")
+    assert result.returncode == 0, result.stderr
+    assert "ups.status: OL\n" in result.stdout
+    assert ("ups.conf:4: expected 'key = value' or a single flag word, got 'oops here' (NUT "
+            "skips it silently): the line is ignored") in result.stderr
 
 
 def test_mode_choice_and_x_overrides(ddir: DriverDir) -> None:

@@ -26,9 +26,6 @@ def start_fails(st: Stack) -> subprocess.CompletedProcess[str]:
     # NUT's getaddrinfo cannot resolve the port, and NUT's upsd exits too.
     ("upsd.conf", "MAXAGE 15\nLISTEN 127.0.0.1 nosuchservice\n",
      "upsd.conf:3: port 'nosuchservice' is neither a number nor a known service name"),
-    # (an unknown upsmon role is a warning now, as in NUT: issue 11)
-    ("ups.conf", "[u]\n  driver = dummy-ups\n  port = u.dev\n  what ever\n",
-     "ups.conf:4: expected 'key = value'"),
     ("ups.conf", "# nothing\n", "at least one UPS must be defined"),
     ("ups.conf", "[u]\n  port = u.dev\n", "at least one UPS must be defined"),
 ])
@@ -70,20 +67,41 @@ READ_PAST = [
 ]
 
 
+#: ups.conf and upsd.users lines NUT reads past, with pnut's warnings.
+UPS_CONF = ("[u] rack\n  driver = dummy-ups\n  port = u.dev\n  desc = Server room\n"
+            "  what ever\n[my ups]\n  desc = \"not for u\"\n")
+OTHER_WARNINGS = [
+    "ups.conf:1: warning: the words after [u] are ignored, as NUT ignores them",
+    "ups.conf:4: warning: desc = Server: the words after the value are ignored, as NUT ignores "
+    "them (quote a value with spaces)",
+    "ups.conf:5: warning: expected 'key = value' or a single flag word, got 'what ever' (NUT "
+    "skips it silently): the line is ignored",
+    "ups.conf:6: warning: malformed section header '[my ups]': the lines up to the next section "
+    "are ignored (NUT would give them to the section before)",
+    f"upsd.users:{USERS.count(chr(10)) + 1}: warning: malformed section header '[b c]': the "
+    "lines up to the next section are ignored (NUT would give them to the section before)",
+]
+
+
 @pytest.mark.parametrize("impl", ["nut", "pnut"])
 def test_upsd_conf_lines_nut_reads_past_start_both_upsds(impl: str) -> None:
     """Issue 11: a upsd that refuses to start protects nobody. NUT 2.8.0's upsd
-    starts with each of these lines, and so does pnut's, logging each one with
-    file and line."""
+    (and its dummy-ups) starts with each of these lines, and so does pnut's,
+    logging each one with file and line."""
     st = Stack([Ups("u", "ups.status: OL\n")], users=USERS)
     try:
         st.write("upsd.conf", "".join(line.format(port=st.port) + "\n" for line, _ in READ_PAST))
+        st.write("ups.conf", UPS_CONF)
+        st.write("upsd.users", USERS + "[b c]\n  actions = SET\n")
         st.start(upsd=impl)
         assert st.talk(["GET VAR u ups.status"]) == ['VAR u ups.status "OL"']
         if impl == "pnut":
+            assert st.talk(["LIST UPS"])[1] == 'UPS u "Server"'  # NUT: "not for u"
             log = st.log_text()
             for n, (_, warning) in enumerate(READ_PAST, 1):
                 assert f"{st.dir}/upsd.conf:{n}: warning: {warning}" in log, (n, log)
+            for warning in OTHER_WARNINGS:
+                assert f"{st.dir}/{warning}" in log, (warning, log)
             zeroconf_warning = f"{st.dir}/upsd.conf:8: warning: ZEROCONF: expected a boolean"
             assert zeroconf_warning in log  # '#' kept: "off # for now" is no boolean
     finally:

@@ -241,23 +241,41 @@ def nut_int(line: ConfLine, word: str, warnings: list[str], *, minimum: int | No
     return value
 
 
-def sections(lines: list[ConfLine]) -> tuple[list[ConfLine], list[tuple[ConfLine, list[ConfLine]]]]:
-    """Split ``[name]`` sections: (global lines, [(header, body), ...])."""
+def sections(lines: list[ConfLine], warnings: list[str]
+             ) -> tuple[list[ConfLine], list[tuple[ConfLine, list[ConfLine]]]]:
+    """Split ``[name]`` sections: (global lines, [(header, body), ...]).
+
+    NUT takes any line whose first word is ``[...]`` as a header (and
+    ignores the words after it), and sends the lines after a broken header
+    (``[my ups]`` is two words, ``[ups`` has no ``]``) to the section before
+    it, where they override that UPS's driver and port or that user's
+    rights.  pnut ignores those lines up to the next header instead, and
+    an empty name ``[]`` with them; each case is a ``file:line:`` warning.
+    """
     head: list[ConfLine] = []
     out: list[tuple[ConfLine, list[ConfLine]]] = []
+    body: list[ConfLine] | None = head
     for line in lines:
         first = line.words[0]
-        if first.startswith("[") and first.endswith("]") and len(line.words) == 1:
-            name = first[1:-1]
-            if not name:
-                raise line.error("empty section name []")
-            out.append((line, []))
+        where = f"{line.path}:{line.lineno}"
+        if first.startswith("[") and first.endswith("]") and len(first) > 1:
+            if len(line.words) > 1:
+                warnings.append(f"{where}: the words after {first} are ignored, as NUT ignores "
+                                "them")
+            if first == "[]":
+                warnings.append(f"{where}: empty section name []: the lines up to the next "
+                                "section are ignored")
+                body = None
+                continue
+            body = []
+            out.append((line, body))
         elif first.startswith("["):
-            raise line.error(f"malformed section header {' '.join(line.words)!r}")
-        elif out:
-            out[-1][1].append(line)
-        else:
-            head.append(line)
+            warnings.append(f"{where}: malformed section header {' '.join(line.words)!r}: the "
+                            "lines up to the next section are ignored (NUT would give them to "
+                            "the section before)")
+            body = None
+        elif body is not None:
+            body.append(line)
     return head, out
 
 

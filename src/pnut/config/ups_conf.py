@@ -1,9 +1,13 @@
 """ups.conf: the UPS sections that drivers, upsdrvctl and upsd share.
 
-NUT's parser takes ``key = value`` (three words) and bare flags (one word);
-anything else it skips silently.  pnut reports such a line as an error with
-file and line, because a typo in ups.conf should not leave a UPS
-unmonitored.
+NUT's parser takes ``key = value`` (three words or more: the rest is
+ignored) and bare flags (one word); anything else it skips silently.  pnut
+reads the same lines the same way and names each one it skips or cuts
+short with a ``file:line:`` warning, because a typo in ups.conf should not
+leave a UPS unmonitored without a word, nor stop upsd for every other UPS.
+A section whose lines cannot be used (a broken ``[header]``, a name with a
+space or ``/``) is ignored with a warning; a section repeated under the same
+name adds to the first, as in NUT.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pnut.config.parser import (
     DEFAULT_STATEPATH,
     ConfigError,
     ConfLine,
+    LineIgnored,
     read_conf,
     section_name,
     sections,
@@ -84,44 +89,68 @@ class UpsConf:
         return Path(DEFAULT_STATEPATH)
 
 
-def _kv(line: ConfLine) -> tuple[str, str] | None:
+def _kv(line: ConfLine, warnings: list[str]) -> tuple[str, str] | None:
+    """(key, value), or None for a flag; :class:`LineIgnored` for what NUT skips."""
     words = line.words
     if len(words) == 1:
         return None
-    if len(words) == 3 and words[1] == "=":
+    if len(words) >= 3 and words[1] == "=":
+        if len(words) > 3:  # NUT reads the first word after '=' only
+            warnings.append(f"{line.path}:{line.lineno}: {words[0]} = {words[2]}: the words "
+                            "after the value are ignored, as NUT ignores them (quote a value "
+                            "with spaces)")
         return words[0], words[2]
-    raise line.error(f"expected 'key = value' or a single flag word, got {' '.join(words)!r}")
+    raise line.ignored(f"expected 'key = value' or a single flag word, got "
+                       f"{' '.join(words)!r} (NUT skips it silently)")
 
 
 def parse_ups_conf(lines: list[ConfLine], path: str = "ups.conf") -> UpsConf:
-    head, body = sections(lines)
     conf = UpsConf(path, warnings=warnings_of(lines))
+    head, body = sections(lines, conf.warnings)
     for line in head:
-        kv = _kv(line)
+        try:
+            kv = _kv(line, conf.warnings)
+        except LineIgnored as exc:
+            conf.warnings.append(str(exc))
+            continue
         if kv is None:
             conf.global_flags.add(line.words[0])
         else:
             conf.globals[kv[0]] = kv[1]
-    seen: set[str] = set()
+    named: dict[str, UpsSection] = {}
     for header, items in body:
         name = section_name(header)
-        if name.lower() == "default":
-            raise header.error("the UPS name 'default' is reserved")
+        where = f"{path}:{header.lineno}"
         if any(c.isspace() or c == "/" for c in name):
-            raise header.error(f"UPS name {name!r} must not contain spaces or '/'")
-        if name.lower() in seen:
-            raise header.error(f"UPS [{name}] is defined twice")
-        seen.add(name.lower())
-        sec = UpsSection(name, header.lineno, path)
+            conf.warnings.append(f"{where}: UPS name {name!r} has a space or '/', which no "
+                                 "driver socket can carry: this section is ignored")
+            continue
+        if name.lower() == "default":
+            conf.warnings.append(f"{where}: NUT's documentation reserves the UPS name "
+                                 "'default' (NUT 2.8.0 takes it, and so does pnut): rename it")
+        sec = named.get(name.lower())
+        if sec is not None and sec.name != name:  # NUT's upsd: "already in use"
+            conf.warnings.append(f"{where}: UPS [{name}] differs from [{sec.name}] only in "
+                                 "case: this section is ignored, as NUT's upsd ignores it")
+            continue
+        if sec is not None:  # NUT adds the settings to the first section
+            conf.warnings.append(f"{where}: UPS [{name}] is defined twice: its settings are "
+                                 "added to the first one, as NUT does")
+        else:
+            sec = named[name.lower()] = UpsSection(name, header.lineno, path)
+            conf.upses.append(sec)
         for line in items:
-            kv = _kv(line)
+            try:
+                kv = _kv(line, conf.warnings)
+            except LineIgnored as exc:
+                conf.warnings.append(str(exc))
+                continue
             if kv is None:
                 sec.flags.add(line.words[0])
                 sec.linenos[line.words[0]] = line.lineno
             else:
                 sec.settings[kv[0]] = kv[1]
                 sec.linenos[kv[0]] = line.lineno
-        conf.upses.append(sec)
     return conf
 
 

@@ -8,7 +8,9 @@ given as ``key = a b c`` (several per line), repeated lines, the compressed
 ``key=value`` form, and ``upsmon primary`` without ``=``, as NUT accepts.
 
 A password is NUT's plain text or an argon2id hash from ``pnut passwd``
-(see :mod:`pnut.config.passwords`).
+(see :mod:`pnut.config.passwords`).  Nothing here stops upsd: what NUT
+reads past (an unknown setting or role, a second password, a line of
+another shape, a broken ``[header]``) is a ``file:line:`` warning.
 
 NUT has no separate "logged-in" state: every privileged command checks the
 name and password the connection sent against this table, so a reload
@@ -110,15 +112,18 @@ def _apply(user: User, line: ConfLine, key: str, values: list[str], warnings: li
     where = f"{line.path}:{line.lineno}"
     low = key.lower()
     if low == "password":
-        if len(values) != 1:
-            raise line.error("password takes one value (quote it if it has spaces)")
+        if len(values) > 1:  # NUT takes each as a password: the later ones are duplicates
+            warnings.append(f"{where}: user [{user.name}]: password has {len(values)} words: "
+                            f"the first one is the password, as in NUT (quote a password with "
+                            "spaces)")
         if user.password is not None:  # NUT: "Ignoring duplicate password"
             warnings.append(f"{where}: user [{user.name}] has a second password, ignored "
                             "(the first one counts, as in NUT)")
             return
         problem = check_hash_syntax(values[0])
-        if problem is not None:
-            raise line.error(f"user [{user.name}]: {problem}")
+        if problem is not None:  # NUT would compare it as plain text
+            warnings.append(f"{where}: user [{user.name}]: {problem}: this user cannot log "
+                            "in (NUT would take it as a plain-text password)")
         user.password = values[0]
     elif low == "actions":
         user.actions.update(v.lower() for v in values)
@@ -147,8 +152,8 @@ def _apply(user: User, line: ConfLine, key: str, values: list[str], warnings: li
 
 
 def parse_users(lines: list[ConfLine], path: str = "upsd.users") -> Users:
-    head, body = sections(lines)
     out = Users(path, warnings=warnings_of(lines))
+    head, body = sections(lines, out.warnings)
     for line in head:
         if line.words[0].lower() == "user":  # NUT's ancient format: ignored
             continue

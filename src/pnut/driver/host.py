@@ -79,6 +79,8 @@ class DriverHost:
             conf = load_ups_conf(self.confdir)
         except ConfigError as exc:
             return [str(exc)]
+        for warning in conf.warnings:  # lines NUT reads past
+            log.warning("%s", warning)
         spath = conf.statepath(self.statepath)
         for driver, ups in self.specs:
             try:

@@ -403,6 +403,8 @@ def run(driver_name: str, *, upsname: str | None, confdir: str | None, statepath
         cls = load_driver(driver_name)
         cdir = confpath(confdir)
         conf = load_ups_conf(cdir) if from_conf else None
+        for warning in conf.warnings if conf is not None else ():  # lines NUT reads past
+            log.warning("%s", warning)
         spath = (conf or UpsConf("ups.conf")).statepath(statepath)
         if not upsname:
             raise DriverError("specifying '-a <ups>' (or '-s <ups>') is mandatory")

@@ -59,7 +59,10 @@ def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
                         "CERTFILE (one PEM file with certificate chain and key)", conf.path)
         if not conf.wants_own_certificate:
             return None
-        certfile = _own_certificate(conf)
+        own = _own_certificate(conf)
+        if own is None:
+            return None
+        certfile = own
     try:
         context = server_context(certfile, allow_tls12=conf.tls_min_version == "1.2")
     except (OSError, ssl.SSLError, ValueError) as exc:
@@ -76,10 +79,13 @@ def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
             else:
                 context.load_verify_locations(cafile=str(trust))
         except (OSError, ssl.SSLError) as exc:
+            # NUT ignores CLIENTCAFILE (pnut's own line): start, asking for no certificate
             reason = getattr(exc, "strerror", None) or str(exc)
-            raise ConfigError(conf.path, None, f"CLIENTCAFILE {conf.clientcafile}: cannot "
-                              f"load: {reason}") from None
-        context.verify_mode = ssl.CERT_REQUIRED if conf.certrequest == 2 else ssl.CERT_OPTIONAL
+            log.warning("%s: CLIENTCAFILE %s: cannot load: %s - client certificates are not "
+                        "asked for", conf.path, conf.clientcafile, reason)
+        else:
+            context.verify_mode = (ssl.CERT_REQUIRED if conf.certrequest == 2
+                                   else ssl.CERT_OPTIONAL)
     elif conf.clientcafile is not None:
         log.warning("%s: CLIENTCAFILE is set but CERTREQUEST is not: client certificates "
                     "are not asked for", conf.path)
@@ -87,18 +93,21 @@ def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
     return context
 
 
-def _own_certificate(conf: UpsdConf) -> str:
-    """upsd's kept self-signed certificate (pnut.tls.autocert); logged once per process."""
+def _own_certificate(conf: UpsdConf) -> str | None:
+    """upsd's kept self-signed certificate (pnut.tls.autocert); logged once per process.
+
+    None when it cannot be kept: NUT starts such a configuration without TLS,
+    and so does pnut, with a warning."""
     from pnut.tls import autocert
 
     hosts = [item.host for item in conf.listen]
     try:
         path, pin, made = autocert.ensure(hosts)
     except OSError as exc:
-        raise ConfigError(conf.path, None,
-                          f"cannot keep upsd's own certificate in {autocert.state_dir()}: "
-                          f"{exc.strerror or exc} - set CERTFILE, or make that directory "
-                          "writable") from None
+        log.warning("%s: cannot keep upsd's own certificate in %s: %s - STARTTLS is not "
+                    "offered; set CERTFILE, or make that directory writable", conf.path,
+                    autocert.state_dir(), exc.strerror or exc)
+        return None
     if not _ANNOUNCED:
         _ANNOUNCED.append(pin)
         remote = conf.remote_listen()
