@@ -271,3 +271,18 @@ def test_bad_settings_name_file_and_line(text: str, message: str) -> None:
     with pytest.raises(DriverError) as info:
         _build(text)
     assert str(info.value).startswith(message)
+
+
+def test_numbers_nut_reads_with_atoi_start_the_driver(caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 11: NUT's drivers read pollinterval and their numbers with atoi
+    (5s is 5): pnut's start too, with a warning naming the line."""
+    setup = _build("[u]\n driver = dummy-ups\n port = a\n pollinterval = 5s\n")
+    assert setup.config.pollinterval == 5
+    assert "/c/ups.conf:4: pollinterval '5s' is read as 5, as NUT reads it" in caplog.text
+    config = setup.config
+    config.values["seed"], config.origins["seed"] = "42x", "/c/ups.conf:9"
+    assert config.get_int("seed", 0) == 42
+    config.values["seed"] = "soon"
+    assert config.get_int("seed", 7) == 7
+    assert "/c/ups.conf:9: seed: '42x' is read as 42, as NUT reads it" in caplog.text
+    assert "/c/ups.conf:9: seed: 'soon' is not a number: using the default 7" in caplog.text

@@ -130,8 +130,16 @@ class DriverConfig:
             return default
         try:
             value = int(raw)
-        except ValueError:
-            raise self.error(key, f"expected a whole number, got {raw!r}") from None
+        except ValueError:  # NUT's drivers read their numbers with atoi: 5s is 5
+            from pnut.protocol.cnum import strtol
+
+            value, used = strtol(raw)
+            if not used:  # atoi's 0 is no value the admin wrote
+                log.warning("%s: %s: %r is not a number: using the default %d",
+                            self.where(key), key, raw, default)
+                return default
+            log.warning("%s: %s: %r is read as %d, as NUT reads it", self.where(key), key, raw,
+                        value)
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             raise self.error(key, f"{raw} is out of range [{minimum}, {maximum}]")
         return value

@@ -20,12 +20,16 @@ section (then ``-x`` overrides) into one of four bins, and so does
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pnut.config.parser import did_you_mean
 from pnut.config.ups_conf import UpsConf, UpsSection
 from pnut.driver.base import DriverConfig, DriverError, VarSpec
+from pnut.protocol.cnum import strtol
+
+log = logging.getLogger("pnut.driver")
 
 #: Section keys the core takes without publishing them.
 SILENT_KEYS = frozenset(
@@ -56,11 +60,14 @@ def _sync_word(value: str) -> str:
 
 
 def _interval(raw: str, where: str) -> float:
-    """NUT wants a positive whole number; pnut also takes fractions (tests, demos)."""
+    """NUT reads a whole number with atoi (``5s`` is 5) and stops at 0 or less;
+    pnut also takes fractions (tests, demos)."""
     try:
         value = float(raw)
     except ValueError:
-        value = 0.0
+        value = float(strtol(raw)[0])
+        if value > 0:
+            log.warning("%s: pollinterval %r is read as %d, as NUT reads it", where, raw, value)
     if not value > 0 or value > 86400:
         raise DriverError(f"{where}: invalid pollinterval: {raw!r} (must be a positive number)")
     return value
