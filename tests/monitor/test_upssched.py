@@ -205,6 +205,37 @@ def test_timer_started_by_onbatt_cancelled_by_online(tmp_path: Path) -> None:
             _kill(pid)
 
 
+def test_lines_nut_reads_past_still_run_the_rest(tmp_path: Path) -> None:
+    """Issue 11: a broken AT line used to stop upssched, so no rule of the file
+    ran. NUT's upssched reads past these lines; pnut's too, naming each, and runs
+    the good rules (a timer of 'soon' is 0 s, as NUT's strtol reads it)."""
+    s = Sched(tmp_path, "AT ONBATT * START-TIMER soon-timer soon\n"
+                        "AT ONBATT * STOP-TIMER soon-timer\n"
+                        "AT ONBATT\n"
+                        "AT ONBAT * EXECUTE never\n"
+                        "AT ONBATT * EXECUTE direct extra\n")
+    try:
+        r = s.run("ONBATT")
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: len(s.fired()) == 2, timeout=10)
+        assert sorted(a for a, _ in s.fired()) == ["direct", "soon-timer"]
+        conf = f"{tmp_path}/upssched.conf"
+        for line, warning in [
+            (4, "AT ONBATT * START-TIMER: time 'soon' is read as 0 seconds, as NUT reads it"),
+            (5, "unknown AT command 'STOP-TIMER' (did you mean 'START-TIMER'?): the line is "
+                "ignored"),
+            (6, "AT needs: AT <notifytype> <upsname|*> <command> <argument...>: the line is "
+                "ignored"),
+            (7, "unknown notify type 'ONBAT' (did you mean 'ONBATT'?): the line is ignored"),
+            (8, "AT ONBATT * EXECUTE: takes 1 argument(s): the words after them are ignored, "
+                "as NUT ignores them"),
+        ]:
+            assert f"{conf}:{line}: {warning}" in r.stderr, (line, r.stderr)
+    finally:
+        for _, pid in s.fired():
+            _kill(pid)
+
+
 def test_started_timer_fires_once(tmp_path: Path) -> None:
     s = Sched(tmp_path, "AT ONBATT * START-TIMER onbatt 1\n")
     try:
