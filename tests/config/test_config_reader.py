@@ -82,8 +82,17 @@ def test_written_words_read_back_exactly(directives: list[list[str]]) -> None:
 @FUZZ
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_never_raise_anything_but_config_error(data: bytes) -> None:
+    """What is not a ConfigError (which NUT refuses too) must be a warning: no
+    LineIgnored or other exception may escape a file kind's reader."""
+    from pnut.config.ups_conf import parse_ups_conf
+    from pnut.config.upssched_conf import parse_lines as parse_upssched
+    from pnut.config.users import parse_users
+
     for parse in (lambda: parse_upsd_conf(parse_text(data, "upsd.conf"), "upsd.conf"),
-                  lambda: parse_upsmon_conf(data.decode("latin-1"), require_monitor=False)):
+                  lambda: parse_upsmon_conf(data.decode("latin-1"), require_monitor=False),
+                  lambda: parse_ups_conf(parse_text(data, "ups.conf"), "ups.conf"),
+                  lambda: parse_users(parse_text(data, "upsd.users"), "upsd.users"),
+                  lambda: parse_upssched(parse_text(data, "upssched.conf"), "upssched.conf")):
         try:
             parse()
         except ConfigError as exc:
@@ -167,3 +176,38 @@ def test_nut_int_reads_a_number_as_c_atoi_does(word: str) -> None:
         assert value == atoi(word)
         plain = (word.lstrip("+-")[:1].isdigit() and word[1:].isdigit()) or word.isdigit()
         assert bool(warnings) == (not plain)  # a warning whenever atoi reads less than written
+
+
+#: Directive names of every file kind, and words that stress their values.
+_KEYS = ["LISTEN", "MAXAGE", "MAXCONN", "ALLOW_NO_DEVICE", "CERTREQUEST", "DEBUG_MIN",
+         "HTTP_LISTEN", "TLS_MIN_VERSION", "IDLE_TIMEOUT", "MONITOR", "MINSUPPLIES", "POLLFREQ",
+         "FORCESSL", "CERTHOST", "CERTPIN", "NOTIFYURL", "NOTIFYFLAG", "SHUTDOWNCMD",
+         "SHUTDOWNEXIT", "NOTIFY_LOAD_ABOVE", "AT", "CMDSCRIPT", "PIPEFN", "LOCKFN", "[u]",
+         "[a b", "[]", "password", "upsmon", "actions", "driver", "port"]
+_VALUES = ["", "0", "-1", "1x", "99999", "yes", "maybe", "=", "u@h", "u@h:0", "@", "[::1",
+           "ONBATT", "START-TIMER", "EXECUTE", "primary", "http://h/", "$argon2id$x", "*"]
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(_KEYS), st.lists(st.sampled_from(_VALUES),
+                                                              max_size=6)), max_size=8))
+def test_directive_shaped_lines_start_or_fail_only_as_nut_does(
+        lines: list[tuple[str, list[str]]]) -> None:
+    """Lines built from real directive names: every reader returns (with
+    warnings) or raises one of the few ConfigErrors NUT shares, never anything
+    else."""
+    from pnut.config.ups_conf import parse_ups_conf
+    from pnut.config.upssched_conf import parse_lines as parse_upssched
+    from pnut.config.users import parse_users
+
+    text = "".join(" ".join([key, *(quote(w) for w in words)]) + "\n" for key, words in lines)
+    data = ("CMDSCRIPT /x\nPIPEFN /p\nLOCKFN /l\n" + text).encode()
+    for parse in (lambda: parse_upsd_conf(parse_text(data, "upsd.conf"), "upsd.conf"),
+                  lambda: parse_upsmon_conf(data.decode("latin-1"), require_monitor=False),
+                  lambda: parse_ups_conf(parse_text(data, "ups.conf"), "ups.conf"),
+                  lambda: parse_users(parse_text(data, "upsd.users"), "upsd.users"),
+                  lambda: parse_upssched(parse_text(data, "upssched.conf"), "upssched.conf")):
+        try:
+            parse()
+        except ConfigError as exc:
+            assert re.search(r"port|old-style MONITOR", str(exc)), str(exc)
