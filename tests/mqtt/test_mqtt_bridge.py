@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,7 +232,8 @@ def test_reconnects_will_and_same_ups_names(broker: Mosquitto, tmp_path: Path) -
         assert "no heartbeat for" in one.log_text()
         obs.wait(f"{a}/availability", lambda v: v == "online", timeout=15)
         obs.wait(f"{b}/availability", lambda v: v == "online", timeout=15)
-        one.stop(watcher)
+        watcher.terminate()
+        assert watcher.wait(10) == 0
 
         # The bridge dies without a goodbye: the broker sends its last will.
         assert isinstance(bridge, subprocess.Popen)
@@ -295,3 +297,37 @@ def test_mqtts_broker_with_password(tmp_path: Path) -> None:
                 obs.close()
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_sigterm_as_a_publish_completes(broker: Mosquitto) -> None:
+    """SIGTERM timed to land as a heartbeat's publish completes (see
+    sigterm_at_publish.py): `pnut mqtt` still stops, every time, and leaves its
+    server offline. Before the stop event, hops 0 and 1 hung for ever."""
+    helper = Path(__file__).with_name("sigterm_at_publish.py")
+    with Stack([Ups("eaton", DEV)], users=USERS) as st:
+        st.start(upsd="pnut", driver="pnut")
+        obs = Observer(broker.port, ["pnut/+/availability"])
+        topic = f"pnut/127.0.0.1_{st.port}/availability"
+        try:
+            for hops in range(3):
+                proc = st.spawn([sys.executable, str(helper), str(hops), "--broker",
+                                 f"mqtt://127.0.0.1:{broker.port}", "--server",
+                                 f"nut://127.0.0.1:{st.port}", "--interval", "0.5",
+                                 "--keepalive", "2"], f"stop-{hops}")
+                try:
+                    assert proc.wait(10) == 0, st.log_text()
+                except subprocess.TimeoutExpired:
+                    pytest.fail(f"no exit within 10 s of SIGTERM (hops {hops})")
+                wait_for(lambda n=hops + 1: obs.messages(topic).count("offline") == n)
+                assert obs.messages(topic)[-2:] == ["online", "offline"]
+        finally:
+            obs.close()
+
+        # SIGTERM while the broker is away (the bridge between reconnects).
+        proc = start_bridge(st, broker, [st.port])
+        wait_for(lambda: "connected to" in (st.dir / "mqtt.log").read_text())
+        broker.stop()
+        wait_for(lambda: "retrying in" in (st.dir / "mqtt.log").read_text())
+        proc.terminate()
+        assert proc.wait(10) == 0
+        assert "Traceback" not in st.log_text()

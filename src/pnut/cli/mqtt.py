@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -152,10 +151,12 @@ def _servers(args: argparse.Namespace, password: str | None) -> list[ServerSpec]
 
 
 async def _serve(servers: list[ServerSpec], broker: Broker, opts: Options) -> int:
-    task = asyncio.create_task(run_bridges(servers, broker, opts))
+    # SIGTERM/SIGINT set ``stop``; the bridges see it, say goodbye and
+    # disconnect (pnut.mqtt.bridge: cancelling is not a reliable stop on
+    # Python 3.11).
+    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+        loop.add_signal_handler(sig, stop.set)
+    await run_bridges(servers, broker, opts, stop)
     return 0

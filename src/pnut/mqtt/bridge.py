@@ -17,6 +17,15 @@ of that server.  Its broker loop connects, publishes
 retained messages), then drains ``pending`` with QoS 1; on any MQTT error
 it waits (back-off) and connects again.
 
+Stopping (SIGTERM/SIGINT): the CLI sets a ``stop`` event; stopping does
+not rely on cancelling tasks (aiomqtt's waits can swallow a cancellation
+on Python 3.11, see :mod:`pnut.mqtt.aio`: a cancelled heartbeat loop went
+on beating and the process never exited).  Every loop here ends on
+``stop`` itself: the session ends,
+``pending`` is drained, :meth:`Feed.goodbye` is published (within
+``GOODBYE_TIMEOUT``) and the client disconnects; :func:`run_bridges` gives
+that ``STOP_GRACE`` seconds, then cancels what is left.
+
 ``pending`` maps topic -> newest message: while the broker is away it
 holds at most one message per topic, so it stays bounded however long
 the outage lasts (intermediate values of a topic are then skipped; the
@@ -48,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pnut.client import ClientError, ServerError
 from pnut.client.session import Secret
 from pnut.client.tls import settings_from
+from pnut.mqtt.aio import nap, publish
 from pnut.mqtt.feed import OFFLINE, ONLINE, Feed, Message, UpsData
 from pnut.mqtt.names import server_key
 from pnut.mqtt.watch import heartbeat, run_watch
@@ -66,6 +76,11 @@ MAX_COMMANDS: Final = 16
 PUBLISH_BATCH: Final = 64
 #: How long a command waits for its TRACKING result.
 COMMAND_TIMEOUT: Final = 15.0
+#: How long the goodbye (every UPS offline) may take, seconds.
+GOODBYE_TIMEOUT: Final = 2.0
+#: After a stop request: how long the bridges may take to say goodbye and
+#: disconnect before they are cancelled, seconds.
+STOP_GRACE: Final = 5.0
 
 
 @dataclass(frozen=True)
@@ -178,26 +193,29 @@ class ServerBridge:
         task.add_done_callback(self._tasks.discard)
 
     # -- broker -----------------------------------------------------------------------
-    async def run(self) -> None:
-        """Keep a broker connection and publish, until cancelled (then say goodbye)."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """Keep a broker connection and publish until ``stop`` (then say goodbye)."""
         import aiomqtt
 
         backoff = Backoff()
-        while True:
+        while not stop.is_set():
             try:
                 async with self._mqtt_client() as client:
                     self.connects += 1
                     log.info("%s: connected to %s", self.label, self.broker)
                     backoff.reset()
                     try:
-                        await self._session(client)
+                        await self._session(client, stop)
                     finally:
                         await self._goodbye(client)
             except aiomqtt.MqttError as exc:
+                if stop.is_set():
+                    log.info("%s: broker %s: %s while stopping", self.label, self.broker, exc)
+                    return
                 delay = backoff.delay()
                 log.warning("%s: broker %s: %s; retrying in %.1fs", self.label,
                             self.broker, exc, delay)
-                await asyncio.sleep(delay)
+                await nap(stop, delay)
 
     def _mqtt_client(self) -> aiomqtt.Client:
         import aiomqtt as mq
@@ -207,7 +225,9 @@ class ServerBridge:
             self.broker, ident, self.opts.keepalive, self.opts.timeout,
             will=mq.Will(self.feed.server_availability, "offline", qos=1, retain=True))
 
-    async def _session(self, client: aiomqtt.Client) -> None:
+    async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        if stop.is_set():
+            return  # connected while stopping: only the goodbye
         # A broker that restarted without persistence lost every retained
         # message: send the whole picture again, then follow the changes.
         self._queue(self.feed.everything())
@@ -217,21 +237,29 @@ class ServerBridge:
         await client.subscribe(self.feed.server_availability, qos=1)
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._publish_loop(client))
+                publishing = group.create_task(self._publish_loop(client, stop))
                 # Also without --commands: reading is how a lost connection shows.
-                group.create_task(self._command_loop(client))
-                group.create_task(self._heartbeat_loop(client))
+                reading = group.create_task(self._command_loop(client))
+                group.create_task(self._heartbeat_loop(client, stop))
+                await stop.wait()
+                # The heartbeat ends by itself, the publisher once it has drained
+                # what is pending; the reader is cancelled (its wait is asyncio.wait,
+                # which never swallows a cancellation).
+                self._wake.set()
+                await asyncio.wait({publishing}, timeout=GOODBYE_TIMEOUT)
+                reading.cancel()
+                publishing.cancel()
         except ExceptionGroup as group_error:  # the first failure is the story
             raise group_error.exceptions[0] from None
 
-    async def _heartbeat_loop(self, client: aiomqtt.Client) -> None:
+    async def _heartbeat_loop(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         every, payload = heartbeat(self.feed.boot, self.opts.interval)
         topic = self.feed.heartbeat_topic
         tick = time.monotonic()
-        while True:
-            await client.publish(topic, payload, qos=0, retain=False)
+        while not stop.is_set():
+            await publish(client, topic, payload, qos=0, retain=False)
             tick += every
-            await asyncio.sleep(max(0.0, tick - time.monotonic()))
+            await nap(stop, tick - time.monotonic())
             tick = max(tick, time.monotonic() - every)  # after a stall: no burst
 
     def _availability_seen(self, payload: str) -> None:
@@ -244,7 +272,7 @@ class ServerBridge:
                     "publishing online again", self.label)
         self._queue([Message(self.feed.server_availability, ONLINE)])
 
-    async def _publish_loop(self, client: aiomqtt.Client) -> None:
+    async def _publish_loop(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -254,18 +282,20 @@ class ServerBridge:
                     batch.append(self.pending.pop(topic))
                 try:
                     await asyncio.gather(*(
-                        client.publish(m.topic, m.payload, qos=self.opts.qos, retain=m.retain)
+                        publish(client, m.topic, m.payload, qos=self.opts.qos, retain=m.retain)
                         for m in batch))
                 except BaseException:
                     for m in batch:  # not sure which arrived: send again, unless replaced
                         self.pending.setdefault(m.topic, m)
                     raise
+            if stop.is_set():
+                return
 
     async def _goodbye(self, client: aiomqtt.Client) -> None:
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(2.0):
+            async with asyncio.timeout(GOODBYE_TIMEOUT):
                 for m in self.feed.goodbye():
-                    await client.publish(m.topic, m.payload, qos=1, retain=True)
+                    await publish(client, m.topic, m.payload, qos=1, retain=True)
 
     # -- commands ---------------------------------------------------------------------
     async def _command_loop(self, client: aiomqtt.Client) -> None:
@@ -300,7 +330,7 @@ class ServerBridge:
         log.info("%s: %s %s -> %s", self.label, ups, cmd, result)
         body = json.dumps({"ups": ups, "command": cmd, "result": result})
         with contextlib.suppress(Exception):
-            await mqtt.publish(self.feed.result_topic(ups, cmd), body, qos=1)
+            await publish(mqtt, self.feed.result_topic(ups, cmd), body, qos=1, retain=False)
 
     async def _instcmd(self, ups: str, cmd: str, param: str | None) -> str:
         user, secret = self.spec.user, self.spec.password
@@ -338,8 +368,10 @@ def broker_client(broker: Broker, ident: str, keepalive: int, timeout: float = 1
     return client
 
 
-async def run_bridges(specs: list[ServerSpec], broker: Broker, opts: Options) -> None:
-    """Poll every server and mirror each onto the broker, until cancelled."""
+async def run_bridges(specs: list[ServerSpec], broker: Broker, opts: Options,
+                      stop: asyncio.Event) -> None:
+    """Poll every server and mirror each onto the broker until ``stop`` is set;
+    then every bridge says goodbye and disconnects (within ``STOP_GRACE``)."""
     boot = f"{int(time.time())}-{os.getpid()}"
     poller = Poller(specs, interval=opts.interval, timeout=opts.timeout, tls=settings_from())
     bridges = {s.label: ServerBridge(s, poller, broker, opts, boot) for s in specs}
@@ -350,12 +382,19 @@ async def run_bridges(specs: list[ServerSpec], broker: Broker, opts: Options) ->
 
     poller.add_listener(dispatch)
     async with asyncio.TaskGroup() as group:
-        if specs:
-            group.create_task(poller.run())
-        for bridge in bridges.values():
-            group.create_task(bridge.run())
+        polling = group.create_task(poller.run()) if specs else None
+        ending = [group.create_task(bridge.run(stop)) for bridge in bridges.values()]
         if opts.watch:
-            group.create_task(run_watch(broker, opts.prefix, opts.keepalive))
+            ending.append(group.create_task(
+                run_watch(broker, opts.prefix, opts.keepalive, stop)))
+        await stop.wait()
+        if polling is not None:
+            polling.cancel()  # no new changes; the poller has no wait_for to swallow it
+        if ending:
+            _, late = await asyncio.wait(ending, timeout=STOP_GRACE)
+            for task in late:
+                log.warning("not stopped after %.0fs; cancelling", STOP_GRACE)
+                task.cancel()
 
 
 def _text(exc: BaseException) -> str:

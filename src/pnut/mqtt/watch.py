@@ -41,6 +41,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from pnut.mqtt.aio import nap, publish
 from pnut.mqtt.feed import OFFLINE, Message
 
 if TYPE_CHECKING:
@@ -139,15 +140,15 @@ class Watch:
         return max(0.0, min([MAX_NAP, *waits])) + 0.001
 
 
-async def run_watch(broker: Broker, prefix: str, keepalive: int = 30) -> None:
-    """Watch the bridges' heartbeats on ``broker`` until cancelled."""
+async def run_watch(broker: Broker, prefix: str, keepalive: int, stop: asyncio.Event) -> None:
+    """Watch the bridges' heartbeats on ``broker`` until ``stop`` is set."""
     import aiomqtt
 
     from pnut.mqtt.bridge import Backoff, broker_client
 
     watch = Watch(prefix)
     backoff = Backoff()
-    while True:
+    while not stop.is_set():
         try:
             ident = f"pnut-watch-{socket.gethostname()}-{os.getpid()}"
             async with broker_client(broker, ident, keepalive) as client:
@@ -156,14 +157,16 @@ async def run_watch(broker: Broker, prefix: str, keepalive: int = 30) -> None:
                 for topic_filter in watch.filters:
                     await client.subscribe(topic_filter, qos=1)
                 log.info("watching heartbeats under %s/ on %s", prefix, broker)
-                await _watch_session(client, watch)
+                await _watch_session(client, watch, stop)
         except aiomqtt.MqttError as exc:
+            if stop.is_set():
+                return
             delay = backoff.delay()
             log.warning("watch: broker %s: %s; retrying in %.1fs", broker, exc, delay)
-            await asyncio.sleep(delay)
+            await nap(stop, delay)
 
 
-async def _watch_session(client: aiomqtt.Client, watch: Watch) -> None:
+async def _watch_session(client: aiomqtt.Client, watch: Watch, stop: asyncio.Event) -> None:
     wake = asyncio.Event()
 
     async def read() -> None:
@@ -175,9 +178,9 @@ async def _watch_session(client: aiomqtt.Client, watch: Watch) -> None:
                 wake.set()
 
     async def look() -> None:
-        while True:
+        while not stop.is_set():
             for msg in watch.due(time.monotonic()):
-                await client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+                await publish(client, msg.topic, msg.payload, qos=1, retain=msg.retain)
             wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(watch.next_look(time.monotonic())):
@@ -185,7 +188,10 @@ async def _watch_session(client: aiomqtt.Client, watch: Watch) -> None:
 
     try:
         async with asyncio.TaskGroup() as group:
-            group.create_task(read())
+            reading = group.create_task(read())
             group.create_task(look())
+            await stop.wait()
+            wake.set()  # look() ends on stop; read() waits in asyncio.wait: cancel it
+            reading.cancel()
     except ExceptionGroup as group_error:
         raise group_error.exceptions[0] from None

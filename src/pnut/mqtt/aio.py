@@ -1,0 +1,38 @@
+"""asyncio helpers shared by the MQTT bridge and the watcher.
+
+Why :func:`publish` exists: aiomqtt waits for every publish with
+``asyncio.wait_for``, and Python 3.11's ``wait_for`` returns normally -
+swallowing the cancellation - when a cancel arrives in the loop turn in
+which the publish completes (fixed in 3.12, where ``wait_for`` is built
+on ``asyncio.timeout``).  A cancelled loop then went on publishing, and a
+``TaskGroup`` waiting for it waited for ever: ``pnut mqtt`` did not exit
+on SIGTERM.  :func:`publish` raises the swallowed cancellation again, so
+a publish is a cancellation point as it should be.  Stopping itself does
+not rely on it: see the ``stop`` event in :mod:`pnut.mqtt.bridge`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import aiomqtt
+
+
+async def publish(client: aiomqtt.Client, topic: str, payload: str, *, qos: int,
+                  retain: bool) -> None:
+    """``client.publish`` that never swallows a cancellation of the calling task."""
+    task = asyncio.current_task()
+    asked = task.cancelling() if task is not None else 0
+    await client.publish(topic, payload, qos=qos, retain=retain)
+    if task is not None and task.cancelling() > asked:
+        raise asyncio.CancelledError  # cancelled while the publish completed
+
+
+async def nap(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less when ``stop`` is set."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(max(0.0, seconds)):
+            await stop.wait()
