@@ -123,6 +123,24 @@ def test_lines_nut_reads_past_start_upsmon_with_warnings(mon: Mon) -> None:
         assert f"{mon.conf}:{n}: warning: {warning.format(port=port)}" in log, (n, log)
 
 
+def test_unsplittable_ups_name_counts_as_online_power_as_in_nut(tmp_path: Path) -> None:
+    """NUT keeps a MONITOR whose name it cannot split, never reaches it and so
+    never finds it critical: its power value always counts. pnut must not shut
+    the machine down for the power it cannot poll (MINSUPPLIES 2 = 1 + 1)."""
+    mon = Mon(tmp_path, free_port(), extra="MONITOR bad@127.0.0.1:99999 1 admin adminpw "
+              "primary\nMINSUPPLIES 2\n")
+    try:
+        mon.start("-p")
+        # NOCOMM comes after NOCOMMWARNTIME (2 s) of polls: several power checks ran.
+        wait_for(lambda: any(n.startswith("NOCOMM ups@") for n in mon.notes_list()), timeout=15)
+        assert "upscli_splitaddr" in mon.log_text()
+        assert "Shutting down" not in mon.log_text()
+        assert not mon.shutdown.exists()
+        assert mon.proc is not None and mon.proc.poll() is None
+    finally:
+        mon.stop()
+
+
 def test_zero_monitor_lines_refuse_to_start(mon: Mon) -> None:
     """As in NUT: refused while the power values (none) are below MINSUPPLIES;
     with MINSUPPLIES 0 upsmon runs, monitoring nothing."""

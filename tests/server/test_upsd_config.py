@@ -46,8 +46,7 @@ def test_upsd_conf_every_directive() -> None:
 
 
 @pytest.mark.parametrize(("text", "line", "problem"), [
-    # NUT's getaddrinfo fails on these, and NUT's upsd exits: so does pnut's.
-    ("LISTEN 127.0.0.1 99999\n", 1, "port 99999 is out of range"),
+    # NUT's getaddrinfo fails on this, and NUT's upsd exits: so does pnut's.
     ("LISTEN 127.0.0.1 nosuchservice\n", 1,
      "port 'nosuchservice' is neither a number nor a known service name"),
 ])
@@ -81,14 +80,17 @@ def test_upsd_conf_errors_name_file_and_line(text: str, line: int, problem: str)
     # NUT's getaddrinfo takes a service name for the port
     ("LISTEN 127.0.0.1 nut\n", "LISTEN port 'nut' is read as the service's port 3493, as NUT "
      "reads it", "addresses", [("127.0.0.1", 3493)]),
-    ("LISTEN ::1 0\n", "LISTEN port 0 would be a random port no client can find: using 3493",
-     "addresses", [("::1", 3493)]),
+    # NUT listens on port 0 (random) or 99999 cut to 16 bits: pnut on the default
+    ("LISTEN ::1 0\n", "LISTEN port 0 is not a port from 1 to 65535 (NUT would listen where no "
+     "client looks): using 3493", "addresses", [("::1", 3493)]),
+    ("LISTEN 127.0.0.1 99999\n", "LISTEN port 99999 is not a port from 1 to 65535 (NUT would "
+     "listen where no client looks): using 3493", "addresses", [("127.0.0.1", 3493)]),
     # NUT's NSS build: atoi, and anything but 1 and 2 requests no certificate
     ("CERTREQUEST 7\n", "CERTREQUEST 7 is not 0, 1 or 2: read as 0 (NO), as NUT reads it",
      "certrequest", 0),
     # pnut's own directives: NUT ignores the whole line, whatever it holds
-    ("HTTP_LISTEN 127.0.0.1 99999\n", "port 99999 is out of range (1-65535): the line is "
-     "ignored", "http_listen", []),
+    ("HTTP_LISTEN 127.0.0.1 nosuchservice\n", "port 'nosuchservice' is neither a number nor "
+     "a known service name: the line is ignored", "http_listen", []),
     ("TLS_MIN_VERSION 1.1\n", "TLS_MIN_VERSION must be 1.2 or 1.3, got '1.1': the line is "
      "ignored", "tls_min_version", "1.3"),
     ("REQUIRE_TLS please\n", "REQUIRE_TLS: expected a boolean (yes/no), got 'please': the line "

@@ -186,11 +186,11 @@ def _port(conf: UpsdConf, line: ConfLine, word: str, default: int) -> int:
                              "as NUT reads it")
         return port
     port = int(word)
-    if port > 65535:  # NUT: getaddrinfo fails, fatal
-        raise line.error(f"port {port} is out of range (1-65535)")
-    if port == 0:  # NUT would listen on a random port that no client can find
-        conf.warnings.append(f"{where} port 0 would be a random port no client can find: "
-                             f"using {default}")
+    if port == 0 or port > 65535:
+        # NUT listens on a random port (0) or on the port number cut to 16 bits
+        # (99999 is 34463): ports no client can find, where the default is one
+        conf.warnings.append(f"{where} port {port} is not a port from 1 to 65535 (NUT would "
+                             f"listen where no client looks): using {default}")
         return default
     return port
 

@@ -526,7 +526,12 @@ async def run_shutdown(conf: UpsmonConf, log: logging.Logger, *, demo: bool = Fa
 
 
 def _settings(conf: UpsmonConf) -> Settings:
-    return Settings(minsupplies=conf.minsupplies, hostsync=conf.hostsync,
+    # A MONITOR line whose UPS name NUT cannot split stays in NUT's list, never
+    # polled and so never critical: its power value always counts as online.
+    # pnut does not poll it at all, so it takes that power off MINSUPPLIES
+    # (else such a file would shut the machine down at once).
+    minsupplies = max(0, conf.minsupplies - conf.unusable_power)
+    return Settings(minsupplies=minsupplies, hostsync=conf.hostsync,
                     deadtime=conf.deadtime, rbwarntime=conf.rbwarntime,
                     nocommwarntime=conf.nocommwarntime)
 
