@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from support import Stack, wait_for
 
 UUID_RE = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}")
@@ -259,3 +261,21 @@ class FakeDriver:
         self._thread.join(2)
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+#: The event loops pnut's upsd can run on (PNUT_UPSD_LOOP); "epoll" is its own.
+LOOPS = ["epoll", "uvloop", "asyncio"]
+
+
+def use_loop(monkeypatch: pytest.MonkeyPatch, loop: str) -> None:
+    """Make the next pnut upsd run on ``loop``."""
+    monkeypatch.delenv("PNUT_NO_UVLOOP", raising=False)
+    monkeypatch.setenv("PNUT_UPSD_LOOP", loop)
+
+
+def loop_of(pid: int) -> str:
+    """Which event loop process ``pid`` runs, from the libraries it has mapped."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    if "uvloop" in maps:
+        return "uvloop"
+    return "asyncio" if "_asyncio." in maps else "epoll"

@@ -26,17 +26,18 @@ import os
 import re
 import shlex
 import stat
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pnut.config.parser import ConfigError, did_you_mean
 from pnut.config.ups_conf import UpsConf, UpsSection, load_ups_conf
 from pnut.config.upsd_conf import UpsdConf, is_loopback_host, load_upsd_conf
-from pnut.config.upsmon_conf import UpsmonConf, load_upsmon_conf
-from pnut.config.upssched_conf import load_upssched_conf
 from pnut.config.users import Users, load_users
+
+if TYPE_CHECKING:  # upsd runs the upsd checks at startup: it loads none of these
+    from pnut.config.upsmon_conf import UpsmonConf
 
 #: The files ``check_confdir`` looks for, in the order it reports them.
 FILES = ("nut.conf", "ups.conf", "upsd.conf", "upsd.users", "upsmon.conf", "upssched.conf")
@@ -158,6 +159,8 @@ def _driver_options(driver: str, driverpath: str) -> tuple[set[str], set[str]] |
         known = True
     binary = Path(driverpath) / driver
     if "/" not in driver and binary.is_file():
+        import subprocess
+
         try:
             listing = subprocess.run([str(binary), "-L"], capture_output=True, text=True,
                                      timeout=5, stdin=subprocess.DEVNULL).stdout
@@ -314,6 +317,12 @@ def upsmon_startup(conf: UpsmonConf) -> list[Problem]:
 
 # -- the whole directory -------------------------------------------------------------------
 
+def _upssched_warnings(base: Path) -> list[str]:
+    from pnut.config.upssched_conf import load_upssched_conf
+
+    return load_upssched_conf(confdir=str(base)).warnings
+
+
 def check_confdir(confdir: str | os.PathLike[str]) -> list[Problem]:
     """Every problem of every NUT file present in ``confdir``."""
     base = Path(confdir)
@@ -328,7 +337,7 @@ def check_confdir(confdir: str | os.PathLike[str]) -> list[Problem]:
     loaders = {
         "ups.conf": lambda: ups_conf_problems(load_ups_conf(base)),
         "upsd.conf": lambda: upsd_conf_problems(load_upsd_conf(base)),
-        "upssched.conf": lambda: _warnings(load_upssched_conf(confdir=str(base)).warnings),
+        "upssched.conf": lambda: _warnings(_upssched_warnings(base)),
     }
     for name in ("ups.conf", "upsd.conf", "upsd.users", "upsmon.conf", "upssched.conf"):
         if name not in present:
@@ -338,6 +347,8 @@ def check_confdir(confdir: str | os.PathLike[str]) -> list[Problem]:
                 users = load_users(base)
                 out += users_problems(users)
             elif name == "upsmon.conf":
+                from pnut.config.upsmon_conf import load_upsmon_conf
+
                 out += upsmon_problems(load_upsmon_conf(base / name), users)
             else:
                 out += loaders[name]()

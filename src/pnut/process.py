@@ -159,17 +159,22 @@ def run_as(explicit: str | None) -> Account | None:
 LATE_IMPORTS = ("hashlib", "hmac", "difflib")
 
 
-def load_late_imports() -> None:
-    """Import :data:`LATE_IMPORTS` while the files are still readable."""
-    for name in LATE_IMPORTS:
+def load_late_imports(names: tuple[str, ...] = LATE_IMPORTS) -> None:
+    """Import ``names`` while the files are still readable."""
+    for name in names:
         importlib.import_module(name)
 
 
-def drop_privileges(account: Account | None) -> None:
-    """Become ``account`` for good (group, supplementary groups, then user)."""
+def drop_privileges(account: Account | None,
+                    late_imports: tuple[str, ...] = LATE_IMPORTS) -> None:
+    """Become ``account`` for good (group, supplementary groups, then user).
+
+    ``late_imports``: what to import first (upsd needs none of
+    :data:`LATE_IMPORTS`: it loads hashlib with hashed passwords, and lives
+    without difflib's hints)."""
     if account is None or os.geteuid() != 0:
         return
-    load_late_imports()
+    load_late_imports(late_imports)
     os.setgid(account.gid)
     os.initgroups(account.name, account.gid)
     os.setuid(account.uid)

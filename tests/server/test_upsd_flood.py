@@ -22,7 +22,7 @@ import pytest
 
 from pnut.tls.certs import init_pki
 from support import Stack, Ups
-from upsd_support import Conn, ready
+from upsd_support import LOOPS, Conn, ready, use_loop
 
 #: An honest answer's latency during a flood is the point: alone, after the parallel part.
 pytestmark = pytest.mark.serial
@@ -52,11 +52,10 @@ def _flooding(started: float, done: Callable[[], bool]) -> bool:
     return elapsed < FLOOD_SECONDS or (elapsed < FLOOD_MAX_SECONDS and not done())
 
 
-@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+@pytest.mark.parametrize("loop", LOOPS)
 def test_honest_client_is_answered_through_a_flood(loop: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    if loop == "asyncio":
-        monkeypatch.setenv("PNUT_NO_UVLOOP", "1")
+    use_loop(monkeypatch, loop)
     with Stack([Ups("u", "ups.status: OL\nups.load: 7\n")]) as st:
         st.start(upsd="pnut", driver="pnut")
         ready(st, "u")
@@ -98,7 +97,7 @@ def test_honest_client_is_answered_through_a_flood(loop: str,
     # One line per drop at most, and a bounded rate (20 at once, then 5/s).
     assert drops <= 20 + 5 * (flood_seconds + 3), drops
     assert drops <= len(dropped) + GARBAGE_CONNECTIONS, (drops, len(dropped))
-    assert os.environ.get("PNUT_NO_UVLOOP") == ("1" if loop == "asyncio" else None)
+    assert os.environ.get("PNUT_UPSD_LOOP") == loop
 
 
 def _tls_garbage(port: int, stop: threading.Event, seed: int, handshake: bool,

@@ -1,11 +1,11 @@
-"""The same representative conversation on uvloop and on asyncio's own loop.
+"""The same representative conversation on each event loop upsd can run on.
 
-``pnut upsd`` runs on uvloop when it is installed (PNUT_NO_UVLOOP=1 forces
-asyncio's loop); the two differ in transports (pause/resume, write
-buffering, set_protocol under the TLS layer, call_soon), so the paths that
-touch them run on both: pipelined requests, the reply cache, a big LIST, a
-tracked SET, an over-long line, LOGOUT, and STARTTLS.  The flood test
-(test_upsd_flood.py) is also run on both loops.
+``pnut upsd`` runs on its own epoll loop (pnut.server.evloop), or on uvloop
+or asyncio's loop when it embeds asyncio code (HTTP_LISTEN, zeroconf) or
+PNUT_UPSD_LOOP asks; the loops differ in how readers, writers and call_soon
+are scheduled, so the paths that touch them run on all three: pipelined
+requests, the reply cache, a big LIST, a tracked SET, an over-long line,
+LOGOUT, and STARTTLS.  The flood test (test_upsd_flood.py) also runs on each.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from pnut.tls.certs import init_pki
 from pnut.tls.contexts import client_context
 from support import Stack, Ups
-from upsd_support import USERS, UUID_RE, Conn, ready
+from upsd_support import LOOPS, USERS, UUID_RE, Conn, loop_of, ready, use_loop
 
 DEV = "ups.status: OL\nups.load: 3\n" + "".join(f"ups.test.v{i}: {i}\n" for i in range(200))
 
@@ -31,15 +31,15 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where
 
 
-@pytest.fixture(scope="module", params=["uvloop", "asyncio"])
+@pytest.fixture(scope="module", params=LOOPS)
 def stack(request: pytest.FixtureRequest, pki: Path) -> Iterator[Stack]:
     mp = pytest.MonkeyPatch()
-    if request.param == "asyncio":
-        mp.setenv("PNUT_NO_UVLOOP", "1")
+    use_loop(mp, request.param)
     st = Stack([Ups("u", DEV)], users=USERS, upsd_conf=f"CERTFILE {pki / 'server.pem'}\n")
     try:
         st.start(upsd="pnut", driver="pnut")
         ready(st, "u")
+        assert loop_of(st.procs[-1].pid) == request.param
         yield st
     finally:
         st.close()

@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pnut.config import passwords
 from pnut.tls import certs
@@ -152,6 +154,14 @@ def test_plain_and_hashed_passwords() -> None:
     assert not passwords.verify(hashed, "wrong")
     assert passwords.check_hash_syntax("$argon2id$garbage") is not None
     assert passwords.check_hash_syntax(hashed) is None
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=40), st.binary(max_size=40))
+def test_plain_passwords_compare_as_equality(a: bytes, b: bytes) -> None:
+    """same_bytes (hmac.compare_digest's job, without loading libcrypto) is ==."""
+    assert passwords.same_bytes(a, b) == (a == b)
+    assert passwords.same_bytes(a, a)
 
 
 def test_passwd_cli_never_prints_the_password() -> None:

@@ -35,6 +35,7 @@ from pnut.config.upsd_conf import parse_upsd_conf
 from pnut.tls import certs
 from pnut.tls.contexts import client_context
 from support import PNUT, Stack, Ups, run, wait_for
+from upsd_support import LOOPS, use_loop
 
 DEV = "ups.status: OL\nups.load: 7\nbattery.charge: 88\n"
 USERS = "[admin]\n  password = adminpw\n  actions = SET\n  upsmon primary\n"
@@ -405,7 +406,7 @@ def test_repeater_over_tls_with_a_pin(pki: Pki, strict: Stack) -> None:
         down.close()
 
 
-@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+@pytest.mark.parametrize("loop", LOOPS)
 def test_request_in_the_same_packet_as_the_handshakes_end(pki: Pki, loop: str,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """TLS 1.3 lets a client send its first request right behind its Finished.
@@ -413,8 +414,7 @@ def test_request_in_the_same_packet_as_the_handshakes_end(pki: Pki, loop: str,
     upsd may then get the decrypted request before start_tls() has returned
     the new transport; the reply must still go out encrypted.
     """
-    if loop == "asyncio":
-        monkeypatch.setenv("PNUT_NO_UVLOOP", "1")
+    use_loop(monkeypatch, loop)
     st = _stack(f"CERTFILE {pki.server.cert}\n")
     try:
         sock = socket.create_connection(("127.0.0.1", st.port), timeout=5)

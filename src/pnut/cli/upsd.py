@@ -14,15 +14,17 @@ watchdog.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import signal
 import socket
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pnut.server.daemon import Upsd
 
 from pnut import process
 from pnut.config.parser import ConfigError, confpath
@@ -92,7 +94,7 @@ def main(argv: list[str]) -> int:
         if (daemon.config.upsd.debug_min or 0) > 0:  # DEBUG_MIN: debugging from the config
             logging.getLogger().setLevel(logging.DEBUG)
         _hand_over_own_certificate(daemon, account)
-        _run(_serve(daemon, pidfile, account, ready_fd))
+        _run(daemon, lambda: _ready(daemon, pidfile, account, ready_fd))
     except (ConfigError, StartupError, process.ProcessError) as exc:
         sys.stderr.write(f"upsd: {exc}\n")
         return 1
@@ -114,35 +116,50 @@ def _hand_over_own_certificate(daemon: object, account: process.Account | None) 
         process.give_to(autocert.state_dir() / autocert.FILENAME, account)
 
 
-def _run(main: Coroutine[Any, Any, None]) -> None:
-    """Run on uvloop when it is installed (about twice the requests per CPU
-    second), else on asyncio's own loop; PNUT_NO_UVLOOP=1 forces the latter."""
-    if not os.environ.get("PNUT_NO_UVLOOP"):
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            uvloop.run(main)
-            return
-    asyncio.run(main)
+#: PNUT_UPSD_LOOP: "epoll" (upsd's own loop, the default), "uvloop" or "asyncio".
+LOOP_ENV = "PNUT_UPSD_LOOP"
 
 
-async def _serve(daemon: object, pidfile: Path | None, account: process.Account | None,
-                 ready_fd: int | None) -> None:
-    """Serve; once listening: drop privileges, write the pid file, tell whoever waits."""
-    from pnut.server.daemon import Upsd
+def loop_kind(daemon: Upsd) -> str:
+    """Which event loop serves: upsd's own unless asyncio code is embedded or asked for.
 
-    assert isinstance(daemon, Upsd)
-    ready = asyncio.Event()
-    task = asyncio.create_task(daemon.serve(ready))
-    waiter = asyncio.create_task(ready.wait())
-    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        waiter.cancel()
-        task.result()  # raises the startup error
+    HTTP_LISTEN and zeroconf need asyncio: then uvloop when installed (about
+    twice the requests per CPU second of asyncio's own loop).
+    PNUT_NO_UVLOOP=1 means asyncio's own loop (as before PNUT_UPSD_LOOP)."""
+    asked = os.environ.get(LOOP_ENV, "").strip().lower()
+    if os.environ.get("PNUT_NO_UVLOOP"):
+        asked = "asyncio"
+    if asked in ("", "epoll") and not daemon.needs_asyncio():
+        return "epoll"
+    if asked == "asyncio":
+        return "asyncio"
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def _run(daemon: Upsd, on_ready: Callable[[], None]) -> None:
+    kind = loop_kind(daemon)
+    logging.getLogger("pnut.upsd").debug("event loop: %s", kind)
+    if kind == "epoll":
+        daemon.run(on_ready)
         return
-    process.drop_privileges(account)  # ports bound, files read: NUT's become_user()
+    import asyncio
+
+    if kind == "uvloop":
+        import uvloop
+
+        uvloop.run(daemon.serve(on_ready))
+    else:
+        asyncio.run(daemon.serve(on_ready))
+
+
+def _ready(daemon: Upsd, pidfile: Path | None, account: process.Account | None,
+           ready_fd: int | None) -> None:
+    """Listening: drop privileges, write the pid file, tell whoever waits."""
+    process.drop_privileges(account, ())  # ports bound, files read: NUT's become_user()
     if account is not None:
         logging.getLogger("pnut.upsd").info("Running as user %s", account.name)
     if pidfile is not None:
@@ -152,18 +169,11 @@ async def _serve(daemon: object, pidfile: Path | None, account: process.Account 
             logging.getLogger("pnut.upsd").warning("cannot write pid file %s: %s", pidfile,
                                                    exc.strerror or exc)
     process.announce_ready(ready_fd, "upsd")
-    systemd = asyncio.create_task(_systemd(daemon))
-    try:
-        await task
-    finally:
-        systemd.cancel()
+    _systemd(daemon)
 
 
-async def _systemd(daemon: object) -> None:
+def _systemd(daemon: Upsd) -> None:
     """READY=1 now, RELOADING=1 ... READY=1 around each SIGHUP, WATCHDOG=1 while alive."""
-    from pnut.server.daemon import Upsd
-
-    assert isinstance(daemon, Upsd)
     if not os.environ.get("NOTIFY_SOCKET"):
         return
 
@@ -176,12 +186,17 @@ async def _systemd(daemon: object) -> None:
         process.notify("STOPPING=1")
         daemon.stop()
 
-    loop = asyncio.get_running_loop()
+    loop = daemon.loop
     loop.add_signal_handler(signal.SIGHUP, reload)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
         loop.add_signal_handler(sig, stop)
     process.notify("READY=1")
     interval = process.watchdog_interval()
-    while interval is not None:
+    if interval is None:
+        return
+
+    def ping() -> None:
         process.notify("WATCHDOG=1")
-        await asyncio.sleep(interval)
+        loop.call_later(interval, ping)
+
+    ping()

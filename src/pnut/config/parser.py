@@ -294,7 +294,10 @@ def did_you_mean(word: str, known: Iterable[str], *, upper: bool = False) -> str
     ``upper``: the names are upper-case keywords, so a lower-case spelling of
     a known one gets a hint about case instead of a guess.
     """
-    import difflib  # only for a misspelt name: not worth its memory in every daemon
+    try:  # only for a misspelt name: not worth its memory in every daemon
+        import difflib
+    except ImportError:  # a reload after giving up root, Python's files unreadable: no hint
+        return ""
 
     names = list(known)
     if upper and word != word.upper() and word.upper() in names:

@@ -46,6 +46,8 @@ def check_hash_syntax(stored: str) -> str | None:
     """Why a stored hash is unusable, or None; lets config loading fail early."""
     if not is_hashed(stored):
         return None
+    import hashlib  # noqa: F401  verify() needs it: load it while the files are readable
+
     from argon2.exceptions import InvalidHashError
 
     try:
@@ -55,13 +57,25 @@ def check_hash_syntax(stored: str) -> str | None:
     return None
 
 
+def same_bytes(a: bytes, b: bytes) -> bool:
+    """``a == b`` in a time that does not depend on where they differ.
+
+    What hmac.compare_digest does; that one comes with hashlib and OpenSSL's
+    libcrypto (~4 MB resident in a upsd that holds no hashed password)."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for x, y in zip(a, b, strict=True):
+        diff |= x ^ y
+    return diff == 0
+
+
 def verify(stored: str, given: str) -> bool:
     """True when ``given`` matches the stored plain password or hash."""
-    import hashlib  # on the first login: not in the memory of a daemon nobody logs into
-    import hmac
-
     if not is_hashed(stored):
-        return hmac.compare_digest(stored.encode(), given.encode())
+        return same_bytes(stored.encode(), given.encode())
+    import hashlib  # loaded with the hashes (check_hash_syntax)
+
     key = hashlib.sha256(stored.encode() + b"\0" + given.encode()).digest()
     if key in _verified:
         _verified.move_to_end(key)

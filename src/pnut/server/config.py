@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pnut.config.cmdvartab import Descriptions
 from pnut.config.parser import ConfigError
 from pnut.config.ups_conf import UpsConf, load_ups_conf
 from pnut.config.upsd_conf import UpsdConf, load_upsd_conf
 from pnut.config.users import Users, load_users
-from pnut.tls.contexts import server_context
+
+if TYPE_CHECKING:  # ssl (~4.5 MB resident) is loaded only when upsd has a certificate
+    import ssl
 
 log = logging.getLogger("pnut.upsd")
 
@@ -63,6 +65,10 @@ def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
         if own is None:
             return None
         certfile = own
+    import ssl
+
+    from pnut.tls.contexts import server_context
+
     try:
         context = server_context(certfile, allow_tls12=conf.tls_min_version == "1.2")
     except (OSError, ssl.SSLError, ValueError) as exc:
@@ -132,6 +138,8 @@ def _not_after(certfile: str) -> float | None:
     Read with the ssl module's own decoder, so that a running upsd does not
     load the cryptography package (about 10 MB resident) for one date.
     """
+    import ssl
+
     decode = getattr(ssl._ssl, "_test_decode_cert", None)  # type: ignore[attr-defined]
     if decode is not None:
         try:

@@ -12,7 +12,13 @@ removed UPSes dropped with their logins), so a bad edit never takes a
 running upsd down.
 
 Each client is a sans-IO :class:`~pnut.server.connection.Connection` in a
-thin asyncio :class:`~pnut.server.listener.ClientProtocol`.  The daemon
+thin :class:`~pnut.server.listener.ClientProtocol` over a
+:class:`~pnut.server.transport.SocketTransport`.  The loop is upsd's own
+:class:`~pnut.server.evloop.EpollLoop` (:meth:`Upsd.run`: no asyncio in the
+process, ~10 MB less resident) unless upsd embeds asyncio code - the
+HTTP_LISTEN web server or the zeroconf announcement - when it runs on
+asyncio's loop or uvloop (:meth:`Upsd.serve`); :meth:`Upsd.needs_asyncio`
+says which.  The daemon
 admits or refuses new connections (MAXCONN, MAXCONN_PER_ADDRESS), runs the
 TLS handshake after ``OK STARTTLS`` and logs dropped connections through a
 rate limit.
@@ -24,7 +30,6 @@ every change a driver reports; see :class:`~pnut.server.store.Store`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import logging
@@ -33,6 +38,7 @@ import resource
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -46,9 +52,12 @@ from pnut.server.mdns import Announcer
 from pnut.server.replycache import ReplyCache
 from pnut.server.session import Context
 from pnut.server.store import Store, UpsEntry, Watcher
-from pnut.server.tlslayer import TLSLayer, WriteBatch
+from pnut.server.transport import Cancellable, Listener, Loop, Transport
 
 if TYPE_CHECKING:  # aiohttp is an extra: imported only when HTTP_LISTEN is set
+    import asyncio
+
+    from pnut.server.tlslayer import TLSLayer, WriteBatch
     from pnut.web.embedded import Embedded
 
 __all__ = ["Config", "StartupError", "UpsDef", "Upsd", "load_config",
@@ -82,18 +91,20 @@ class Upsd:
         self.drop_log = LogLimiter()
         self.flood_log = LogLimiter()
         self.tls_log = LogLimiter()
-        self.servers: list[asyncio.Server] = []
+        self.servers: list[Listener] = []
+        #: The event loop (set by run() or serve()).
+        self.loop: Loop = cast(Loop, None)
         #: TLS records answered in one pass of the loop, written at its end.
-        self._tls_writes = WriteBatch()
+        self._tls_writes: WriteBatch | None = None
         self.maxconn = 0
         self.refused = 0
         self.refused_per_address = 0
         self.idle_timeout = 60.0
         self.line_timeout = 10.0
         self.handshake_timeout = 10.0
+        self._running = False
         self._stop: asyncio.Event | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._tick_handle: asyncio.TimerHandle | None = None
+        self._tick_handle: Cancellable | None = None
         #: The HTTP_LISTEN server (pnut.web.embedded), when upsd.conf asks for one.
         self.web: Embedded | None = None
         self._announcer = Announcer(self.config.upsd)
@@ -150,9 +161,9 @@ class Upsd:
 
     def _add_link(self, entry: UpsEntry) -> None:
         link = DriverLink(entry, self.config.statepath, self.config.upsd.maxage, self.ctx.tracker,
-                          self.ctx.store)
+                          self.ctx.store, loop=self.loop)
         self.links[entry.name.lower()] = link
-        if self._stop is not None:
+        if self._running:
             link.tick()
 
     def _remove_ups(self, key: str) -> None:
@@ -195,8 +206,8 @@ class Upsd:
                  len(config.users.users))
 
     # -- listeners ------------------------------------------------------------------
-    async def _listen(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _listen(self) -> None:
+        loop = self.loop
         conf = self.config.upsd
         explicit = bool(conf.listen)
         failures: list[str] = []
@@ -221,8 +232,7 @@ class Upsd:
                 failures.append(msg)
                 continue
             for sock in socks:
-                self.servers.append(await loop.create_server(
-                    lambda: ClientProtocol(self), sock=sock, backlog=LISTEN_BACKLOG))
+                self.servers.append(Listener(loop, sock, lambda: ClientProtocol(self)))
             log.info("listening on %s port %s", host, port)
         if not self.servers:
             raise StartupError("no listening interface available"
@@ -238,7 +248,7 @@ class Upsd:
         """Call ``watcher(entry, update)`` after every change of a UPS (see Store.watch)."""
         self.ctx.store.watch(watcher)
 
-    def admit(self, transport: asyncio.Transport) -> Connection | None:
+    def admit(self, transport: Transport) -> Connection | None:
         """A Connection for a new client, or None to refuse it (MAXCONN, per address)."""
         if len(self.clients) >= self.maxconn:
             self.refused += 1
@@ -276,11 +286,16 @@ class Upsd:
 
     def start_tls(self, client: ClientProtocol) -> None:
         """Upgrade ``client`` to TLS once ``OK STARTTLS`` is on its way."""
+        from pnut.server.tlslayer import TLSLayer, WriteBatch
+        from pnut.server.transport import SocketTransport
+
         context = self.config.tls
         transport = client.transport
-        if context is None or transport is None:
+        if context is None or not isinstance(transport, SocketTransport):
             client.drop("STARTTLS without a certificate")
             return
+        if self._tls_writes is None:
+            self._tls_writes = WriteBatch(self.loop)
         TLSLayer(transport, client, context, self.handshake_timeout, self._tls_ready,
                  self._tls_failed, self._tls_writes)
 
@@ -290,7 +305,7 @@ class Upsd:
         if conn is None:
             layer.abort()
             return
-        client.transport = cast(asyncio.Transport, layer)
+        client.transport = layer
         conn.tls_established()
         client._flush(conn)
         if log.isEnabledFor(logging.DEBUG):
@@ -324,30 +339,57 @@ class Upsd:
             self.ctx.guard.purge()
         except Exception:  # housekeeping must go on
             log.exception("internal error during housekeeping")
-        loop = asyncio.get_running_loop()
-        self._tick_handle = loop.call_later(TICK, self._tick)
+        self._tick_handle = self.loop.call_later(TICK, self._tick)
 
     # -- run --------------------------------------------------------------------------
-    async def serve(self, ready: asyncio.Event | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
+    def needs_asyncio(self) -> bool:
+        """True when upsd embeds asyncio code (HTTP_LISTEN, zeroconf): serve() then."""
+        return bool(self.config.upsd.http_listen) or self._announcer.wanted()
+
+    def _start(self, loop: Loop) -> None:
+        """Listen, connect the drivers, take the signals: the part both loops share."""
+        self.loop = loop
         self._apply(self.config)
-        await self._listen()
-        if self.config.upsd.http_listen:
-            await self._start_web()
+        self._listen()
+        self._running = True
         for link in self.links.values():
             link.tick()
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            loop.add_signal_handler(sig, self._stop.set)
+            loop.add_signal_handler(sig, self.stop)
         self._tick_handle = loop.call_later(TICK, self._tick)
-        self._announcer.start()
-        if ready is not None:
-            ready.set()
+
+    def run(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve on upsd's own loop until a signal or :meth:`stop` (no asyncio)."""
+        from pnut.server.evloop import EpollLoop
+
+        loop = EpollLoop()
         try:
-            await self._stop.wait()
-        finally:
+            self._start(loop)
+            if on_ready is not None:
+                on_ready()
+            loop.run_forever()
             log.info("Signal received: exiting")
+        finally:
+            self._close()
+            loop.close()
+
+    async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve on the running asyncio loop (HTTP_LISTEN, zeroconf, embedding)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        try:
+            self._start(cast(Loop, loop))
+            if self.config.upsd.http_listen:
+                await self._start_web()
+            self._announcer.start()
+            if on_ready is not None:
+                on_ready()
+            await self._stop.wait()
+            log.info("Signal received: exiting")
+        finally:
             await self.shutdown()
 
     async def _start_web(self) -> None:
@@ -362,23 +404,30 @@ class Upsd:
     def stop(self) -> None:
         if self._stop is not None:
             self._stop.set()
+        elif self._running:
+            cast(Any, self.loop).stop()
 
     async def shutdown(self) -> None:
-        if self._tick_handle is not None:
-            self._tick_handle.cancel()
         if self.web is not None:
             await self.web.stop()
             self.web = None
         await self._announcer.stop()
+        self._close()
+
+    def _close(self) -> None:
+        """Stop listening, drop every client, let go of the drivers."""
+        self._running = False
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick_handle = None
         for server in self.servers:
             server.close()
+        self.servers.clear()
         for client in list(self.clients):
             if client.transport is not None:
                 client.transport.abort()
         for link in self.links.values():
             link.close()
-        for server in self.servers:
-            await server.wait_closed()
 
 
 def _listening_sockets(host: str, port: int) -> list[socket.socket]:
@@ -389,7 +438,9 @@ def _listening_sockets(host: str, port: int) -> list[socket.socket]:
     four threads then stay for good (~0.5 MB of an idle upsd); a numeric
     address needs no resolver at all, a name is resolved once at startup.
     """
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    # bytes: a str goes through the idna codec (and unicodedata, ~0.4 MB resident)
+    name: str | bytes = host.encode() if host.isascii() else host
+    infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     socks: list[socket.socket] = []
     try:
         for family, kind, proto, _name, addr in dict.fromkeys(infos):

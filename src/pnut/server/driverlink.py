@@ -22,12 +22,11 @@ input from a driver can raise out of this module.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 from pnut.protocol import driversock as ds
 from pnut.protocol.limits import STATUS_WAIT
@@ -35,6 +34,7 @@ from pnut.protocol.tokens import Tokenizer
 from pnut.server.guard import LogLimiter
 from pnut.server.store import Store, UpsEntry
 from pnut.server.tracking import Tracker
+from pnut.server.transport import Loop, Transport, connect_unix
 
 log = logging.getLogger("pnut.upsd")
 
@@ -52,13 +52,12 @@ _DUMPALL = ds.serialize(ds.DumpAll()).encode()
 DRIVER_BYTES_PER_TURN = 16 * 1024
 
 
-class _DriverProtocol(asyncio.Protocol):
+class _DriverProtocol:
     def __init__(self, link: DriverLink) -> None:
         self.link = link
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses.
-        self.link._connected(cast(asyncio.Transport, transport))
+    def connection_made(self, transport: Any) -> None:
+        self.link._connected(transport)
 
     def data_received(self, data: bytes) -> None:
         self.link._received(data)
@@ -73,17 +72,18 @@ class _DriverProtocol(asyncio.Protocol):
 class DriverLink:
     def __init__(self, entry: UpsEntry, statepath: Path, maxage: int, tracker: Tracker,
                  store: Store | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 loop: Loop | None = None) -> None:
         self.entry = entry
+        #: The daemon's loop (None only in tests that call tick() without one).
+        self.loop = loop
         self._clock = clock
         #: Told of every change (Store.watch); None in tests without a store.
         self.store = store
         self.path = statepath / entry.socket
         self.maxage = maxage
         self.tracker = tracker
-        self._transport: asyncio.Transport | None = None
-        self._protocol: _DriverProtocol | None = None
-        self._connecting: asyncio.Task[None] | None = None
+        self._transport: Transport | None = None
         self._tokenizer = Tokenizer()
         self._last_heard = 0.0
         self._last_ping = 0.0
@@ -102,9 +102,9 @@ class DriverLink:
             return
         now = self._clock() if now is None else now
         if self._transport is None:
-            if self._connecting is None and now - self._last_attempt >= RECONNECT_INTERVAL:
+            if self.loop is not None and now - self._last_attempt >= RECONNECT_INTERVAL:
                 self._last_attempt = now
-                self._connecting = asyncio.get_running_loop().create_task(self._connect())
+                self._connect(self.loop)
             return
         self._judge(now)
 
@@ -124,20 +124,14 @@ class DriverLink:
     def close(self) -> None:
         """Forget this driver for good (UPS removed or daemon exiting)."""
         self._closed = True
-        if self._connecting is not None:
-            self._connecting.cancel()
-            self._connecting = None
         if self._transport is not None:
             self._transport.abort()
         self._disconnected()
 
     # -- connection -------------------------------------------------------------
-    async def _connect(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _connect(self, loop: Loop) -> None:
         try:
-            await loop.create_unix_connection(lambda: _DriverProtocol(self), str(self.path))
-        except asyncio.CancelledError:
-            raise
+            transport = connect_unix(loop, str(self.path), _DriverProtocol(self))
         except (OSError, ValueError) as exc:
             now = self._clock()
             if now - self._last_complaint >= CONNFAIL_LOG_INTERVAL:
@@ -145,10 +139,11 @@ class DriverLink:
                 reason = getattr(exc, "strerror", None) or str(exc)
                 log.error("Can't connect to UPS [%s] (%s): %s", self.entry.name,
                           self.entry.socket, reason)
-        finally:
-            self._connecting = None
+            return
+        if self._transport is transport:
+            transport.read_first()  # the driver's updates before the clients' requests
 
-    def _connected(self, transport: asyncio.Transport) -> None:
+    def _connected(self, transport: Transport) -> None:
         if self._closed:
             transport.abort()
             return
@@ -213,7 +208,8 @@ class DriverLink:
             if not self._paused:
                 self._paused = True
                 transport.pause_reading()
-            asyncio.get_running_loop().call_soon(self._turn)
+            assert self.loop is not None
+            self.loop.call_soon(self._turn)
         elif self._paused:
             self._paused = False
             transport.resume_reading()

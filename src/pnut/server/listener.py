@@ -1,19 +1,23 @@
-"""The asyncio shell around one :class:`~pnut.server.connection.Connection`.
+"""The I/O shell around one :class:`~pnut.server.connection.Connection`.
 
 It only moves bytes and acts on the connection's events; every rule
 (fairness, rejection, STARTTLS gate, reply reuse, drops) lives in the
 sans-IO connection.  While the connection is :attr:`backlogged` the
 transport is not read, and the rest of the input is worked on one turn of
 the event loop at a time (``call_soon``), so no client holds the loop.
+
+The transport is a :class:`~pnut.server.transport.SocketTransport` (or a
+:class:`~pnut.server.tlslayer.TLSLayer` over one after STARTTLS); the loop
+is the daemon's (:class:`~pnut.server.evloop.EpollLoop`, or asyncio's).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Protocol, cast
+from typing import Any, Protocol
 
 from pnut.server.connection import Close, Connection, Drop, StartTLS
+from pnut.server.transport import Loop, Transport
 
 log = logging.getLogger("pnut.upsd")
 
@@ -22,8 +26,9 @@ class Host(Protocol):
     """What the shell needs from the daemon (pnut.server.daemon.Upsd)."""
 
     clients: set[ClientProtocol]
+    loop: Loop
 
-    def admit(self, transport: asyncio.Transport) -> Connection | None: ...
+    def admit(self, transport: Transport) -> Connection | None: ...
 
     def forget(self, client: ClientProtocol, conn: Connection) -> None: ...
 
@@ -32,19 +37,18 @@ class Host(Protocol):
     def start_tls(self, client: ClientProtocol) -> None: ...
 
 
-class ClientProtocol(asyncio.Protocol):
+class ClientProtocol:
     """One network client."""
 
     __slots__ = ("conn", "daemon", "paused", "transport")
 
     def __init__(self, daemon: Host) -> None:
         self.daemon = daemon
-        self.transport: asyncio.Transport | None = None
+        self.transport: Transport | None = None
         self.conn: Connection | None = None
         self.paused = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+    def connection_made(self, transport: Any) -> None:
         conn = self.daemon.admit(transport)
         if conn is None:
             transport.abort()
@@ -91,9 +95,9 @@ class ClientProtocol(asyncio.Protocol):
                 transport.pause_reading()
             delay = conn.turn_delay
             if delay:
-                asyncio.get_running_loop().call_later(delay, self._turn)
+                self.daemon.loop.call_later(delay, self._turn)
             else:
-                asyncio.get_running_loop().call_soon(self._turn)
+                self.daemon.loop.call_soon(self._turn)
         elif self.paused and not conn.done:
             self.paused = False
             transport.resume_reading()
@@ -109,7 +113,7 @@ class ClientProtocol(asyncio.Protocol):
             return
         self._flush(conn)
 
-    def _events(self, conn: Connection, transport: asyncio.Transport) -> None:
+    def _events(self, conn: Connection, transport: Transport) -> None:
         while (event := conn.next_event()) is not None:
             if isinstance(event, Close):
                 transport.close()

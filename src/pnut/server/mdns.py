@@ -16,8 +16,8 @@ goodbye on stop.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import importlib.util
 import ipaddress
 import logging
 import socket
@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Final
 from pnut.config.upsd_conf import WILDCARDS, UpsdConf, is_loopback_host
 
 if TYPE_CHECKING:
+    import asyncio
+
     from zeroconf.asyncio import AsyncZeroconf
 
 log = logging.getLogger("pnut.upsd")
@@ -95,16 +97,23 @@ class Announcer:
         self._infos: list[Any] = []
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    def wanted(self) -> bool:
+        """Whether :meth:`start` would announce (it needs an asyncio loop then)."""
         if self.conf.zeroconf is False:
-            return
+            return False
         if self.conf.zeroconf is None and all(
                 is_loopback_host(host) for host, _port in self.conf.addresses()):
-            return  # nothing to announce: do not load python-zeroconf (~8 MB resident)
-        try:
-            import zeroconf  # noqa: F401
-        except ImportError:
+            return False  # nothing to announce: do not load python-zeroconf (~8 MB resident)
+        if importlib.util.find_spec("zeroconf") is None:
             log.debug("python-zeroconf is not installed: not announcing _nut._tcp")
+            return False
+        return True
+
+    def start(self) -> None:
+        """Announce in the background (call from a running asyncio loop)."""
+        import asyncio
+
+        if not self.wanted():
             return
         try:
             services = plan(self.conf, socket.gethostname())
@@ -135,6 +144,8 @@ class Announcer:
             log.warning("zeroconf: cannot announce _nut._tcp: %s", exc)
 
     async def stop(self) -> None:
+        import asyncio
+
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -43,11 +43,12 @@ Invariants
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from pnut.server.transport import Cancellable, Loop, SocketTransport, StreamProtocol
 
 #: Plaintext asked of OpenSSL per SSL_read: one whole record (RFC 8446's
 #: 2^14 bytes), and small enough to stay a cheap heap allocation.
@@ -156,14 +157,15 @@ class WriteBatch:
     wake-up of an idle CPU costs more than a TLS record).  The daemon owns
     one per event loop."""
 
-    __slots__ = ("layers",)
+    __slots__ = ("layers", "loop")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: Loop) -> None:
+        self.loop = loop
         self.layers: list[TLSLayer] = []
 
     def add(self, layer: TLSLayer) -> None:
         if not self.layers:
-            asyncio.get_running_loop().call_soon(self.run)
+            self.loop.call_soon(self.run)
         self.layers.append(layer)
 
     def run(self) -> None:
@@ -172,12 +174,12 @@ class WriteBatch:
             layer._flush_raw()
 
 
-class TLSLayer(asyncio.Protocol):
+class TLSLayer:
     """TLS between a TCP transport and the client's protocol (see the module doc)."""
 
     __slots__ = ("_batch", "_failed", "_reading", "_ready", "_timer", "app", "raw", "records")
 
-    def __init__(self, raw: asyncio.Transport, app: asyncio.Protocol,
+    def __init__(self, raw: SocketTransport, app: StreamProtocol,
                  context: ssl.SSLContext, timeout: float,
                  on_ready: Callable[[TLSLayer], None],
                  on_failed: Callable[[TLSLayer, Exception], None],
@@ -190,11 +192,13 @@ class TLSLayer(asyncio.Protocol):
         self._failed = on_failed
         #: Inside data_received: writes wait for its end (one TCP write).
         self._reading = False
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            timeout, self._timed_out, timeout)
+        self._timer: Cancellable | None = batch.loop.call_later(timeout, self._timed_out,
+                                                                timeout)
         raw.set_protocol(self)
 
-    # -- the TCP side: asyncio.Protocol ----------------------------------------
+    # -- the TCP side: the raw transport's protocol ---------------------------------
+    def connection_made(self, transport: Any) -> None:
+        pass  # made before STARTTLS: set_protocol hands it over
     def data_received(self, data: bytes) -> None:
         records = self.records
         if records.established:
@@ -239,12 +243,6 @@ class TLSLayer(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         self.app.connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        self.app.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.app.resume_writing()
 
     # -- the client's side: what ClientProtocol uses of a transport --------------
     def write(self, data: bytes) -> None:

@@ -1,0 +1,333 @@
+"""Sockets as transports on any loop with ``add_reader``: upsd's thin I/O edge.
+
+How this works
+--------------
+:class:`SocketTransport` moves bytes between one non-blocking stream
+socket and a protocol object with asyncio's four methods
+(``connection_made``, ``data_received``, ``eof_received``,
+``connection_lost``), and offers that protocol the part of
+``asyncio.Transport`` upsd uses (``write``, ``close``, ``abort``,
+``pause_reading``, ``resume_reading``, ``get_write_buffer_size``,
+``is_closing``, ``get_extra_info``, ``set_protocol``).  It needs only
+``add_reader``/``add_writer``/``call_soon`` from its loop, so it runs on
+:class:`~pnut.server.evloop.EpollLoop` and on asyncio's loops alike.
+
+Per request it makes the system calls NUT's upsd makes: one ``recv``, one
+``send``.  An accepted socket is not switched to non-blocking mode (a
+system call per connection): every ``recv`` and ``send`` passes
+``MSG_DONTWAIT``, and TCP_NODELAY is set once on the listening socket,
+which Linux copies to each accepted one.
+
+Invariants
+----------
+* ``write`` sends at once when nothing is queued; what the kernel does
+  not take is queued and sent when the socket is writable, in order.
+* ``close`` sends what is queued, then closes; ``abort`` closes now.
+  Either way ``connection_lost`` is called exactly once, from the loop
+  (never from inside the caller's call), and the descriptor leaves the
+  loop before the socket is closed.
+* After EOF, reading stops; ``eof_received`` returning false closes.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any, Protocol
+
+log = logging.getLogger("pnut.upsd")
+
+#: Bytes asked of the kernel per read (a pipelined burst of requests fits).
+READ_SIZE = 32 * 1024
+#: Connections accepted per readiness of a listening socket (then others run).
+ACCEPT_PER_PASS = 128
+#: Seconds without accepting after running out of descriptors (as asyncio).
+ACCEPT_RETRY_DELAY = 1.0
+_DONTWAIT = socket.MSG_DONTWAIT
+_OUT_OF_FILES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Loop(Protocol):
+    """What upsd needs of an event loop: EpollLoop and asyncio's loops both fit."""
+
+    def time(self) -> float: ...
+
+    def call_soon(self, callback: Callable[..., object], *args: Any) -> Cancellable: ...
+
+    def call_later(self, delay: float, callback: Callable[..., object],
+                   *args: Any) -> Cancellable: ...
+
+    def add_reader(self, fd: int, callback: Callable[..., object], *args: Any) -> None: ...
+
+    def remove_reader(self, fd: int) -> bool: ...
+
+    def add_writer(self, fd: int, callback: Callable[..., object], *args: Any) -> None: ...
+
+    def remove_writer(self, fd: int) -> bool: ...
+
+    def add_signal_handler(self, sig: int, callback: Callable[..., object],
+                           *args: Any) -> None: ...
+
+
+class Transport(Protocol):
+    """What upsd's protocols use of a transport (SocketTransport, TLSLayer)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
+
+
+class StreamProtocol(Protocol):
+    """The receiving side of a :class:`SocketTransport` (asyncio's Protocol methods)."""
+
+    def connection_made(self, transport: Any) -> None: ...
+
+    def data_received(self, data: bytes) -> None: ...
+
+    def eof_received(self) -> bool | None: ...
+
+    def connection_lost(self, exc: Exception | None) -> None: ...
+
+
+class SocketTransport:
+    """One connected stream socket (see the module doc)."""
+
+    __slots__ = ("_buffer", "_closing", "_eof", "_fd", "_first", "_loop", "_lost", "_peer",
+                 "_protocol", "_reading", "_sock")
+
+    def __init__(self, loop: Loop, sock: socket.socket, protocol: StreamProtocol,
+                 peer: Any = None) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._protocol = protocol
+        self._peer = peer
+        self._buffer = bytearray()
+        self._closing = False
+        self._lost = False
+        self._eof = False
+        self._reading = True
+        self._first = False
+        loop.add_reader(self._fd, self._read_ready)
+        protocol.connection_made(self)
+
+    # -- reading ------------------------------------------------------------------------
+    def _read_ready(self) -> None:
+        try:
+            data = self._sock.recv(READ_SIZE, _DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fatal(exc)
+            return
+        if data:
+            self._protocol.data_received(data)
+            return
+        self._eof = True
+        self._stop_reading()
+        if not self._protocol.eof_received():
+            self.close()
+
+    def pause_reading(self) -> None:
+        if self._reading and not self._closing:
+            self._stop_reading()
+
+    def resume_reading(self) -> None:
+        if not self._reading and not self._closing and not self._eof:
+            self._reading = True
+            self._loop.add_reader(self._fd, self._read_ready)
+            if self._first:
+                self.read_first()
+
+    def read_first(self) -> None:
+        """Be read before other sockets in each loop pass (on loops that can)."""
+        self._first = True
+        prioritize = getattr(self._loop, "read_first", None)
+        if prioritize is not None and self._reading:
+            prioritize(self._fd)
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+
+    # -- writing --------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self._lost or not data:
+            return
+        buffer = self._buffer
+        if not buffer:
+            try:
+                sent = self._sock.send(data, _DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._fatal(exc)
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
+            self._loop.add_writer(self._fd, self._write_ready)
+        buffer += data
+
+    def _write_ready(self) -> None:
+        buffer = self._buffer
+        try:
+            sent = self._sock.send(buffer, _DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fatal(exc)
+            return
+        del buffer[:sent]
+        if not buffer:
+            self._loop.remove_writer(self._fd)
+            if self._closing:
+                self._lose(None)
+
+    def get_write_buffer_size(self) -> int:
+        return len(self._buffer)
+
+    # -- ending ----------------------------------------------------------------------------
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self._stop_reading()
+        if not self._buffer:
+            self._lose(None)
+
+    def abort(self) -> None:
+        self._force(None)
+
+    def _fatal(self, exc: OSError) -> None:
+        self._force(exc)
+
+    def _force(self, exc: Exception | None) -> None:
+        if self._lost:
+            return
+        self._closing = True
+        self._stop_reading()
+        if self._buffer:
+            self._buffer.clear()
+            self._loop.remove_writer(self._fd)
+        self._lose(exc)
+
+    def _lose(self, exc: Exception | None) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        self._loop.call_soon(self._connection_lost, exc)
+
+    def _connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._sock.close()
+
+    # -- the rest of asyncio.Transport's face --------------------------------------------
+    def set_protocol(self, protocol: StreamProtocol) -> None:
+        self._protocol = protocol
+
+    def get_protocol(self) -> StreamProtocol:
+        return self._protocol
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "peername":
+            return self._peer
+        if name == "socket":
+            return self._sock
+        if name == "sockname":
+            try:
+                return self._sock.getsockname()
+            except OSError:
+                return default
+        return default
+
+
+class Listener:
+    """Accepts on one listening socket, one transport and protocol per connection."""
+
+    __slots__ = ("_factory", "_loop", "_retry", "sock")
+
+    def __init__(self, loop: Loop, sock: socket.socket,
+                 factory: Callable[[], StreamProtocol]) -> None:
+        self._loop = loop
+        self.sock = sock
+        self._factory = factory
+        self._retry: Cancellable | None = None
+        sock.setblocking(False)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited
+        loop.add_reader(sock.fileno(), self._accept_ready)
+
+    def _accept_ready(self) -> None:
+        sock, loop, factory = self.sock, self._loop, self._factory
+        for _ in range(ACCEPT_PER_PASS):
+            try:
+                conn, peer = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _OUT_OF_FILES:
+                    log.error("cannot accept connections: %s (trying again in %g s)",
+                              exc.strerror or exc, ACCEPT_RETRY_DELAY)
+                    loop.remove_reader(sock.fileno())
+                    self._retry = loop.call_later(ACCEPT_RETRY_DELAY, self._resume)
+                    return
+                continue  # the peer gave up before we accepted (ECONNABORTED...)
+            SocketTransport(loop, conn, factory(), peer)
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """The listening socket, as in ``asyncio.Server.sockets``."""
+        return [self.sock]
+
+    def _resume(self) -> None:
+        self._retry = None
+        if self.sock.fileno() >= 0:
+            self._loop.add_reader(self.sock.fileno(), self._accept_ready)
+
+    def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self.sock.fileno() >= 0:
+            self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
+def connect_unix(loop: Loop, path: str, protocol: StreamProtocol) -> SocketTransport:
+    """Connect to a local stream socket (a driver's) now, or raise OSError.
+
+    A local connect completes at once or fails at once (a full backlog
+    fails with EAGAIN: the caller tries again later, as after a refusal)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return SocketTransport(loop, sock, protocol, path)
