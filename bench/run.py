@@ -10,7 +10,8 @@ table shows the server's own CPU time per request, read from
 /proc/PID/stat, which is the fairer number when the load generator is
 the bottleneck.  Memory is read twice: just after startup, and idle after
 the load rows (TLS handshakes included: what the allocator keeps after
-them counts).  Results also go to bench/results/latest.json.
+them counts), and again for a server without a certificate.  Results also
+go to bench/results/latest.json.
 
 A third section (bench/flood.py) floods each server with invalid input
 while an honest client polls (issue 15).
@@ -171,6 +172,22 @@ def measure(impl: str, loadgen: Path, seconds: float, tls_only: bool = False) ->
     return res
 
 
+def plain_rss_rows(impl: str, loadgen: Path, seconds: float) -> dict[str, dict[str, float]]:
+    """RSS of a upsd without a certificate: just started, and idle after GET VAR load.
+
+    The rows above measure a server with STARTTLS configured (its TLS rows
+    need one); most sites run without, and pnut loads no TLS code then."""
+    with Stack([Ups(UPS, DEV.read_text())]) as st:
+        st.start_driver(st.upses[0], "nut")
+        proc = st.start_upsd(impl, prefix=pinned([], SERVER_CPU))
+        fresh = rss_mb(proc.pid)
+        for conns in (1, 16, 256):
+            load(loadgen, st.port, "get", conns, min(seconds, 2.0))
+        load(loadgen, st.port, "connect", 16, min(seconds, 2.0))
+        return {"RSS, just started, no TLS (MB)": {"value": fresh},
+                "RSS, idle after load, no TLS (MB)": {"value": rss_mb(proc.pid)}}
+
+
 def flood_rows(impl: str, seconds: float) -> dict[str, dict[str, float]]:
     """The flood section (bench/flood.py): one fresh server per scenario."""
     rows: dict[str, dict[str, float]] = {}
@@ -299,6 +316,8 @@ def main() -> int:
     data: dict[str, object] = {}
     if "upsd" in only:
         results = [measure(impl, loadgen, args.seconds) for impl in impls]
+        for res in results:
+            res.rows.update(plain_rss_rows(res.impl, loadgen, args.seconds))
         print(table(results), flush=True)
         data.update({r.impl: r.rows for r in results})
     elif "tls" in only:
