@@ -220,7 +220,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seen: dict[str, float] = {}
         vlabel = victim.label
         checks = {
-            "mqtt_offline": lambda: obs.get(f"pnut/{victim.key}/availability") == "offline",
+            # The server's topic and every UPS's own (the watcher marks both).
+            "mqtt_offline": lambda: all(
+                obs.get(t) == "offline" for t in [f"pnut/{victim.key}/availability", *(
+                    f"pnut/{victim.key}/ups{i}/availability" for i in range(args.upses))]),
             "web_down": lambda: all(not u["up"] for u in _upses(web) if u["server"] == vlabel),
             "prometheus_nut_up": lambda: _value(
                 prom, f'sum(nut_up{{{hub},server="{vlabel}"}})') == 0,

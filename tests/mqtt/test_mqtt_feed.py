@@ -93,7 +93,7 @@ def test_watch_declares_a_silent_bridge_once() -> None:
     every, beat = heartbeat("boot1", 2.0)
     assert every == 0.5 and json.loads(beat) == {"boot": "boot1", "every": 0.5, "grace": 2.5}
     w = Watch("pnut")
-    assert w.filters == ("pnut/+/heartbeat", "pnut/+/availability")
+    assert w.filters == ("pnut/+/heartbeat", "pnut/+/availability", "pnut/+/+/availability")
     # Availability before the first beat is remembered; odd topics are ignored.
     assert not w.receive("pnut/a_3493/availability", b"online", 0.0)
     for topic in ("other/a_3493/heartbeat", "pnut/a_3493/x/heartbeat", "pnut//heartbeat"):
@@ -103,18 +103,36 @@ def test_watch_declares_a_silent_bridge_once() -> None:
     assert w.receive("pnut/b_3493/heartbeat", beat, 0.0)
     assert not w.receive("pnut/a_3493/heartbeat", beat, 1.0)
     assert 0.49 < w.next_look(2.0) <= 0.502  # b falls due at 2.5
-    (b_off,) = w.due(2.7)  # b: silent past its grace (availability unknown: say it)
-    assert (b_off.topic, b_off.payload, b_off.retain) == ("pnut/b_3493/availability",
-                                                          "offline", True)
+    # The UPS availability topics of each server, as the broker hands them over
+    # (retained) or the bridges publish them; a deleted one is forgotten.
+    for topic, payload in (("pnut/a_3493/ups1/availability", "online"),
+                           ("pnut/a_3493/ups2/availability", "offline"),
+                           ("pnut/a_3493/ups3/availability", "online"),
+                           ("pnut/b_3493/ups1/availability", "online"),
+                           ("pnut/a_3493/ups1/var/availability", "online"),  # a variable
+                           ("pnut/a_3493//availability", "online")):
+        assert not w.receive(topic, payload, 0.5)
+    assert not w.receive("pnut/a_3493/ups3/availability", b"", 0.6)
+    b_off = w.due(2.7)  # b: silent past its grace (server availability unknown: say it)
+    assert [(m.topic, m.payload, m.retain) for m in b_off] == [
+        ("pnut/b_3493/availability", "offline", True),
+        ("pnut/b_3493/ups1/availability", "offline", True)]
     assert w.due(2.8) == []  # once
-    (a_off,) = w.due(3.6)  # a was online on the broker
-    assert a_off.topic == "pnut/a_3493/availability"
+    # a: its server topic was online; of its UPSes, ups2 is offline already.
+    assert [m.topic for m in w.due(3.6)] == ["pnut/a_3493/availability",
+                                             "pnut/a_3493/ups1/availability"]
     # A beat again (a false alarm, or the host is back): watched again; the
     # bridge itself puts online back.  Already offline on the broker: nothing.
     assert not w.receive("pnut/a_3493/heartbeat", beat, 5.0)
     assert not w.receive("pnut/a_3493/availability", "offline", 5.0)
+    assert not w.receive("pnut/a_3493/ups1/availability", "offline", 5.0)
     assert w.due(9.0) == []
     assert w.peers["a_3493"].declared
+    # The server's last will alone (its UPSes still online) is not the end of it:
+    # silent again, its UPSes are declared too.
+    assert not w.receive("pnut/a_3493/heartbeat", beat, 10.0)
+    assert not w.receive("pnut/a_3493/ups1/availability", "online", 10.0)
+    assert [m.topic for m in w.due(13.0)] == ["pnut/a_3493/ups1/availability"]
     # A new broker connection forgets everyone (the silence may have been ours).
     w.reset()
     assert w.due(100.0) == [] and w.next_look(100.0) <= 1.001
@@ -122,3 +140,24 @@ def test_watch_declares_a_silent_bridge_once() -> None:
     assert w.receive("pnut/c_1/heartbeat", '{"grace": 1e9}', 0.0)
     assert w.peers["c_1"].grace == 3600.0
     assert not w.receive("pnut/d_1/heartbeat", '{"grace": NaN}', 0.0)
+
+
+def test_feed_knows_what_its_availability_topics_should_say() -> None:
+    """The bridge undoes a watcher's false alarm on exactly its own topics."""
+    feed = Feed("h_3493", "h:3493", boot="b", discovery_prefix=None)
+    assert feed.availability_filter == "pnut/h_3493/+/availability"
+    assert feed.availability_of("pnut/h_3493/availability") == ""  # before the first poll
+    feed.update({"up": UpsData({"ups.status": "OL"}), "stale": UpsData(None),
+                 "a/b": UpsData({"ups.status": "OL"})}, 1.0)
+    assert feed.availability_of("pnut/h_3493/availability") == "online"
+    assert feed.availability_of("pnut/h_3493/up/availability") == "online"
+    assert feed.availability_of("pnut/h_3493/stale/availability") == "offline"
+    assert feed.availability_of("pnut/h_3493/a%2fb/availability") == "online"
+    assert feed.availability_of("pnut/h_3493/gone/availability") == ""
+    for other in ("pnut/h_3493/up/state", "pnut/h_3493/up/command/availability",
+                  "pnut/h_3494/up/availability", "pnut/h_3493/heartbeat",
+                  "pnut/h_3493/up/var/availability"):
+        assert feed.availability_of(other) is None
+    feed.server_down(2.0)
+    assert feed.availability_of("pnut/h_3493/availability") == "offline"
+    assert feed.availability_of("pnut/h_3493/up/availability") == "offline"

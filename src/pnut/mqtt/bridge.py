@@ -235,6 +235,7 @@ class ServerBridge:
             await client.subscribe(self.feed.command_filter(), qos=1)
         # To undo a watcher's false alarm (see pnut.mqtt.watch).
         await client.subscribe(self.feed.server_availability, qos=1)
+        await client.subscribe(self.feed.availability_filter, qos=1)
         try:
             async with asyncio.TaskGroup() as group:
                 publishing = group.create_task(self._publish_loop(client, stop))
@@ -262,15 +263,20 @@ class ServerBridge:
             await nap(stop, tick - time.monotonic())
             tick = max(tick, time.monotonic() - every)  # after a stall: no burst
 
-    def _availability_seen(self, payload: str) -> None:
-        """Our own availability topic: put ``online`` back if someone said otherwise."""
-        if payload != OFFLINE or self.feed.server_online is not True:
+    def _availability_seen(self, topic: str, ours: str, payload: str) -> None:
+        """One of our availability topics (``ours``: what it should say) changed
+        on the broker: put ``online`` back if someone else said ``offline``."""
+        if payload != OFFLINE or ours != ONLINE:
             return
         if not self.poller.fleet.servers[self.label].up:
             return
-        log.warning("%s: marked offline on the broker while upsd answers; "
-                    "publishing online again", self.label)
-        self._queue([Message(self.feed.server_availability, ONLINE)])
+        if topic == self.feed.server_availability:
+            log.warning("%s: marked offline on the broker while upsd answers; "
+                        "publishing online again", self.label)
+        else:
+            log.info("%s: %s marked offline on the broker; publishing online again",
+                     self.label, topic)
+        self._queue([Message(topic, ONLINE)])
 
     async def _publish_loop(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         while True:
@@ -301,10 +307,14 @@ class ServerBridge:
     async def _command_loop(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             topic = str(message.topic)
-            if topic == self.feed.server_availability:
-                raw = message.payload
-                self._availability_seen(
-                    raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
+            ours = self.feed.availability_of(topic)
+            if ours is not None:
+                # A retained one comes with the subscription: the session's
+                # Feed.everything() replaces it anyway.
+                if not message.retain:
+                    raw = message.payload
+                    self._availability_seen(topic, ours, raw.decode("utf-8", "replace")
+                                            if isinstance(raw, bytes) else str(raw))
                 continue
             target = self.feed.parse_command(topic)
             if target is None:

@@ -122,6 +122,28 @@ class Feed:
         cmd = next((c for c in self._upses[ups].commands if topics.command(c) == topic), None)
         return (ups, cmd) if cmd is not None else None
 
+    @property
+    def availability_filter(self) -> str:
+        """The subscription that receives every UPS availability topic of this server."""
+        return f"{self.prefix}/{self.server_key}/+/availability"
+
+    def availability_of(self, topic: str) -> str | None:
+        """What an availability topic of this server should say (``online`` /
+        ``offline``); ``""`` for a UPS availability topic of a UPS unknown here;
+        None when ``topic`` is no availability topic of this server."""
+        head = f"{self.prefix}/{self.server_key}/"
+        rest = topic[len(head):] if topic.startswith(head) else ""
+        if rest == "availability":
+            return "" if self.server_online is None else (
+                ONLINE if self.server_online else OFFLINE)
+        part, sep, leaf = rest.partition("/")
+        if not sep or leaf != "availability":
+            return None
+        ups = self._by_part.get(part)
+        if ups is None:
+            return ""
+        return ONLINE if self._upses[ups].available else OFFLINE
+
     def result_topic(self, ups: str, cmd: str) -> str:
         return f"{self._topics(ups).command(cmd)}/result"
 

@@ -6,10 +6,15 @@ Every bridge publishes ``<prefix>/<server>/heartbeat`` (not retained,
 QoS 0) every quarter poll interval, with ``{"boot", "every", "grace"}``:
 ``grace`` is 1.25 poll intervals (a beat may be a whole interval late).
 ``pnut mqtt --watch`` (one per broker is enough) subscribes to the
-heartbeats and to the servers' availability topics; a server whose
-heartbeats stop for ``grace`` seconds while the broker still says
-``online`` gets ``offline`` published on its availability topic
-(retained), once.
+heartbeats and to the availability topics - each server's
+``<prefix>/<server>/availability`` and its UPSes'
+``<prefix>/<server>/<ups>/availability``, which it learns from the
+retained messages the broker hands it and from what the bridges publish.
+A server whose heartbeats stop for ``grace`` seconds gets ``offline``
+published (retained), once, on each of those topics that does not say
+``offline`` already: Home Assistant's discovery configs require both
+topics ``online``, and the per-UPS ones are what every other subscriber
+reads.
 
 Why: a host that loses power sends no TCP reset, so the broker learns of
 it only from the MQTT keepalive - and mosquitto 2.0 looks at keepalives
@@ -21,8 +26,8 @@ once, and brokers without a watcher).
 
 A false alarm (a live bridge's heartbeats delayed past ``grace``) is
 corrected by the bridge itself: it follows its own availability topic
-and publishes ``online`` again when someone else said ``offline`` while
-its upsd answers.  The watcher only ever declares a server it has heard
+and its UPSes' and publishes ``online`` again where someone else said
+``offline`` while its upsd answers.  The watcher only ever declares a server it has heard
 beat since it (re)connected, so bridges of older versions, which do not
 beat, are left alone.  :class:`Watch` decides, without I/O;
 :func:`run_watch` runs it on a broker.
@@ -69,7 +74,6 @@ def heartbeat(boot: str, interval: float) -> tuple[float, str]:
 class _Peer:
     last: float
     grace: float
-    available: str | None = None
     declared: bool = False
 
 
@@ -79,31 +83,35 @@ class Watch:
     def __init__(self, prefix: str = "pnut") -> None:
         self.prefix = prefix
         self.peers: dict[str, _Peer] = {}
-        #: Availability seen for servers not (yet) beating.
-        self._available: dict[str, str] = {}
+        #: server key -> availability topic (its own, its UPSes') -> last payload.
+        self.availability: dict[str, dict[str, str]] = {}
 
     @property
-    def filters(self) -> tuple[str, str]:
-        return f"{self.prefix}/+/heartbeat", f"{self.prefix}/+/availability"
+    def filters(self) -> tuple[str, str, str]:
+        return (f"{self.prefix}/+/heartbeat", f"{self.prefix}/+/availability",
+                f"{self.prefix}/+/+/availability")
 
     def reset(self) -> None:
-        """A new broker connection: forget who beat (the gap was ours)."""
+        """A new broker connection: forget who beat (the gap was ours), and the
+        availability topics (the broker sends the retained ones again)."""
         self.peers.clear()
-        self._available.clear()
+        self.availability.clear()
 
     def receive(self, topic: str, payload: bytes | str, now: float) -> bool:
         """One message from the broker; True when a new server started beating."""
-        head, _, rest = topic.partition("/")
-        key, _, leaf = rest.partition("/")
-        if head != self.prefix or not key or "/" in leaf:
+        if not topic.startswith(f"{self.prefix}/"):
+            return False
+        key, _, leaf = topic[len(self.prefix) + 1:].partition("/")
+        if not key:
             return False
         text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
-        if leaf == "availability":
-            peer = self.peers.get(key)
-            if peer is not None:
-                peer.available = text
+        if leaf == "availability" or (leaf.endswith("/availability") and leaf.count("/") == 1
+                                      and not leaf.startswith("/")):
+            topics = self.availability.setdefault(key, {})
+            if text:
+                topics[topic] = text
             else:
-                self._available[key] = text
+                topics.pop(topic, None)  # deleted
             return False
         if leaf != "heartbeat":
             return False
@@ -116,22 +124,27 @@ class Watch:
         grace = min(max(grace, MIN_GRACE), MAX_GRACE)
         peer = self.peers.get(key)
         if peer is None:
-            self.peers[key] = _Peer(now, grace, self._available.pop(key, None))
+            self.peers[key] = _Peer(now, grace)
             return True
         peer.last, peer.grace, peer.declared = now, grace, False
         return False
 
     def due(self, now: float) -> list[Message]:
-        """``offline`` for every server silent past its grace that is not offline yet."""
-        out = []
+        """``offline`` for every server silent past its grace, on its own
+        availability topic and its UPSes', where they are not offline yet."""
+        out: list[Message] = []
         for key, peer in self.peers.items():
             if peer.declared or now - peer.last <= peer.grace:
                 continue
             peer.declared = True
-            if peer.available != OFFLINE:
-                log.warning("%s: no heartbeat for %.1fs; publishing offline", key,
-                            now - peer.last)
-                out.append(Message(f"{self.prefix}/{key}/availability", OFFLINE))
+            known = self.availability.get(key, {})
+            server = f"{self.prefix}/{key}/availability"
+            topics = [server, *sorted(t for t in known if t != server)]  # server first
+            late = [t for t in topics if known.get(t) != OFFLINE]
+            if late:
+                log.warning("%s: no heartbeat for %.1fs; publishing offline (%d topics)",
+                            key, now - peer.last, len(late))
+                out.extend(Message(t, OFFLINE) for t in late)
         return out
 
     def next_look(self, now: float) -> float:
