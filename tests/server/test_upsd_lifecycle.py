@@ -149,6 +149,24 @@ def test_port_in_use_is_one_clear_line() -> None:
         st.close()
 
 
+@pytest.mark.parametrize("unbindable_last", [False, True])
+def test_an_unbindable_listen_address_is_a_warning_when_another_binds(
+        unbindable_last: bool) -> None:
+    """NUT 2.8.0 exits when its last LISTEN line cannot be bound, and starts
+    when another one cannot: pnut starts either way and says which it skipped."""
+    st = Stack([Ups("u", "ups.status: OL\n")], users=USERS)
+    lines = [f"LISTEN 127.0.0.1 {st.port}", f"LISTEN 192.0.2.1 {st.port}"]  # TEST-NET: not ours
+    if not unbindable_last:
+        lines.reverse()
+    st.write("upsd.conf", "\n".join(lines) + "\n")
+    try:
+        st.start(upsd="pnut")
+        assert st.talk(["GET VAR u ups.status"]) == ['VAR u ups.status "OL"']
+        assert f"not listening on 192.0.2.1 port {st.port}: " in st.log_text()
+    finally:
+        st.close()
+
+
 def test_sighup_reload_keeps_connections_and_applies_changes() -> None:
     st = Stack([Ups("one", "ups.status: OL\n", desc="first"), Ups("two", "ups.status: OB\n")],
                users=USERS)

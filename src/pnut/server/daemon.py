@@ -207,9 +207,14 @@ class Upsd:
 
     # -- listeners ------------------------------------------------------------------
     def _listen(self) -> None:
+        """Bind every LISTEN address that can be bound; refuse to start only with none.
+
+        NUT 2.8.0 starts with some of its LISTEN lines unbindable, but exits
+        when its last one is (a bug: the outcome depends on line order); a
+        upsd that does not start protects nobody, so pnut serves on what it
+        could bind and logs each address it could not."""
         loop = self.loop
         conf = self.config.upsd
-        explicit = bool(conf.listen)
         failures: list[str] = []
         for host, port in conf.addresses():
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -219,22 +224,22 @@ class Upsd:
                 socks = _listening_sockets(host, port)
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
-                    raise StartupError(
+                    failures.append(
                         f"cannot listen on {host} port {port}: address already in use - is "
                         "another upsd running? Stop it, or choose another port with "
-                        "'LISTEN <address> <port>' in upsd.conf"
-                    ) from None
-                reason = exc.strerror or str(exc)
-                msg = f"cannot listen on {host} port {port}: {reason}"
-                if explicit and not conf.allow_not_all_listeners:
-                    raise StartupError(msg) from None
+                        "'LISTEN <address> <port>' in upsd.conf")
+                    reason = "address already in use"
+                else:
+                    reason = exc.strerror or str(exc)
+                    failures.append(f"cannot listen on {host} port {port}: {reason}")
                 log.warning("not listening on %s port %s: %s", host, port, reason)
-                failures.append(msg)
                 continue
             for sock in socks:
                 self.servers.append(Listener(loop, sock, lambda: ClientProtocol(self)))
             log.info("listening on %s port %s", host, port)
         if not self.servers:
+            if len(failures) == 1:
+                raise StartupError(failures[0])
             raise StartupError("no listening interface available"
                                + (f" ({failures[0]})" if failures else ""))
 
