@@ -67,8 +67,7 @@ class ClientProtocol:
             if reply is not None:
                 transport = self.transport
                 if transport is not None:
-                    transport.write(reply)
-                    size = transport.get_write_buffer_size()
+                    size = transport.write(reply)
                     if size > conn.limits.max_unsent:
                         conn.unsent(size)
                         self._events(conn, transport)
@@ -85,8 +84,7 @@ class ClientProtocol:
             return
         out = conn.data_to_send()
         if out:
-            transport.write(out)
-            conn.unsent(transport.get_write_buffer_size())
+            conn.unsent(transport.write(out))
         if conn.has_events:
             self._events(conn, transport)
         if conn.backlogged:

@@ -60,18 +60,18 @@ class ReplyCache:
         hit = self._hits.get(request)
         if hit is None:
             return None
-        entry = hit.entry
+        reply, entry, state, version, connected, stale, fsd = hit  # faster than hit.<field>
         if entry is not None:
-            state = entry.state
+            now = entry.state
             if (entry.removed  # no longer the store's entry for that name
-                    or state is not hit.state
-                    or state.version != hit.version
-                    or entry.connected is not hit.connected
-                    or entry.stale is not hit.stale
-                    or entry.fsd is not hit.fsd):
+                    or now is not state
+                    or now.version != version
+                    or entry.connected is not connected
+                    or entry.stale is not stale
+                    or entry.fsd is not fsd):
                 del self._hits[request]
                 return None
-        return hit.reply
+        return reply
 
     def put(self, request: bytes, ups: str, var: str, reply: bytes) -> None:
         """Remember the successful GET VAR ``reply`` to the one line ``request``."""

@@ -245,11 +245,14 @@ class TLSLayer:
         self.app.connection_lost(exc)
 
     # -- the client's side: what ClientProtocol uses of a transport --------------
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
+        """Encrypt ``data`` (sent at once, or with the pass's batch while reading);
+        returns the ciphertext bytes still queued."""
         records = self.records
         records.send(data)
         if not self._reading:
-            self.raw.write(records.data_to_send())
+            return self.raw.write(records.data_to_send())
+        return self.raw.get_write_buffer_size()
 
     def close(self) -> None:
         raw = self.raw

@@ -78,7 +78,9 @@ class Loop(Protocol):
 class Transport(Protocol):
     """What upsd's protocols use of a transport (SocketTransport, TLSLayer)."""
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes) -> int:
+        """Send ``data``; returns the bytes still queued (0: all sent)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -111,12 +113,14 @@ class SocketTransport:
     """One connected stream socket (see the module doc)."""
 
     __slots__ = ("_buffer", "_closing", "_eof", "_fd", "_first", "_loop", "_lost", "_peer",
-                 "_protocol", "_reading", "_sock")
+                 "_protocol", "_reading", "_recv", "_send", "_sock")
 
     def __init__(self, loop: Loop, sock: socket.socket, protocol: StreamProtocol,
                  peer: Any = None) -> None:
         self._loop = loop
         self._sock = sock
+        self._recv = sock.recv
+        self._send = sock.send
         self._fd = sock.fileno()
         self._protocol = protocol
         self._peer = peer
@@ -132,7 +136,7 @@ class SocketTransport:
     # -- reading ------------------------------------------------------------------------
     def _read_ready(self) -> None:
         try:
-            data = self._sock.recv(READ_SIZE, _DONTWAIT)
+            data = self._recv(READ_SIZE, _DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -170,28 +174,30 @@ class SocketTransport:
             self._loop.remove_reader(self._fd)
 
     # -- writing --------------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        if self._lost or not data:
-            return
+    def write(self, data: bytes) -> int:
+        """asyncio's ``write``; returns the bytes still queued (0: all sent)."""
         buffer = self._buffer
+        if self._lost or not data:
+            return len(buffer)
         if not buffer:
             try:
-                sent = self._sock.send(data, _DONTWAIT)
+                sent = self._send(data, _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
                 self._fatal(exc)
-                return
+                return 0
             if sent == len(data):
-                return
+                return 0
             data = data[sent:]
             self._loop.add_writer(self._fd, self._write_ready)
         buffer += data
+        return len(buffer)
 
     def _write_ready(self) -> None:
         buffer = self._buffer
         try:
-            sent = self._sock.send(buffer, _DONTWAIT)
+            sent = self._send(buffer, _DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
