@@ -62,13 +62,18 @@ def _starts(argv: list[str], home: Path, nut: bool) -> bool:
         wait_for(lambda: running() or proc.poll() is not None, timeout=15)
         return proc.poll() is None and running()
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        _end(proc)
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a daemon this test started (SIGTERM, then SIGKILL)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 @pytest.mark.parametrize(("text", "nut_starts"), CASES)
@@ -112,13 +117,7 @@ def _upsd_starts(argv: list[str], home: Path, port: int, name: str) -> bool:
         wait_for(lambda: proc.poll() is not None or listening(), timeout=15)
         return proc.poll() is None
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        _end(proc)
 
 
 @pytest.mark.parametrize(("text", "nut_starts"), UPSD_CASES)

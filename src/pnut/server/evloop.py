@@ -231,10 +231,8 @@ class EpollLoop:
         hundred nanoseconds of Python, which a busy upsd pays per request."""
         self._stopping = False
         ready, timers = self._ready, self._timers
-        readers, writers = self._readers, self._writers
-        poll, monotonic, popleft, heappop = (self._epoll.poll, time.monotonic, ready.popleft,
-                                             heapq.heappop)
-        read_events, write_events = _READ_EVENTS, _WRITE_EVENTS
+        poll, dispatch, monotonic, popleft, heappop = (
+            self._epoll.poll, self._dispatch, time.monotonic, ready.popleft, heapq.heappop)
         while passes and not self._stopping:
             passes -= 1
             if ready:
@@ -252,18 +250,7 @@ class EpollLoop:
                 if first is not None and len(events) > 1 and first in events:
                     events.remove(first)  # the drivers' updates before the clients' requests
                     self._read_firsts()
-                for fd, mask in events:
-                    try:
-                        if mask & read_events:
-                            reader = readers.get(fd)
-                            if reader is not None:
-                                reader()
-                        if mask & write_events:
-                            writer = writers.get(fd)
-                            if writer is not None:
-                                writer()
-                    except Exception:
-                        log.exception("internal error serving descriptor %d", fd)
+                dispatch(events)
             if self._signals_caught:  # a handler that ran after its wake-up byte was read
                 self._queue_signals()
             if timers:
