@@ -13,7 +13,7 @@ from qxutil import MemoryTransport
 
 from pnut.driver.base import DriverError
 from pnut.driver.dstate import DriverState
-from pnut.driver.emulators.qx import DEFAULT_STATE, QxDevice
+from pnut.driver.emulators.qxdevice import DEFAULT_STATE, QxDevice
 from pnut.driver.emulators.voltronic import VoltronicDevice
 from pnut.driver.qx import DIALECTS
 from pnut.driver.qx.engine import STATUS_ORDER, Dialect, QxEngine, detect

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pnut.driver.emulators.qx import QxDevice
+from pnut.driver.emulators.qxdevice import QxDevice
 
 DEFAULTS: dict[str, Any] = {
     "protocol": 2, "input_voltage": 230.4, "frequency": 50.0, "output_voltage": 230.0,
