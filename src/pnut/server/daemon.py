@@ -352,17 +352,22 @@ class Upsd:
         return bool(self.config.upsd.http_listen) or self._announcer.wanted()
 
     def _start(self, loop: Loop) -> None:
-        """Listen, connect the drivers, take the signals: the part both loops share."""
+        """Listen and take the signals: the part both loops share.  The drivers are
+        connected by :meth:`_connect_drivers`, after ``on_ready`` has given up root
+        (as NUT's upsd connects them after becoming its user: a socket the run-as
+        user cannot open fails now, not at the driver's first restart)."""
         self.loop = loop
         self._apply(self.config)
         self._listen()
-        self._running = True
-        for link in self.links.values():
-            link.tick()
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             loop.add_signal_handler(sig, self.stop)
         self._tick_handle = loop.call_later(TICK, self._tick)
+
+    def _connect_drivers(self) -> None:
+        self._running = True
+        for link in self.links.values():
+            link.tick()
 
     def run(self, on_ready: Callable[[], None] | None = None) -> None:
         """Serve on upsd's own loop until a signal or :meth:`stop` (no asyncio)."""
@@ -373,6 +378,7 @@ class Upsd:
             self._start(loop)
             if on_ready is not None:
                 on_ready()
+            self._connect_drivers()
             loop.run_forever()
             log.info("Signal received: exiting")
         finally:
@@ -392,6 +398,7 @@ class Upsd:
             self._announcer.start()
             if on_ready is not None:
                 on_ready()
+            self._connect_drivers()
             await self._stop.wait()
             log.info("Signal received: exiting")
         finally:
