@@ -203,9 +203,10 @@ def set_group(path: str | os.PathLike[str], group: str | None) -> None:
     os.chmod(path, os.stat(path).st_mode | 0o060)
 
 
-def enter_chroot(path: str) -> None:
-    """Drivers' ``-r DIR``: confine the process there (needs root)."""
-    load_late_imports()
+def enter_chroot(path: str, late_imports: tuple[str, ...] = LATE_IMPORTS) -> None:
+    """``-r DIR`` (drivers, upsd): confine the process there (needs root), after
+    importing ``late_imports``: Python's files are out of reach from inside."""
+    load_late_imports(late_imports)
     try:
         os.chroot(path)
         os.chdir("/")

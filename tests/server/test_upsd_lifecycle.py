@@ -3,6 +3,7 @@ that die and come back."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -163,6 +164,35 @@ def test_an_unbindable_listen_address_is_a_warning_when_another_binds(
         st.start(upsd="pnut")
         assert st.talk(["GET VAR u ups.status"]) == ['VAR u ups.status "OL"']
         assert f"not listening on 192.0.2.1 port {st.port}: " in st.log_text()
+    finally:
+        st.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root (CI runs as root)")
+def test_r_chroots_after_binding_and_reaches_the_drivers_inside() -> None:
+    """NUT's ``upsd -r DIR``: files read and ports bound first, then chroot; the
+    driver sockets are then found inside (STATEPATH /state is DIR/state)."""
+    st = Stack([Ups("u", "ups.status: OL\nups.load: 9\n")], users=USERS)
+    st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\nSTATEPATH /state\n")
+    try:
+        for ups in st.upses:
+            st.start_driver(ups, "pnut")
+        upsd = st.spawn([*PNUT, "upsd", "-F", "-u", "root", "--confdir", str(st.dir),
+                         "-r", str(st.dir)], "upsd-pnut")
+        try:
+            wait_for(lambda: st.talk(["GET VAR u ups.load"]) == ['VAR u ups.load "9"'] or
+                     upsd.poll() is not None, timeout=15)
+        except TimeoutError:
+            raise AssertionError(st.log_text()) from None
+        assert upsd.poll() is None, st.log_text()
+        assert os.readlink(f"/proc/{upsd.pid}/root") == str(st.dir)
+        assert f"chrooted to {st.dir}" in st.log_text()
+        # The configuration's absolute paths are out of reach now: a reload keeps
+        # the running configuration (as NUT's), and upsd goes on serving.
+        upsd.send_signal(signal.SIGHUP)
+        wait_for(lambda: "keeping the running configuration" in st.log_text(), timeout=10)
+        assert st.talk(["GET VAR u ups.load"]) == ['VAR u ups.load "9"']
+        assert upsd.poll() is None
     finally:
         st.close()
 

@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pidfile", help="write the process id to this file")
     p.add_argument("-u", dest="user", help="user to become after binding the ports, when "
                    "started as root (default: nut, if it exists)")
+    p.add_argument("-r", dest="chroot", help="chroot to this directory once the ports are "
+                   "bound and the files read (needs root; STATEPATH is then inside it)")
     p.add_argument("-4", dest="ipv4", action="store_true", help="IPv4 only")
     p.add_argument("-6", dest="ipv6", action="store_true", help="IPv6 only")
     p.add_argument("-V", "--version", action="store_true", help="show the version")
@@ -94,7 +96,7 @@ def main(argv: list[str]) -> int:
         if (daemon.config.upsd.debug_min or 0) > 0:  # DEBUG_MIN: debugging from the config
             logging.getLogger().setLevel(logging.DEBUG)
         _hand_over_own_certificate(daemon, account)
-        _run(daemon, lambda: _ready(daemon, pidfile, account, ready_fd))
+        _run(daemon, lambda: _ready(daemon, pidfile, account, ready_fd, args.chroot))
     except (ConfigError, StartupError, process.ProcessError) as exc:
         sys.stderr.write(f"upsd: {exc}\n")
         return 1
@@ -157,19 +159,31 @@ def _run(daemon: Upsd, on_ready: Callable[[], None]) -> None:
 
 
 def _ready(daemon: Upsd, pidfile: Path | None, account: process.Account | None,
-           ready_fd: int | None) -> None:
-    """Listening: drop privileges, write the pid file, tell whoever waits."""
+           ready_fd: int | None, chroot: str | None = None) -> None:
+    """Listening: chroot (-r), drop privileges, write the pid file, tell whoever waits."""
+    if chroot:
+        if pidfile is not None:  # out of reach once inside
+            _write_pid(pidfile)
+            pidfile = None
+        # What upsd imports after start: the TLS layer, at the first STARTTLS.
+        late = ("pnut.server.tlslayer",) if daemon.config.tls is not None else ()
+        process.enter_chroot(chroot, late)
+        logging.getLogger("pnut.upsd").info("chrooted to %s", chroot)
     process.drop_privileges(account, ())  # ports bound, files read: NUT's become_user()
     if account is not None:
         logging.getLogger("pnut.upsd").info("Running as user %s", account.name)
     if pidfile is not None:
-        try:
-            process.write_pid(pidfile)
-        except OSError as exc:
-            logging.getLogger("pnut.upsd").warning("cannot write pid file %s: %s", pidfile,
-                                                   exc.strerror or exc)
+        _write_pid(pidfile)
     process.announce_ready(ready_fd, "upsd")
     _systemd(daemon)
+
+
+def _write_pid(pidfile: Path) -> None:
+    try:
+        process.write_pid(pidfile)
+    except OSError as exc:
+        logging.getLogger("pnut.upsd").warning("cannot write pid file %s: %s", pidfile,
+                                               exc.strerror or exc)
 
 
 def _systemd(daemon: Upsd) -> None:
