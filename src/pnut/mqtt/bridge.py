@@ -393,17 +393,19 @@ async def run_bridges(specs: list[ServerSpec], broker: Broker, opts: Options,
     poller.add_listener(dispatch)
     async with asyncio.TaskGroup() as group:
         polling = group.create_task(poller.run()) if specs else None
-        ending = [group.create_task(bridge.run(stop)) for bridge in bridges.values()]
+        ending = [group.create_task(bridge.run(stop), name=f"bridge for {label}")
+                  for label, bridge in bridges.items()]
         if opts.watch:
             ending.append(group.create_task(
-                run_watch(broker, opts.prefix, opts.keepalive, stop)))
+                run_watch(broker, opts.prefix, opts.keepalive, stop), name="watcher"))
         await stop.wait()
         if polling is not None:
             polling.cancel()  # no new changes; the poller has no wait_for to swallow it
         if ending:
             _, late = await asyncio.wait(ending, timeout=STOP_GRACE)
             for task in late:
-                log.warning("not stopped after %.0fs; cancelling", STOP_GRACE)
+                log.warning("%s: not stopped after %.0fs; cancelling", task.get_name(),
+                            STOP_GRACE)
                 task.cancel()
 
 
