@@ -197,6 +197,26 @@ def test_r_chroots_after_binding_and_reaches_the_drivers_inside() -> None:
         st.close()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming another user needs root")
+def test_drivers_are_connected_as_the_run_as_user() -> None:
+    """As NUT's upsd: the driver sockets are opened after giving up root, so one the
+    run-as user cannot open fails at start (not first at the driver's restart)."""
+    st = Stack([Ups("u", "ups.status: OL\n")], users=USERS)
+    try:
+        st.start_driver(st.upses[0], "pnut")
+        os.chmod(st.state, 0o700)  # root's: user nut cannot reach the socket
+        upsd = st.spawn([*PNUT, "upsd", "-F", "-u", "nut", "--confdir", str(st.dir)],
+                        "upsd-pnut")
+        wait_for(lambda: "Can't connect to UPS [u]" in st.log_text() or upsd.poll() is not None,
+                 timeout=15)
+        assert upsd.poll() is None, st.log_text()
+        assert "Running as user nut" in st.log_text()
+        assert "Can't connect to UPS [u] (dummy-ups-u): Permission denied" in st.log_text()
+        assert st.talk(["GET VAR u ups.status"]) == ["ERR DRIVER-NOT-CONNECTED"]
+    finally:
+        st.close()
+
+
 def test_sighup_reload_keeps_connections_and_applies_changes() -> None:
     st = Stack([Ups("one", "ups.status: OL\n", desc="first"), Ups("two", "ups.status: OB\n")],
                users=USERS)
