@@ -108,12 +108,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _hand_over_own_certificate(daemon: object, account: process.Account | None) -> None:
+def _hand_over_own_certificate(daemon: Upsd, account: process.Account | None) -> None:
     """upsd re-reads its files as the run-as user on reload: give it the kept certificate."""
-    from pnut.server.daemon import Upsd
     from pnut.tls import autocert
 
-    assert isinstance(daemon, Upsd)
     if daemon.config.tls is not None and daemon.config.upsd.certfile is None:
         process.give_to(autocert.state_dir() / autocert.FILENAME, account)
 

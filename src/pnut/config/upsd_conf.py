@@ -93,6 +93,8 @@ class UpsdConf:
     datapath: str | None = None
     trackingdelay: int = DEFAULT_TRACKINGDELAY
     allow_no_device: bool = False
+    #: Read as NUT 2.8.1+ reads it; pnut's upsd serves on what it can bind whatever
+    #: it says (pnut.server.daemon.Upsd._listen), so nothing acts on it.
     allow_not_all_listeners: bool = False
     debug_min: int | None = None
     certfile: str | None = None

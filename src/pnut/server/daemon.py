@@ -52,7 +52,7 @@ from pnut.server.mdns import Announcer
 from pnut.server.replycache import ReplyCache
 from pnut.server.session import Context
 from pnut.server.store import Store, UpsEntry, Watcher
-from pnut.server.transport import Cancellable, Listener, Loop, Transport
+from pnut.server.transport import Cancellable, Listener, Loop, SocketTransport, Transport
 
 if TYPE_CHECKING:  # aiohttp is an extra: imported only when HTTP_LISTEN is set
     import asyncio
@@ -223,15 +223,11 @@ class Upsd:
             try:
                 socks = _listening_sockets(host, port)
             except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    failures.append(
-                        f"cannot listen on {host} port {port}: address already in use - is "
-                        "another upsd running? Stop it, or choose another port with "
-                        "'LISTEN <address> <port>' in upsd.conf")
-                    reason = "address already in use"
-                else:
-                    reason = exc.strerror or str(exc)
-                    failures.append(f"cannot listen on {host} port {port}: {reason}")
+                in_use = exc.errno == errno.EADDRINUSE
+                reason = "address already in use" if in_use else exc.strerror or str(exc)
+                failures.append(f"cannot listen on {host} port {port}: {reason}" + (
+                    " - is another upsd running? Stop it, or choose another port with "
+                    "'LISTEN <address> <port>' in upsd.conf" if in_use else ""))
                 log.warning("not listening on %s port %s: %s", host, port, reason)
                 continue
             for sock in socks:
@@ -292,7 +288,6 @@ class Upsd:
     def start_tls(self, client: ClientProtocol) -> None:
         """Upgrade ``client`` to TLS once ``OK STARTTLS`` is on its way."""
         from pnut.server.tlslayer import TLSLayer, WriteBatch
-        from pnut.server.transport import SocketTransport
 
         context = self.config.tls
         transport = client.transport
@@ -349,7 +344,7 @@ class Upsd:
     # -- run --------------------------------------------------------------------------
     def needs_asyncio(self) -> bool:
         """True when upsd embeds asyncio code (HTTP_LISTEN, zeroconf): serve() then."""
-        return bool(self.config.upsd.http_listen) or self._announcer.wanted()
+        return bool(self.config.upsd.http_listen) or self._announcer.wanted
 
     def _start(self, loop: Loop) -> None:
         """Listen and take the signals: the part both loops share.  The drivers are

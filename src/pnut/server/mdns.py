@@ -88,6 +88,18 @@ def plan(conf: UpsdConf, hostname: str, local: list[str] | None = None) -> list[
     return out
 
 
+def _wanted(conf: UpsdConf) -> bool:
+    if conf.zeroconf is False:
+        return False
+    if conf.zeroconf is None and all(
+            is_loopback_host(host) for host, _port in conf.addresses()):
+        return False  # nothing to announce: do not load python-zeroconf (~8 MB resident)
+    if importlib.util.find_spec("zeroconf") is None:
+        log.debug("python-zeroconf is not installed: not announcing _nut._tcp")
+        return False
+    return True
+
+
 class Announcer:
     """Registers the planned services in the background; :meth:`stop` withdraws them."""
 
@@ -96,24 +108,14 @@ class Announcer:
         self._zc: AsyncZeroconf | None = None
         self._infos: list[Any] = []
         self._task: asyncio.Task[None] | None = None
-
-    def wanted(self) -> bool:
-        """Whether :meth:`start` would announce (it needs an asyncio loop then)."""
-        if self.conf.zeroconf is False:
-            return False
-        if self.conf.zeroconf is None and all(
-                is_loopback_host(host) for host, _port in self.conf.addresses()):
-            return False  # nothing to announce: do not load python-zeroconf (~8 MB resident)
-        if importlib.util.find_spec("zeroconf") is None:
-            log.debug("python-zeroconf is not installed: not announcing _nut._tcp")
-            return False
-        return True
+        #: Whether :meth:`start` will announce (it needs an asyncio loop then).
+        self.wanted = _wanted(conf)
 
     def start(self) -> None:
         """Announce in the background (call from a running asyncio loop)."""
         import asyncio
 
-        if not self.wanted():
+        if not self.wanted:
             return
         try:
             services = plan(self.conf, socket.gethostname())

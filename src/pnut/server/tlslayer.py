@@ -199,6 +199,7 @@ class TLSLayer:
     # -- the TCP side: the raw transport's protocol ---------------------------------
     def connection_made(self, transport: Any) -> None:
         pass  # made before STARTTLS: set_protocol hands it over
+
     def data_received(self, data: bytes) -> None:
         records = self.records
         if records.established:

@@ -140,7 +140,7 @@ class SocketTransport:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._fatal(exc)
+            self._force(exc)
             return
         if data:
             self._protocol.data_received(data)
@@ -185,7 +185,7 @@ class SocketTransport:
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
-                self._fatal(exc)
+                self._force(exc)
                 return 0
             if sent == len(data):
                 return 0
@@ -201,7 +201,7 @@ class SocketTransport:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._fatal(exc)
+            self._force(exc)
             return
         del buffer[:sent]
         if not buffer:
@@ -226,9 +226,6 @@ class SocketTransport:
 
     def abort(self) -> None:
         self._force(None)
-
-    def _fatal(self, exc: OSError) -> None:
-        self._force(exc)
 
     def _force(self, exc: Exception | None) -> None:
         if self._lost:
