@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pnut.config.parser import ConfigError, parse_text
+from pnut.config.ups_conf import parse_ups_conf
 from pnut.config.upsd_conf import parse_upsd_conf
 from pnut.config.upsmon_conf import parse_upsmon_conf
+from pnut.config.upssched_conf import parse_lines as parse_upssched
+from pnut.config.users import parse_users
 from pnut.protocol.tokens import quote
 
 #: PNUT_FUZZ_EXAMPLES=20000 for a long run (clean at 20000 when written).
@@ -79,20 +83,21 @@ def test_written_words_read_back_exactly(directives: list[list[str]]) -> None:
     assert out.warnings == []
 
 
+def _every_reader(data: bytes) -> list[Callable[[], object]]:
+    """``data`` read as each of the five file kinds, one call each."""
+    return [lambda: parse_upsd_conf(parse_text(data, "upsd.conf"), "upsd.conf"),
+            lambda: parse_upsmon_conf(data.decode("latin-1"), require_monitor=False),
+            lambda: parse_ups_conf(parse_text(data, "ups.conf"), "ups.conf"),
+            lambda: parse_users(parse_text(data, "upsd.users"), "upsd.users"),
+            lambda: parse_upssched(parse_text(data, "upssched.conf"), "upssched.conf")]
+
+
 @FUZZ
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_never_raise_anything_but_config_error(data: bytes) -> None:
     """What is not a ConfigError (which NUT refuses too) must be a warning: no
     LineIgnored or other exception may escape a file kind's reader."""
-    from pnut.config.ups_conf import parse_ups_conf
-    from pnut.config.upssched_conf import parse_lines as parse_upssched
-    from pnut.config.users import parse_users
-
-    for parse in (lambda: parse_upsd_conf(parse_text(data, "upsd.conf"), "upsd.conf"),
-                  lambda: parse_upsmon_conf(data.decode("latin-1"), require_monitor=False),
-                  lambda: parse_ups_conf(parse_text(data, "ups.conf"), "ups.conf"),
-                  lambda: parse_users(parse_text(data, "upsd.users"), "upsd.users"),
-                  lambda: parse_upssched(parse_text(data, "upssched.conf"), "upssched.conf")):
+    for parse in _every_reader(data):
         try:
             parse()
         except ConfigError as exc:
@@ -196,17 +201,9 @@ def test_directive_shaped_lines_start_or_fail_only_as_nut_does(
     """Lines built from real directive names: every reader returns (with
     warnings) or raises one of the few ConfigErrors NUT shares, never anything
     else."""
-    from pnut.config.ups_conf import parse_ups_conf
-    from pnut.config.upssched_conf import parse_lines as parse_upssched
-    from pnut.config.users import parse_users
-
     text = "".join(" ".join([key, *(quote(w) for w in words)]) + "\n" for key, words in lines)
     data = ("CMDSCRIPT /x\nPIPEFN /p\nLOCKFN /l\n" + text).encode()
-    for parse in (lambda: parse_upsd_conf(parse_text(data, "upsd.conf"), "upsd.conf"),
-                  lambda: parse_upsmon_conf(data.decode("latin-1"), require_monitor=False),
-                  lambda: parse_ups_conf(parse_text(data, "ups.conf"), "ups.conf"),
-                  lambda: parse_users(parse_text(data, "upsd.users"), "upsd.users"),
-                  lambda: parse_upssched(parse_text(data, "upssched.conf"), "upssched.conf")):
+    for parse in _every_reader(data):
         try:
             parse()
         except ConfigError as exc:
