@@ -247,6 +247,40 @@ def upsd_conf_problems(conf: UpsdConf) -> list[Problem]:
     return out
 
 
+def tls_problems(conf: UpsdConf) -> list[Problem]:
+    """What upsd's TLS would meet at start: a CERTFILE that does not load, or a
+    certificate of its own that it cannot keep.  ``check-config`` only: upsd
+    logs these itself, once."""
+    if conf.certfile is not None:
+        from pnut.server.config import certfile_context
+
+        try:
+            certfile_context(conf, conf.certfile)
+        except ConfigError as exc:
+            return [Problem.from_error(exc)]
+        return []
+    if not conf.wants_own_certificate:
+        return []
+    from pnut.tls import autocert
+
+    why = autocert.problem()
+    if why is None:
+        return []
+    where = f"upsd's own certificate cannot be kept in {autocert.state_dir()}: {why}"
+    fix = "set CERTFILE, or make that directory writable (docs/security.md)"
+    if conf.tls_required:
+        return [Problem.at(conf.path, conf.require_tls_line,
+                           "REQUIRE_TLS is on, but STARTTLS cannot be offered: there is no "
+                           f"CERTFILE and {where} - upsd starts, refuses USERNAME, PASSWORD "
+                           "and every command that needs a login (ERR TLS-NOT-ENABLED) and "
+                           f"answers read-only commands in clear text; {fix}")]
+    remote = conf.remote_listen()
+    assert remote is not None  # wants_own_certificate: REQUIRE_TLS or a remote LISTEN
+    return [Problem.at(conf.path, remote.lineno,
+                       f"LISTEN {remote.host}: {where} - STARTTLS is not offered, so every "
+                       f"password crosses the network in clear text; {fix}")]
+
+
 def _others_can_read(path: str) -> bool:
     try:
         return bool(os.stat(path).st_mode & stat.S_IROTH)
@@ -323,6 +357,10 @@ def _upssched_warnings(base: Path) -> list[str]:
     return load_upssched_conf(confdir=str(base)).warnings
 
 
+def _upsd_conf_all(conf: UpsdConf) -> list[Problem]:
+    return upsd_conf_problems(conf) + tls_problems(conf)
+
+
 def check_confdir(confdir: str | os.PathLike[str]) -> list[Problem]:
     """Every problem of every NUT file present in ``confdir``."""
     base = Path(confdir)
@@ -336,7 +374,7 @@ def check_confdir(confdir: str | os.PathLike[str]) -> list[Problem]:
         out += check_nut_conf(base / "nut.conf")
     loaders = {
         "ups.conf": lambda: ups_conf_problems(load_ups_conf(base)),
-        "upsd.conf": lambda: upsd_conf_problems(load_upsd_conf(base)),
+        "upsd.conf": lambda: _upsd_conf_all(load_upsd_conf(base)),
         "upssched.conf": lambda: _warnings(_upssched_warnings(base)),
     }
     for name in ("ups.conf", "upsd.conf", "upsd.users", "upsmon.conf", "upssched.conf"):

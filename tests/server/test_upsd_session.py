@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from pnut.config.parser import parse_text
 from pnut.config.users import parse_users
+from pnut.protocol.commands import TABLE, Command
 from pnut.protocol.driversock import SockCommand, serialize
 from pnut.server.session import Context, Session
 from pnut.server.store import UpsEntry
@@ -117,6 +118,42 @@ def test_starttls_hook() -> None:
     assert say(s, "STARTTLS") == ["OK STARTTLS\n"] and s.start_tls
     s.tls = True
     assert say(s, "STARTTLS") == ["ERR ALREADY-SSL-MODE\n"]
+
+
+def _line(row: Command) -> str:
+    args = {"SET TRACKING": ["ON"], "SET VAR": ["Ups1", "ups.mfr", "x"],
+            "INSTCMD": ["Ups1", "load.off"]}.get(row.name)
+    return " ".join([*row.name.split(), *(args or ["Ups1", "ups.mfr"][:row.arity[0]])])
+
+
+def test_required_tls_without_a_certificate_answers_only_public_rows() -> None:
+    """REQUIRE_TLS when STARTTLS cannot succeed (no certificate): every row the
+    table marks public answers as without REQUIRE_TLS, every other row (USERNAME,
+    PASSWORD, all that need a login) and unknown words get TLS-NOT-ENABLED.  With
+    a certificate only the before_tls rows answer in clear text; over TLS, all."""
+    refused = "ERR TLS-NOT-ENABLED\n"
+
+    def reply(line: str, require: bool, cert: bool, tls: bool = False) -> str:
+        ctx = make()[0]
+        ctx.require_tls, ctx.tls_ready = require, cert
+        s = session(ctx)
+        s.tls = tls
+        return say(s, line)[0]
+
+    for row in TABLE:
+        line = _line(row)
+        for spelling in (line, line.lower()):
+            for cert, passes in ((False, row.public), (True, row.before_tls)):
+                free = reply(spelling, False, cert)
+                assert free != refused
+                assert reply(spelling, True, cert) == (free if passes else refused), line
+            assert reply(spelling, True, True, tls=True) == reply(spelling, False, True, True)
+    ctx = make()[0]
+    ctx.require_tls = True
+    assert say(session(ctx), "BOGUS", "") == [refused, refused]
+    assert {row.name for row in TABLE if not row.public} == {
+        "USERNAME", "PASSWORD", "LOGIN", "PRIMARY", "FSD", "SET VAR", "SET TRACKING",
+        "INSTCMD"}
 
 
 WORDS = st.lists(

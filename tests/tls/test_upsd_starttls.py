@@ -348,22 +348,6 @@ def test_unloadable_clientcafile_starts_without_asking_for_certificates(pki: Pki
         st.close()
 
 
-def test_own_certificate_that_cannot_be_kept_starts_without_starttls() -> None:
-    """NUT starts such a configuration without TLS; pnut used to refuse to start
-    when it could not write its own certificate. Now it starts, and says why
-    STARTTLS is not offered."""
-    st = Stack([Ups("u", DEV)], users=USERS, upsd_conf="REQUIRE_TLS yes\n")
-    try:
-        (st.dir / "lib").write_text("a file where the state directory should be")
-        st.start(upsd="pnut", driver="pnut")
-        assert f"{st.dir}/upsd.conf: cannot keep upsd's own certificate in {st.dir}/lib: " \
-            in st.log_text()
-        assert st.talk(["STARTTLS"]) == ["ERR FEATURE-NOT-CONFIGURED"]
-        assert st.talk(["GET VAR u ups.load"]) == ['VAR u ups.load "7"']
-    finally:
-        st.close()
-
-
 @pytest.mark.parametrize(("listen", "remote"), [
     ("127.0.0.1", False), ("::1", False), ("localhost", False), ("127.0.0.53", False),
     ("0.0.0.0", True), ("*", True), ("::", True), ("192.0.2.7", True),

@@ -5,9 +5,11 @@ How this works
 :data:`TABLE` has one :class:`Command` per request of RFC 9271 / NUT
 2.8.0: its words, the spellings it also answers to, its argument count,
 the function that builds the :mod:`~pnut.protocol.requests` dataclass, and
-three facts the server acts on: whether USERNAME and PASSWORD must come
-first, whether it is allowed before STARTTLS under REQUIRE_TLS, and the
-name of the session method that answers it.  Nothing else in pnut keeps a
+the facts the server acts on: whether USERNAME and PASSWORD must come
+first, whether it is allowed before STARTTLS under REQUIRE_TLS, whether it
+is *public* (carries no secret, needs no login: still answered in clear text
+when REQUIRE_TLS is on but upsd has no certificate to offer STARTTLS with),
+and the name of the session method that answers it.  Nothing else in pnut keeps a
 list of commands: :func:`lookup`, :func:`parse_request`, the session's
 dispatch table and the TLS gate are all derived from these rows, and the
 tests enumerate them.
@@ -54,6 +56,11 @@ class Command:
     handler: str
     #: The reply depends only on this line and the UPS it names (reply cache).
     cacheable: bool = False
+    #: Carries no secret, needs no login, changes nothing upsd keeps: answered
+    #: in clear text when REQUIRE_TLS is on but STARTTLS cannot be offered (no
+    #: certificate).  Everything else is refused then, so a new row is refused
+    #: unless it says otherwise.
+    public: bool = False
 
     @property
     def verb(self) -> str:
@@ -72,42 +79,49 @@ def _set_tracking(word: str, a: Args) -> rq.Request:
 
 
 TABLE: Final[tuple[Command, ...]] = (
-    Command("VER", (), (0, 0), lambda w, a: rq.Ver(), False, True, "ver"),
-    Command("PROTVER", ("NETVER",), (0, 0), lambda w, a: rq.ProtVer(w), False, True, "protver"),
-    Command("HELP", (), (0, 0), lambda w, a: rq.Help(), False, True, "help"),
+    Command("VER", (), (0, 0), lambda w, a: rq.Ver(), False, True, "ver", public=True),
+    Command("PROTVER", ("NETVER",), (0, 0), lambda w, a: rq.ProtVer(w), False, True, "protver",
+            public=True),
+    Command("HELP", (), (0, 0), lambda w, a: rq.Help(), False, True, "help", public=True),
     # NUT ignores any words after STARTTLS.
-    Command("STARTTLS", (), (0, None), lambda w, a: rq.StartTLS(), False, True, "starttls"),
+    Command("STARTTLS", (), (0, None), lambda w, a: rq.StartTLS(), False, True, "starttls",
+            public=True),
     Command("USERNAME", (), (1, 1), lambda w, a: rq.Username(a[0]), False, False, "username"),
     Command("PASSWORD", (), (1, 1), lambda w, a: rq.Password(a[0]), False, False, "password"),
     Command("LOGIN", ("ATTACH",), (1, 1), lambda w, a: rq.Login(a[0], w), True, False, "login"),
-    Command("LOGOUT", ("DETACH",), (0, 0), lambda w, a: rq.Logout(w), False, False, "logout"),
+    Command("LOGOUT", ("DETACH",), (0, 0), lambda w, a: rq.Logout(w), False, False, "logout",
+            public=True),
     Command("PRIMARY", ("MASTER",), (1, 1), lambda w, a: rq.Primary(a[0], w), True, False,
             "primary"),
     Command("FSD", (), (1, 1), lambda w, a: rq.Fsd(a[0]), True, False, "fsd"),
     Command("GET VAR", (), (2, None), lambda w, a: rq.GetVar(a[0], a[1]), False, False,
-            "get_var", cacheable=True),
+            "get_var", cacheable=True, public=True),
     Command("GET TYPE", (), (2, None), lambda w, a: rq.GetType(a[0], a[1]), False, False,
-            "get_type"),
+            "get_type", public=True),
     Command("GET DESC", (), (2, None), lambda w, a: rq.GetDesc(a[0], a[1]), False, False,
-            "get_desc"),
+            "get_desc", public=True),
     Command("GET CMDDESC", (), (2, None), lambda w, a: rq.GetCmdDesc(a[0], a[1]), False, False,
-            "get_cmddesc"),
+            "get_cmddesc", public=True),
     Command("GET UPSDESC", (), (1, None), lambda w, a: rq.GetUpsDesc(a[0]), False, False,
-            "get_upsdesc"),
+            "get_upsdesc", public=True),
     Command("GET NUMLOGINS", ("NUMATTACH",), (1, None), lambda w, a: rq.GetNumLogins(a[0], w),
-            False, False, "get_numlogins"),
+            False, False, "get_numlogins", public=True),
     Command("GET TRACKING", (), (0, None), lambda w, a: rq.GetTracking(a[0] if a else None),
-            False, False, "get_tracking"),
-    Command("LIST UPS", (), (0, None), lambda w, a: rq.ListUps(), False, False, "list_ups"),
-    Command("LIST VAR", (), (1, None), lambda w, a: rq.ListVar(a[0]), False, False, "list_var"),
-    Command("LIST RW", (), (1, None), lambda w, a: rq.ListRw(a[0]), False, False, "list_rw"),
-    Command("LIST CMD", (), (1, None), lambda w, a: rq.ListCmd(a[0]), False, False, "list_cmd"),
+            False, False, "get_tracking", public=True),
+    Command("LIST UPS", (), (0, None), lambda w, a: rq.ListUps(), False, False, "list_ups",
+            public=True),
+    Command("LIST VAR", (), (1, None), lambda w, a: rq.ListVar(a[0]), False, False, "list_var",
+            public=True),
+    Command("LIST RW", (), (1, None), lambda w, a: rq.ListRw(a[0]), False, False, "list_rw",
+            public=True),
+    Command("LIST CMD", (), (1, None), lambda w, a: rq.ListCmd(a[0]), False, False, "list_cmd",
+            public=True),
     Command("LIST CLIENT", (), (1, None), lambda w, a: rq.ListClient(a[0]), False, False,
-            "list_client"),
+            "list_client", public=True),
     Command("LIST ENUM", (), (2, None), lambda w, a: rq.ListEnum(a[0], a[1]), False, False,
-            "list_enum"),
+            "list_enum", public=True),
     Command("LIST RANGE", (), (2, None), lambda w, a: rq.ListRange(a[0], a[1]), False, False,
-            "list_range"),
+            "list_range", public=True),
     Command("SET VAR", (), (3, None), lambda w, a: rq.SetVar(a[0], a[1], a[2]), True, False,
             "set_var"),
     Command("SET TRACKING", (), (1, None), _set_tracking, True, False, "set_tracking"),
@@ -125,6 +139,7 @@ class Verb:
     word: str
     needs_login: bool
     before_tls: bool
+    public: bool
     #: The row of a command without sub-commands.
     row: Command | None = None
     #: Sub-command word (every spelling, upper case) -> row.
@@ -149,9 +164,12 @@ def _verbs() -> dict[str, Verb]:
         head, _, sub = row.name.partition(" ")
         spellings = [head] if sub else [head, *row.aliases]
         for word in spellings:
-            verb = verbs.setdefault(word, Verb(word, row.needs_login, row.before_tls))
+            verb = verbs.setdefault(word, Verb(word, row.needs_login, row.before_tls,
+                                               row.public))
             # Checked before the sub-command is read, so it must hold for every row.
-            assert (verb.needs_login, verb.before_tls) == (row.needs_login, row.before_tls)
+            assert (verb.needs_login, verb.before_tls, verb.public) \
+                == (row.needs_login, row.before_tls, row.public)
+            assert not row.public or not row.needs_login  # a login is a secret's use
             if sub:
                 for spelling in (sub, *row.aliases):
                     verb.subs[spelling] = row

@@ -53,7 +53,9 @@ class Config:
     tls: ssl.SSLContext | None = None
 
 
-def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
+def _tls_context(conf: UpsdConf, running: ssl.SSLContext | None = None
+                 ) -> ssl.SSLContext | None:
+    """The server context of upsd.conf; ``running``: the one a reload replaces."""
     certfile = conf.certfile
     if certfile is None:
         if conf.certpath is not None or conf.certident is not None:
@@ -61,22 +63,34 @@ def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
                         "CERTFILE (one PEM file with certificate chain and key)", conf.path)
         if not conf.wants_own_certificate:
             return None
-        own = _own_certificate(conf)
-        if own is None:
-            return None
-        certfile = own
+        return _own_context(conf, running)
+    context = certfile_context(conf, certfile)
+    _client_certificates(conf, context)
+    _warn_expiry(certfile)
+    return context
+
+
+def certfile_context(conf: UpsdConf, certfile: str) -> ssl.SSLContext:
+    """The server context of CERTFILE; ConfigError naming its line when it cannot load
+    (upsd does not start then, as NUT's OpenSSL build does not)."""
     import ssl
 
     from pnut.tls.contexts import server_context
 
     try:
-        context = server_context(certfile, allow_tls12=conf.tls_min_version == "1.2")
+        return server_context(certfile, allow_tls12=conf.tls_min_version == "1.2")
     except (OSError, ssl.SSLError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(conf.path, conf.certfile_line or None,
                           f"CERTFILE {certfile}: cannot load certificate and key: {reason} - "
                           "it must be one PEM file with the certificate chain and the private "
                           "key ('pnut cert init' makes one)") from None
+
+
+def _client_certificates(conf: UpsdConf, context: ssl.SSLContext) -> None:
+    """CERTREQUEST with CLIENTCAFILE: ask for (or require) client certificates."""
+    import ssl
+
     if conf.certrequest and conf.clientcafile is not None:
         try:
             trust = Path(conf.clientcafile)
@@ -95,25 +109,41 @@ def _tls_context(conf: UpsdConf) -> ssl.SSLContext | None:
     elif conf.clientcafile is not None:
         log.warning("%s: CLIENTCAFILE is set but CERTREQUEST is not: client certificates "
                     "are not asked for", conf.path)
-    _warn_expiry(certfile)
-    return context
 
 
-def _own_certificate(conf: UpsdConf) -> str | None:
-    """upsd's kept self-signed certificate (pnut.tls.autocert); logged once per process.
+def _own_context(conf: UpsdConf, running: ssl.SSLContext | None) -> ssl.SSLContext | None:
+    """A context with upsd's kept self-signed certificate (pnut.tls.autocert).
 
-    None when it cannot be kept: NUT starts such a configuration without TLS,
-    and so does pnut, with a warning."""
+    When it cannot be kept (or loaded), NUT would start such a configuration
+    without TLS, and so does pnut: a reload keeps the certificate it runs
+    with, a start offers no STARTTLS - and with REQUIRE_TLS the session then
+    still refuses logins in clear text (pnut.server.session).  Logged in one
+    line either way."""
+    import ssl
+
     from pnut.tls import autocert
+    from pnut.tls.contexts import server_context
 
     hosts = [item.host for item in conf.listen]
     try:
         path, pin, made = autocert.ensure(hosts)
-    except OSError as exc:
-        log.warning("%s: cannot keep upsd's own certificate in %s: %s - STARTTLS is not "
-                    "offered; set CERTFILE, or make that directory writable", conf.path,
-                    autocert.state_dir(), exc.strerror or exc)
-        return None
+        context = server_context(path, allow_tls12=conf.tls_min_version == "1.2")
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        where = f"upsd's own certificate cannot be kept in {autocert.state_dir()}: {reason}"
+        fix = "set CERTFILE, or make that directory writable (docs/security.md)"
+        if running is not None:
+            log.warning("%s: %s - STARTTLS stays offered with the certificate loaded before; "
+                        "%s", conf.path, where, fix)
+        elif conf.tls_required:
+            log.warning("%s:%d: REQUIRE_TLS is on, but STARTTLS cannot be offered: there is "
+                        "no CERTFILE and %s - USERNAME, PASSWORD and every command that needs "
+                        "a login are refused (ERR TLS-NOT-ENABLED) until it can; read-only "
+                        "commands (GET, LIST) are answered in clear text; %s", conf.path,
+                        conf.require_tls_line, where, fix)
+        else:
+            log.warning("%s: %s - STARTTLS is not offered; %s", conf.path, where, fix)
+        return running
     if not _ANNOUNCED:
         _ANNOUNCED.append(pin)
         remote = conf.remote_listen()
@@ -125,10 +155,12 @@ def _own_certificate(conf: UpsdConf) -> str | None:
         log.warning("%s and there is no CERTFILE: STARTTLS is offered with upsd's own "
                     "certificate %s%s (sha256 pin %s); %s", why, path,
                     " (new)" if made else "", pin, tail)
-    return str(path)
+    _client_certificates(conf, context)
+    _warn_expiry(str(path))
+    return context
 
 
-#: The pin of the certificate announced by _own_certificate (once per process).
+#: The pin of the certificate announced by _own_context (once per process).
 _ANNOUNCED: list[str] = []
 
 
@@ -168,8 +200,12 @@ def _warn_expiry(certfile: str) -> None:
         log.warning("CERTFILE %s expires on %s", certfile, day)
 
 
-def load_config(confdir: Path, statepath: str | None = None) -> Config:
-    """Read every file upsd needs; raise ConfigError naming file:line."""
+def load_config(confdir: Path, statepath: str | None = None,
+                running_tls: ssl.SSLContext | None = None) -> Config:
+    """Read every file upsd needs; raise ConfigError naming file:line.
+
+    ``running_tls`` (a reload): the server context kept when upsd's own
+    certificate can no longer be kept or loaded."""
     upsd = load_upsd_conf(confdir)
     ups_conf: UpsConf = load_ups_conf(confdir)
     upses: list[UpsDef] = []
@@ -197,7 +233,7 @@ def load_config(confdir: Path, statepath: str | None = None) -> Config:
         users=users,
         statepath=ups_conf.statepath(statepath or upsd.statepath),
         descriptions=Descriptions.load(upsd.datapath),
-        tls=_tls_context(upsd),
+        tls=_tls_context(upsd, running_tls),
     )
 
 

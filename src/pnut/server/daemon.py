@@ -131,7 +131,8 @@ class Upsd:
         ctx.tracker.delay = float(config.upsd.trackingdelay)
         ctx.tls_ready = config.tls is not None
         conf = config.upsd
-        ctx.require_tls = conf.tls_required and config.tls is not None
+        # Without a certificate too: the session then still refuses logins in clear text.
+        ctx.require_tls = conf.tls_required
         ctx.guard.configure(conf.maxconn_per_address, conf.max_login_failures,
                             conf.limit_loopback)
         self.idle_timeout = float(os.environ.get(_IDLE_ENV) or conf.idle_timeout)
@@ -194,7 +195,7 @@ class Upsd:
     def reload(self) -> None:
         log.info("SIGHUP: reloading configuration")
         try:
-            config = load_config(self.confdir, self.statepath_flag)
+            config = load_config(self.confdir, self.statepath_flag, self.config.tls)
             self._check_devices(config)
         except (ConfigError, StartupError) as exc:
             log.error("Reload failed, keeping the running configuration: %s", exc)

@@ -21,9 +21,13 @@ as the client typed them; values are escaped here and nowhere else.
 Every refusal is a :class:`NutError` raised inside and turned into an
 ``ERR`` line at the one place in :meth:`Session.handle`.
 
-Security (docs/upsd.md): with REQUIRE_TLS (``Context.require_tls``) a
+Security (docs/security.md): with REQUIRE_TLS (``Context.require_tls``) a
 connection without TLS gets ``ERR TLS-NOT-ENABLED`` for everything except
-STARTTLS, VER, PROTVER/NETVER and HELP.  Every privileged command goes
+STARTTLS, VER, PROTVER/NETVER and HELP.  When upsd has no certificate
+(``Context.tls_ready`` false: STARTTLS cannot succeed), the commands the
+table marks ``public`` (GET, LIST, ...) are answered too, and the rest -
+USERNAME, PASSWORD and everything that needs a login - is still refused,
+so no login ever happens in clear text.  Every privileged command goes
 through :meth:`Session._authorize`, which asks the
 :class:`~pnut.server.guard.AddressGuard` whether the address has used up
 its failed logins, and logs each failure or denial as ``user@address`` -
@@ -77,7 +81,8 @@ class Context:
     sessions: dict[Session, None] = field(default_factory=dict)
     #: True once a certificate is configured (STARTTLS then proceeds).
     tls_ready: bool = False
-    #: REQUIRE_TLS: refuse every command not marked ``before_tls`` before STARTTLS.
+    #: REQUIRE_TLS: refuse every command not marked ``before_tls`` before STARTTLS
+    #: (without ``tls_ready``, every command not marked ``public``).
     require_tls: bool = False
     guard: AddressGuard = field(default_factory=AddressGuard)
 
@@ -113,11 +118,13 @@ class Session:
     def respond(self, words: tuple[str, ...] | list[str]) -> tuple[Command | None, str]:
         """The command row that answered (None: refused before one was known) and the reply."""
         verb = VERBS.get(words[0].upper()) if words else None
-        if self.ctx.require_tls and not self.tls and (verb is None or not verb.before_tls):
+        if self.ctx.require_tls and not self.tls and (verb is None or not verb.before_tls) \
+                and (verb is None or not verb.public or self.ctx.tls_ready):
             self.plain_refused += 1
             if self.plain_refused == 1:  # the command word only if it is one: no secrets
-                log.info("Client %s sent %s before STARTTLS: refused (REQUIRE_TLS)",
-                         self.addr, verb.word if verb else "an unknown command")
+                log.info("Client %s sent %s before STARTTLS: refused (REQUIRE_TLS%s)",
+                         self.addr, verb.word if verb else "an unknown command",
+                         "" if self.ctx.tls_ready else ", and upsd has no certificate")
             return None, _ERR_TLS_NOT_ENABLED
         if verb is None:
             return None, _ERR_UNKNOWN_COMMAND

@@ -16,9 +16,14 @@ set ``StateDirectory=nut``), else ``/var/lib/nut`` (the home of Debian's
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 #: The file upsd makes and keeps: certificate followed by its private key.
 FILENAME = "upsd-selfsigned.pem"
@@ -45,14 +50,13 @@ def ensure(hosts: list[str], directory: Path | None = None) -> tuple[Path, str, 
     from pnut.tls.certs import _alt_names, _key_pem, fingerprint
 
     path = (directory or state_dir()) / FILENAME
-    try:
-        current = x509.load_pem_x509_certificate(path.read_bytes())
-        serialization.load_pem_private_key(path.read_bytes(), None)
-    except (OSError, ValueError):
-        current = None
-    now = dt.datetime.now(dt.UTC)
-    if current is not None and current.not_valid_after_utc - now > RENEW_BEFORE:
+    current = _current(path)
+    if current is not None:
         return path, fingerprint(current), False
+    blocked = _not_a_directory(path.parent)  # else mkdir's "File exists" says little
+    if blocked is not None:
+        raise blocked
+    now = dt.datetime.now(dt.UTC)
     names = sorted({*hosts, socket.gethostname(), "localhost", "127.0.0.1", "::1"} - {"*"})
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pnut upsd"),
                       x509.NameAttribute(NameOID.COMMON_NAME, socket.gethostname())])
@@ -75,3 +79,51 @@ def ensure(hosts: list[str], directory: Path | None = None) -> tuple[Path, str, 
         fh.write(cert.public_bytes(serialization.Encoding.PEM) + _key_pem(key))
     os.replace(tmp, path)
     return path, fingerprint(cert), True
+
+
+def _current(path: Path) -> x509.Certificate | None:
+    """The kept certificate when it loads with its key and is not near its end."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        data = path.read_bytes()
+        current = x509.load_pem_x509_certificate(data)
+        serialization.load_pem_private_key(data, None)
+    except (OSError, ValueError):
+        return None
+    if current.not_valid_after_utc - dt.datetime.now(dt.UTC) <= RENEW_BEFORE:
+        return None
+    return current
+
+
+def _existing(directory: Path) -> Path:
+    """``directory`` or its nearest ancestor that exists."""
+    here = directory
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    return here
+
+
+def _not_a_directory(directory: Path) -> OSError | None:
+    """The error of making ``directory`` when something else is in its way, or None."""
+    here = _existing(directory)
+    if here.is_dir():
+        return None
+    return NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(here))
+
+
+def problem(directory: Path | None = None) -> str | None:
+    """Why :func:`ensure` could not keep the certificate now (None: it could).
+
+    Writes nothing (``pnut check-config``); the answer holds for the user
+    asking, so run it as the user upsd starts as (root)."""
+    path = (directory or state_dir()) / FILENAME
+    if _current(path) is not None:
+        return None
+    blocked = _not_a_directory(path.parent)
+    if blocked is not None:
+        return blocked.strerror
+    if not os.access(_existing(path.parent), os.W_OK | os.X_OK):
+        return os.strerror(errno.EACCES)
+    return None
