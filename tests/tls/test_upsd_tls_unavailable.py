@@ -21,7 +21,17 @@ from pathlib import Path
 import pytest
 
 from pnut.client import Client, TlsNotEnabled
-from support import NUT_BINDIR, PNUT, Stack, Ups, run, use_nut, wait_for
+from support import (
+    NUT_BINDIR,
+    NUT_LIBDIR,
+    PNUT,
+    Stack,
+    Ups,
+    private_run_nut,
+    run,
+    use_nut,
+    wait_for,
+)
 
 DEV = "ups.status: OL\nups.load: 7\nups.mfr: Acme\n"
 USERS = "[admin]\n  password = adminpw\n  actions = SET FSD\n  instcmds = ALL\n" \
@@ -113,6 +123,37 @@ def test_required_tls_without_a_certificate_refuses_logins_and_answers_reads() -
         assert "adminpw" not in log
         assert "Instant command" not in log and "logged into" not in log
         assert log.count(_cannot_offer(st)) == 1  # once, not per connection
+    finally:
+        st.close()
+
+
+def test_upsmon_cannot_log_in_in_clear_text_and_keeps_polling() -> None:
+    """pnut's upsmon stops at USERNAME and keeps polling the status, which needs
+    no login; NUT's sends PASSWORD anyway (refused too: only FORCESSL on the
+    client keeps a password off the wire)."""
+    st = Stack([Ups("u", DEV)], users=USERS, upsd_conf="REQUIRE_TLS yes\n")
+    try:
+        _unkeepable(st)
+        st.start(upsd="pnut", driver="pnut")
+        impls = ["pnut", "nut"] if use_nut() else ["pnut"]
+        for impl in impls:
+            home = st.dir / f"upsmon-{impl}"
+            home.mkdir()
+            (home / "upsmon.conf").write_text(
+                f"MONITOR u@127.0.0.1:{st.port} 1 admin adminpw primary\n"
+                f"SHUTDOWNCMD /bin/true\nPOWERDOWNFLAG {home}/pdf\nPOLLFREQ 1\n")
+            argv = ([*PNUT, "upsmon", "-F", "-p", "-D"] if impl == "pnut" else
+                    private_run_nut([str(NUT_LIBDIR / "upsmon"), "-F", "-D", "-u", "root"]))
+            st.spawn(argv, f"upsmon-{impl}", env={"NUT_CONFPATH": str(home),
+                                                  "NUT_ALTPIDPATH": str(home)})
+        pnut_log, nut_log = st.dir / "upsmon-pnut.log", st.dir / "upsmon-nut.log"
+        wait_for(lambda: "login failed: TLS-NOT-ENABLED" in pnut_log.read_text()
+                 and "ups.status [OL]" in pnut_log.read_text(), timeout=15)
+        if use_nut():
+            wait_for(lambda: f"Set password on [u@127.0.0.1:{st.port}] failed - got "
+                     "[ERR TLS-NOT-ENABLED]" in nut_log.read_text(), timeout=15)
+        log = (st.dir / "upsd-pnut.log").read_text()
+        assert "logged into" not in log and "adminpw" not in log
     finally:
         st.close()
 
