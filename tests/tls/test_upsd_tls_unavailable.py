@@ -143,7 +143,7 @@ def test_upsmon_cannot_log_in_in_clear_text_and_keeps_polling() -> None:
                 f"MONITOR u@127.0.0.1:{st.port} 1 admin adminpw primary\n"
                 f"SHUTDOWNCMD /bin/true\nPOWERDOWNFLAG {home}/pdf\nPOLLFREQ 1\n")
             argv = ([*PNUT, "upsmon", "-F", "-p", "-D"] if impl == "pnut" else
-                    private_run_nut([str(NUT_LIBDIR / "upsmon"), "-F", "-D", "-u", "root"]))
+                    private_run_nut([str(NUT_LIBDIR / "upsmon"), "-F", "-p", "-D"]))
             st.spawn(argv, f"upsmon-{impl}", env={"NUT_CONFPATH": str(home),
                                                   "NUT_ALTPIDPATH": str(home)})
         pnut_log, nut_log = st.dir / "upsmon-pnut.log", st.dir / "upsmon-nut.log"
