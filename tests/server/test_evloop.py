@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pnut.server.evloop import EpollLoop
-from pnut.server.transport import Listener, SocketTransport, connect_unix
+from pnut.server.transport import FIRST_READ, READ_SIZE, Listener, SocketTransport, connect_unix
 
 
 @pytest.fixture
@@ -248,6 +248,22 @@ def test_eof_closes_unless_the_protocol_keeps_it_open(loop: EpollLoop) -> None:
             loop._run_once()
             assert proto.lost == [None]
         theirs.close()
+
+
+@pytest.mark.parametrize("size", [1, FIRST_READ - 1, FIRST_READ, FIRST_READ + 1, READ_SIZE,
+                                  3 * READ_SIZE])
+def test_reads_hand_over_what_is_waiting_up_to_read_size(loop: EpollLoop, size: int) -> None:
+    ours, theirs = socket.socketpair()
+    with theirs:
+        proto = Recorder()
+        SocketTransport(loop, ours, proto)
+        payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        theirs.sendall(payload)
+        loop._run_once()  # one read: the small first one and, if it comes back full, the rest
+        assert proto.data == payload[:READ_SIZE]
+        run_until(loop, lambda: proto.data == payload)
+        theirs.close()
+        run_until(loop, lambda: proto.eof == 1)
 
 
 def test_paused_transports_are_not_read(loop: EpollLoop) -> None:

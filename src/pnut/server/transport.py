@@ -41,6 +41,12 @@ log = logging.getLogger("pnut.upsd")
 
 #: Bytes asked of the kernel per read (a pipelined burst of requests fits).
 READ_SIZE = 32 * 1024
+#: Bytes asked first: the largest bytes object CPython's small-object
+#: allocator makes (512 bytes with its 33-byte header).  A read of READ_SIZE
+#: makes the C library allocate 32 KiB, then shrink it to the few bytes a
+#: request has, per request; a read this size stays in Python's own pools.
+#: Only when it comes back full is the rest (up to READ_SIZE) read at once.
+FIRST_READ = 512 - 33
 #: Connections accepted per readiness of a listening socket (then others run).
 ACCEPT_PER_PASS = 128
 #: Seconds without accepting after running out of descriptors (as asyncio).
@@ -136,19 +142,35 @@ class SocketTransport:
     # -- reading ------------------------------------------------------------------------
     def _read_ready(self) -> None:
         try:
-            data = self._recv(READ_SIZE, _DONTWAIT)
+            data = self._recv(FIRST_READ, _DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._force(exc)
             return
         if data:
-            self._protocol.data_received(data)
+            if len(data) == FIRST_READ:
+                self._read_more(data)
+            else:
+                self._protocol.data_received(data)
             return
         self._eof = True
         self._stop_reading()
         if not self._protocol.eof_received():
             self.close()
+
+    def _read_more(self, data: bytes) -> None:
+        """A full first read: take the rest of what is waiting, up to READ_SIZE."""
+        error: OSError | None = None
+        try:
+            more = self._recv(READ_SIZE - FIRST_READ, _DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            more = b""
+        except OSError as exc:  # reported once: act on it after the data, as a later read would
+            more, error = b"", exc
+        self._protocol.data_received(data + more if more else data)
+        if error is not None:
+            self._force(error)
 
     def pause_reading(self) -> None:
         if self._reading and not self._closing:
