@@ -294,7 +294,7 @@ class SocketTransport:
 class Listener:
     """Accepts on one listening socket, one transport and protocol per connection."""
 
-    __slots__ = ("_factory", "_loop", "_retry", "sock")
+    __slots__ = ("_accept", "_factory", "_kind", "_loop", "_retry", "sock")
 
     def __init__(self, loop: Loop, sock: socket.socket,
                  factory: Callable[[], StreamProtocol]) -> None:
@@ -302,27 +302,34 @@ class Listener:
         self.sock = sock
         self._factory = factory
         self._retry: Cancellable | None = None
+        #: socket.accept() without its per-call extras (it converts the family
+        #: and type to enums and asks for the default timeout each time): the
+        #: C method it calls (accept4 with SOCK_CLOEXEC), which typeshed omits.
+        self._accept: Callable[[], tuple[int, Any]] = getattr(  # noqa: B009
+            sock, "_accept")
+        self._kind = (int(sock.family), int(sock.type), sock.proto)
         sock.setblocking(False)
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited
         loop.add_reader(sock.fileno(), self._accept_ready)
 
     def _accept_ready(self) -> None:
-        sock, loop, factory = self.sock, self._loop, self._factory
+        accept, loop, factory = self._accept, self._loop, self._factory
+        family, kind, proto = self._kind
         for _ in range(ACCEPT_PER_PASS):
             try:
-                conn, peer = sock.accept()
+                fd, peer = accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 if exc.errno in _OUT_OF_FILES:
                     log.error("cannot accept connections: %s (trying again in %g s)",
                               exc.strerror or exc, ACCEPT_RETRY_DELAY)
-                    loop.remove_reader(sock.fileno())
+                    loop.remove_reader(self.sock.fileno())
                     self._retry = loop.call_later(ACCEPT_RETRY_DELAY, self._resume)
                     return
                 continue  # the peer gave up before we accepted (ECONNABORTED...)
-            SocketTransport(loop, conn, factory(), peer)
+            SocketTransport(loop, socket.socket(family, kind, proto, fd), factory(), peer)
 
     @property
     def sockets(self) -> list[socket.socket]:
