@@ -174,7 +174,7 @@ class EpollLoop:
         first = reading and fd in self._first
         mask = (_IN if reading and not first else 0) | (_OUT if fd in self._writers else 0)
         _apply(self._epoll, self._masks, fd, mask)
-        if self._first_epoll is not None:
+        if (first or fd in self._first_masks) and self._first_epoll is not None:
             _apply(self._first_epoll, self._first_masks, fd, _IN if first else 0)
 
     # -- signals ---------------------------------------------------------------------
@@ -326,8 +326,10 @@ def _apply(epoll: select.epoll, masks: dict[int, int], fd: int, mask: int) -> No
         return
     if not mask:
         del masks[fd]
-        with contextlib.suppress(OSError):  # already closed: epoll forgot it
+        try:  # noqa: SIM105 (no suppress() object per closed connection)
             epoll.unregister(fd)
+        except OSError:  # already closed: epoll forgot it
+            pass
         return
     masks[fd] = mask
     if old:
