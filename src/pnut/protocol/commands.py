@@ -146,9 +146,10 @@ class Verb:
     subs: dict[str, Command] = field(default_factory=dict)
 
     def resolve(self, words: Sequence[str]) -> tuple[Command, str, Args]:
-        """The row, the spelling of its last word, and its arguments."""
-        if self.row is not None:
-            return self.row, words[0].upper(), words[1:]
+        """The row, the spelling of its last word, and its arguments (``words`` begins
+        with a spelling of this verb)."""
+        if self.row is not None:  # word: how words[0] reads in upper case (VERBS' key)
+            return self.row, self.word, words[1:]
         if len(words) < 2:
             raise _bad()
         sub = words[1].upper()

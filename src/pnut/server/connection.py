@@ -108,6 +108,7 @@ class Drop:
 
 
 Event = StartTLS | Close | Drop
+_CLOSE = Close()
 
 
 class Connection:
@@ -146,24 +147,28 @@ class Connection:
         self.parse_errors = 0
 
     # -- the shell's interface ----------------------------------------------
-    def receive_data(self, data: bytes) -> None:
-        """Bytes from the client (``b""``: it closed its side)."""
+    def receive_data(self, data: bytes, *, cache_missed: bool = False) -> None:
+        """Bytes from the client (``b""``: it closed its side).
+
+        ``cache_missed``: the caller has just had None from
+        :meth:`cached_reply` for ``data`` (the shell): not asked again."""
         if self.done:
             return
         if not data:
             self._eof = True
             if not self._inbox:
-                self._finish(Close())
+                self._finish(_CLOSE)
             return
         if self._inbox or self._upgrading:
             self._inbox += data
             if not self._upgrading:
                 self.process()
             return
-        reply = self.cached_reply(data)
-        if reply is not None:
-            self._out.append(reply)
-            return
+        if not cache_missed:
+            reply = self.cached_reply(data)
+            if reply is not None:
+                self._out.append(reply)
+                return
         limits = self.limits
         if data[-1] == 0x0A and len(data) <= limits.bytes_per_turn and not self._skipping \
                 and not self._tok.partial and self.invalid_lines < limits.lines_per_turn \
@@ -173,7 +178,7 @@ class Connection:
             self._line_len = 0
             self._feed(data)
             if self._eof and not self.done:
-                self._finish(Close())
+                self._finish(_CLOSE)
             return
         self._inbox = data
         self.process()
@@ -211,13 +216,13 @@ class Connection:
             if nl < 0:
                 self._inbox = b""
                 if self._eof and not self.done:
-                    self._finish(Close())
+                    self._finish(_CLOSE)
                 return
             self._skipping = False
             data = self._inbox = data[nl + 1:]
             if not data:
                 if self._eof and not self.done:
-                    self._finish(Close())
+                    self._finish(_CLOSE)
                 return
         limits = self.limits
         budget = limits.bytes_per_turn if self.invalid_lines < limits.lines_per_turn \
@@ -236,7 +241,7 @@ class Connection:
         piece, self._inbox = data[:cut], data[cut:]
         self._work(piece)
         if not self._inbox and self._eof and not self.done:
-            self._finish(Close())
+            self._finish(_CLOSE)
 
     @property
     def turn_delay(self) -> float:
@@ -363,20 +368,21 @@ class Connection:
                 if self.done:
                     return
                 continue
-            if not words or words[0].upper() not in VERBS:
+            verb = VERBS.get(words[0].upper()) if words else None
+            if verb is None:
                 self._invalid()
                 if self.done:
                     return
             else:
                 self.invalid_lines = 0
-            row, text = session.respond(words)
+            row, text = session.answer(verb, words)
             reply = text.encode()
             out.append(reply)
             if key is not None and row is not None and row.cacheable \
                     and self._cache is not None and session.unrestricted:
                 self._cache.put(key, words[2], words[3], reply)
             if session.closing:
-                self._finish(Close())
+                self._finish(_CLOSE)
                 return
             if session.start_tls:
                 session.start_tls = False

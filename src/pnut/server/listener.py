@@ -72,7 +72,7 @@ class ClientProtocol:
                         conn.unsent(size)
                         self._events(conn, transport)
                 return
-            conn.receive_data(data)
+            conn.receive_data(data, cache_missed=True)
         except Exception as exc:  # a bug must cost one connection, not the daemon
             self._internal_error(exc)
             return

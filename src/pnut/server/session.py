@@ -47,7 +47,7 @@ from pnut.protocol import driversock as ds
 from pnut.protocol import replies as rp
 from pnut.protocol import requests as rq
 from pnut.protocol.cnum import atoi
-from pnut.protocol.commands import BY_NAME, TABLE, VERBS, Command, parse_args
+from pnut.protocol.commands import BY_NAME, TABLE, VERBS, Command, Verb, parse_args
 from pnut.protocol.errors import ErrorName, NutError
 from pnut.protocol.limits import (
     DESCRIPTION_UNAVAILABLE,
@@ -117,7 +117,11 @@ class Session:
 
     def respond(self, words: tuple[str, ...] | list[str]) -> tuple[Command | None, str]:
         """The command row that answered (None: refused before one was known) and the reply."""
-        verb = VERBS.get(words[0].upper()) if words else None
+        return self.answer(VERBS.get(words[0].upper()) if words else None, words)
+
+    def answer(self, verb: Verb | None,
+               words: tuple[str, ...] | list[str]) -> tuple[Command | None, str]:
+        """:meth:`respond` once the first word is looked up (``verb``: its row, None: unknown)."""
         if self.ctx.require_tls and not self.tls and (verb is None or not verb.before_tls) \
                 and (verb is None or not verb.public or self.ctx.tls_ready):
             self.plain_refused += 1
