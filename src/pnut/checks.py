@@ -248,16 +248,17 @@ def upsd_conf_problems(conf: UpsdConf) -> list[Problem]:
 
 
 def tls_problems(conf: UpsdConf) -> list[Problem]:
-    """What upsd's TLS would meet at start: a CERTFILE that does not load, or a
-    certificate of its own that it cannot keep.  ``check-config`` only: upsd
-    logs these itself, once."""
-    if conf.certfile is not None:
-        from pnut.server.config import certfile_context
+    """TLS that upsd.conf asks for but upsd could not offer: a CERTFILE that does
+    not load, or a certificate of its own that it cannot keep.  ``check-config``
+    only: upsd logs the same line itself, once."""
+    from pnut.server.config import certfile_context, own_certificate_problem, tls_unavailable
 
+    if conf.certfile is not None:
         try:
             certfile_context(conf, conf.certfile)
-        except ConfigError as exc:
-            return [Problem.from_error(exc)]
+        except ValueError as exc:
+            line, text = tls_unavailable(conf, str(exc), running=False)
+            return [Problem.at(conf.path, line, text, "error")]
         return []
     if not conf.wants_own_certificate:
         return []
@@ -266,19 +267,8 @@ def tls_problems(conf: UpsdConf) -> list[Problem]:
     why = autocert.problem()
     if why is None:
         return []
-    where = f"upsd's own certificate cannot be kept in {autocert.state_dir()}: {why}"
-    fix = "set CERTFILE, or make that directory writable (docs/security.md)"
-    if conf.tls_required:
-        return [Problem.at(conf.path, conf.require_tls_line,
-                           "REQUIRE_TLS is on, but STARTTLS cannot be offered: there is no "
-                           f"CERTFILE and {where} - upsd starts, refuses USERNAME, PASSWORD "
-                           "and every command that needs a login (ERR TLS-NOT-ENABLED) and "
-                           f"answers read-only commands in clear text; {fix}")]
-    remote = conf.remote_listen()
-    assert remote is not None  # wants_own_certificate: REQUIRE_TLS or a remote LISTEN
-    return [Problem.at(conf.path, remote.lineno,
-                       f"LISTEN {remote.host}: {where} - STARTTLS is not offered, so every "
-                       f"password crosses the network in clear text; {fix}")]
+    line, text = tls_unavailable(conf, own_certificate_problem(why), running=False)
+    return [Problem.at(conf.path, line, text)]
 
 
 def _others_can_read(path: str) -> bool:

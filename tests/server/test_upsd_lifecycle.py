@@ -245,14 +245,15 @@ def test_sighup_reload_keeps_connections_and_applies_changes() -> None:
             for line in ["USERNAME newbie", "PASSWORD nb", "LOGIN one"]:
                 assert conn.ask(line) == ["OK"]
             # A bad edit: logged with file and line, old configuration kept. (Lines
-            # NUT reads on past, such as an unclosed quote or an unknown upsmon role,
-            # are only warnings now: issue 11. A CERTFILE that cannot be loaded
-            # stops NUT's OpenSSL build too.)
-            st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\nCERTFILE /nonexistent.pem\n")
+            # NUT reads on past, such as an unclosed quote, an unknown upsmon role
+            # or a CERTFILE that does not load, are only warnings now: issue 11. A
+            # LISTEN port that no lookup resolves stops NUT too.)
+            st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\nLISTEN ::1 nosuchport\n")
             upsd.send_signal(signal.SIGHUP)
             wait_for(lambda: "Reload failed" in st.log_text(), timeout=10)
-            assert f"{st.dir}/upsd.conf:2: CERTFILE /nonexistent.pem: cannot load" \
-                in st.log_text()
+            assert (f"Reload failed, keeping the running configuration: {st.dir}/upsd.conf:2: "
+                    "port 'nosuchport' is neither a number nor a known service name"
+                    ) in st.log_text()
             assert conn.ask("GET NUMLOGINS one") == ["NUMLOGINS one 1"]
             assert conn.ask("LIST UPS")[2] == 'UPS one "renamed"'
         assert upsd.poll() is None

@@ -1,10 +1,12 @@
 """upsd's configuration: upsd.conf, ups.conf and upsd.users in one :class:`Config`.
 
 :func:`load_config` reads every file upsd needs and builds the server TLS
-context (CERTFILE, CLIENTCAFILE, CERTREQUEST), raising
-:class:`~pnut.config.parser.ConfigError` naming file and line; the daemon
-applies a new :class:`Config` only once it loaded completely, so a bad edit
-never takes a running upsd down.
+context (CERTFILE or upsd's own certificate, CLIENTCAFILE, CERTREQUEST),
+raising :class:`~pnut.config.parser.ConfigError` naming file and line; the
+daemon applies a new :class:`Config` only once it loaded completely, so a
+bad edit never takes a running upsd down.  TLS that cannot be offered is
+not such an error (Debian's NUT starts without it): it is logged once, and
+a reload keeps the certificate upsd runs with.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pnut.config.cmdvartab import Descriptions
-from pnut.config.parser import ConfigError
 from pnut.config.ups_conf import UpsConf, load_ups_conf
 from pnut.config.upsd_conf import UpsdConf, load_upsd_conf
 from pnut.config.users import Users, load_users
@@ -55,7 +56,14 @@ class Config:
 
 def _tls_context(conf: UpsdConf, running: ssl.SSLContext | None = None
                  ) -> ssl.SSLContext | None:
-    """The server context of upsd.conf; ``running``: the one a reload replaces."""
+    """The server context of upsd.conf; ``running``: the one a reload replaces.
+
+    When upsd.conf asks for TLS that cannot be offered (a CERTFILE that does
+    not load, or upsd's own certificate that cannot be kept), upsd still
+    starts - Debian's NUT ignores CERTFILE, and starts without TLS - and says
+    so in one line (:func:`tls_unavailable`): a reload keeps the context it
+    runs with, a start offers no STARTTLS, and with REQUIRE_TLS the session
+    still refuses logins in clear text (pnut.server.session)."""
     certfile = conf.certfile
     if certfile is None:
         if conf.certpath is not None or conf.certident is not None:
@@ -64,15 +72,19 @@ def _tls_context(conf: UpsdConf, running: ssl.SSLContext | None = None
         if not conf.wants_own_certificate:
             return None
         return _own_context(conf, running)
-    context = certfile_context(conf, certfile)
+    try:
+        context = certfile_context(conf, certfile)
+    except ValueError as exc:
+        line, text = tls_unavailable(conf, str(exc), running is not None)
+        (log.warning if running is not None else log.error)("%s:%d: %s", conf.path, line, text)
+        return running
     _client_certificates(conf, context)
     _warn_expiry(certfile)
     return context
 
 
 def certfile_context(conf: UpsdConf, certfile: str) -> ssl.SSLContext:
-    """The server context of CERTFILE; ConfigError naming its line when it cannot load
-    (upsd does not start then, as NUT's OpenSSL build does not)."""
+    """The server context of CERTFILE; ValueError saying why it cannot be loaded."""
     import ssl
 
     from pnut.tls.contexts import server_context
@@ -81,10 +93,31 @@ def certfile_context(conf: UpsdConf, certfile: str) -> ssl.SSLContext:
         return server_context(certfile, allow_tls12=conf.tls_min_version == "1.2")
     except (OSError, ssl.SSLError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(conf.path, conf.certfile_line or None,
-                          f"CERTFILE {certfile}: cannot load certificate and key: {reason} - "
-                          "it must be one PEM file with the certificate chain and the private "
-                          "key ('pnut cert init' makes one)") from None
+        raise ValueError(f"CERTFILE {certfile} cannot be loaded: {reason}") from None
+
+
+def tls_unavailable(conf: UpsdConf, why: str, running: bool) -> tuple[int, str]:
+    """The line of upsd.conf and the text for TLS it asks for but cannot have.
+
+    ``why``: the CERTFILE or own certificate's failure; ``running``: a reload
+    that keeps the context upsd runs with.  What upsd logs and what
+    ``pnut check-config`` reports."""
+    if conf.certfile is not None:
+        line = conf.certfile_line
+        fix = ("CERTFILE must be one PEM file with the certificate chain and the private key "
+               "('pnut cert init' makes one)")
+    else:
+        remote = conf.remote_listen()
+        line = conf.require_tls_line if remote is None else remote.lineno
+        fix = "set CERTFILE, or make that directory writable (docs/security.md)"
+    if running:
+        return line, f"{why} - STARTTLS stays offered with the certificate loaded before; {fix}"
+    if conf.tls_required:
+        return conf.require_tls_line, (
+            f"REQUIRE_TLS is on, but STARTTLS cannot be offered: {why} - USERNAME, PASSWORD "
+            "and every command that needs a login are refused (ERR TLS-NOT-ENABLED) until it "
+            f"can; read-only commands (GET, LIST) are answered in clear text; {fix}")
+    return line, f"{why} - STARTTLS is not offered; {fix}"
 
 
 def _client_certificates(conf: UpsdConf, context: ssl.SSLContext) -> None:
@@ -111,14 +144,16 @@ def _client_certificates(conf: UpsdConf, context: ssl.SSLContext) -> None:
                     "are not asked for", conf.path)
 
 
-def _own_context(conf: UpsdConf, running: ssl.SSLContext | None) -> ssl.SSLContext | None:
-    """A context with upsd's kept self-signed certificate (pnut.tls.autocert).
+def own_certificate_problem(reason: str) -> str:
+    from pnut.tls import autocert
 
-    When it cannot be kept (or loaded), NUT would start such a configuration
-    without TLS, and so does pnut: a reload keeps the certificate it runs
-    with, a start offers no STARTTLS - and with REQUIRE_TLS the session then
-    still refuses logins in clear text (pnut.server.session).  Logged in one
-    line either way."""
+    return (f"there is no CERTFILE and upsd's own certificate cannot be kept in "
+            f"{autocert.state_dir()}: {reason}")
+
+
+def _own_context(conf: UpsdConf, running: ssl.SSLContext | None) -> ssl.SSLContext | None:
+    """A context with upsd's kept self-signed certificate (pnut.tls.autocert), or
+    ``running`` when it cannot be kept or loaded (see :func:`_tls_context`)."""
     import ssl
 
     from pnut.tls import autocert
@@ -130,19 +165,9 @@ def _own_context(conf: UpsdConf, running: ssl.SSLContext | None) -> ssl.SSLConte
         context = server_context(path, allow_tls12=conf.tls_min_version == "1.2")
     except (OSError, ssl.SSLError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        where = f"upsd's own certificate cannot be kept in {autocert.state_dir()}: {reason}"
-        fix = "set CERTFILE, or make that directory writable (docs/security.md)"
-        if running is not None:
-            log.warning("%s: %s - STARTTLS stays offered with the certificate loaded before; "
-                        "%s", conf.path, where, fix)
-        elif conf.tls_required:
-            log.warning("%s:%d: REQUIRE_TLS is on, but STARTTLS cannot be offered: there is "
-                        "no CERTFILE and %s - USERNAME, PASSWORD and every command that needs "
-                        "a login are refused (ERR TLS-NOT-ENABLED) until it can; read-only "
-                        "commands (GET, LIST) are answered in clear text; %s", conf.path,
-                        conf.require_tls_line, where, fix)
-        else:
-            log.warning("%s: %s - STARTTLS is not offered; %s", conf.path, where, fix)
+        line, text = tls_unavailable(conf, own_certificate_problem(reason),
+                                     running is not None)
+        (log.warning if running is not None else log.error)("%s:%d: %s", conf.path, line, text)
         return running
     if not _ANNOUNCED:
         _ANNOUNCED.append(pin)
