@@ -86,6 +86,10 @@ class Line(NamedTuple):
 class Tokenizer:
     """Incremental, bounded port of NUT's parseconf state machine."""
 
+    # One per client connection: slots make it smaller and quicker to make.
+    __slots__ = ("_error", "_hash_in_quotes", "_line_start", "_max_args", "_max_word",
+                 "_pending", "_state", "_word", "_words", "hash_lines", "lineno", "partial")
+
     def __init__(self, max_args: int = MAX_ARGS, max_word: int = MAX_WORD_LEN, *,
                  hash_in_quotes: bool = False) -> None:
         self._max_args = max_args
