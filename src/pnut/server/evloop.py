@@ -228,17 +228,25 @@ class EpollLoop:
         """The loop: ``passes`` passes, or until stopped when negative.
 
         One method with its names bound locally: per pass it costs a few
-        hundred nanoseconds of Python, which a busy upsd pays per request."""
+        hundred nanoseconds of Python, which a busy upsd pays per request.
+        The clock is read once a pass, after the descriptors' calls: the next
+        wait is reckoned from that reading, so a timer may be late by as long
+        as the callbacks of the pass before it took (never early)."""
         self._stopping = False
         ready, timers = self._ready, self._timers
         poll, dispatch, monotonic, popleft, heappop = (
             self._epoll.poll, self._dispatch, time.monotonic, ready.popleft, heapq.heappop)
+        now = monotonic()
         while passes and not self._stopping:
             passes -= 1
             if ready:
                 timeout = 0.0
             elif timers:
-                timeout = min(max(timers[0].when - monotonic(), 0.0), _MAX_WAIT)
+                timeout = timers[0].when - now
+                if timeout > _MAX_WAIT:
+                    timeout = _MAX_WAIT
+                elif timeout < 0.0:
+                    timeout = 0.0
             else:
                 timeout = _MAX_WAIT
             try:
@@ -253,11 +261,11 @@ class EpollLoop:
                 dispatch(events)
             if self._signals_caught:  # a handler that ran after its wake-up byte was read
                 self._queue_signals()
+            now = monotonic()
             if timers:
                 if self._cancelled_timers > _SWEEP_AT \
                         and self._cancelled_timers * 2 > len(timers):
                     self._sweep_timers()
-                now = monotonic()
                 while timers and timers[0].when <= now:
                     timer = heappop(timers)
                     timer._loop = None
@@ -265,6 +273,8 @@ class EpollLoop:
                         self._cancelled_timers -= 1
                     else:
                         ready.append(timer)
+            if not ready:
+                continue
             for _ in range(len(ready)):
                 handle = popleft()
                 if handle.cancelled:
