@@ -134,13 +134,19 @@ class EpollLoop:
     # -- descriptors -----------------------------------------------------------------
     def add_reader(self, fd: int, callback: Callable[..., object], *args: Any) -> None:
         self._readers[fd] = _bind(callback, args)
-        self._update(fd)
+        if fd in self._first:
+            self._update(fd)
+        else:  # what _update does for a reader that is not read first (every client)
+            _apply(self._epoll, self._masks, fd, _IN | (_OUT if fd in self._writers else 0))
 
     def remove_reader(self, fd: int) -> bool:
         if self._readers.pop(fd, None) is None:
             return False
-        self._first.discard(fd)
-        self._update(fd)
+        if fd in self._first:
+            self._first.discard(fd)
+            self._update(fd)
+        else:
+            _apply(self._epoll, self._masks, fd, _OUT if fd in self._writers else 0)
         return True
 
     def add_writer(self, fd: int, callback: Callable[..., object], *args: Any) -> None:
