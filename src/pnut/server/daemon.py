@@ -265,7 +265,8 @@ class Upsd:
             return None
         conn = Connection(self.ctx, addr, self.replies)
         self.ctx.sessions[conn.session] = None
-        log.debug("Connect from %s", addr)
+        if log.isEnabledFor(logging.DEBUG):  # per connection: spare the call when off
+            log.debug("Connect from %s", addr)
         return conn
 
     def forget(self, client: ClientProtocol, conn: Connection) -> None:
@@ -275,7 +276,8 @@ class Upsd:
         self.ctx.sessions.pop(session, None)
         self.ctx.guard.disconnect(session.addr)
         self.clients.discard(client)
-        log.debug("Disconnect from %s", session.addr)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("Disconnect from %s", session.addr)
 
     def log_drop(self, conn: Connection, event: Drop) -> None:
         """One line per dropped connection, at a bounded rate."""
