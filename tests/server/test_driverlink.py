@@ -6,7 +6,7 @@ import itertools
 from pathlib import Path
 from typing import cast
 
-from pnut.server.driverlink import DriverLink
+from pnut.server.driverlink import DriverLink, _DriverProtocol
 from pnut.server.evloop import EpollLoop
 from pnut.server.store import Store, UpsEntry
 from pnut.server.tracking import Tracker
@@ -29,8 +29,9 @@ class Wire:
         self.closing = False
         self.paused = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
         self.sent += data
+        return 0  # nothing left queued (Transport.write's answer)
 
     def is_closing(self) -> bool:
         return self.closing
@@ -105,7 +106,7 @@ def test_datastale_after_the_dump_is_stale_at_once_and_dataok_recovers() -> None
 def test_a_lost_driver_flushes_the_state() -> None:
     lk, entry, _, _, changes = link()
     lk._received(b'SETINFO ups.status "OL"\nDATAOK\nDUMPDONE\n')
-    lk._lost(None, None)  # type: ignore[arg-type]
+    lk._lost(_DriverProtocol(lk), None)
     assert not entry.connected and entry.stale and entry.state.value("ups.status") is None
     assert changes[-1] is None
 

@@ -54,9 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(_usage())
         return 0 if args else 2
     if args[0] in ("-V", "--version"):
-        from pnut import __version__
+        from pnut import __version__, _native
 
-        print(f"pnut {__version__}")
+        print(f"pnut {__version__}\n{_native.describe()}")
         return 0
     name = args[0]
     if name not in COMMANDS:
