@@ -88,9 +88,13 @@ class BuildNative(build_ext):
                 warn(f"mypyc unavailable ({exc!r})")
         self.distribution.ext_modules = list(self._originals.values())
         super().finalize_options()
+        if not self._originals:
+            # Nothing to build, so run() may never be called (an editable
+            # install then skips build_ext): drop an older build's manifest now.
+            self._forget()
 
     def run(self) -> None:
-        self._forget()
+        (self._native_dir() / MANIFEST).unlink(missing_ok=True)
         if not self.extensions:
             return
         try:
@@ -137,13 +141,19 @@ class BuildNative(build_ext):
         target = self._native_dir()
         target.mkdir(parents=True, exist_ok=True)
         (target / MANIFEST).write_text("\n".join(lines) + "\n")
+        built = {Path(self.get_ext_fullpath(ext.name)).name for ext in originals.values()}
+        for old in target.glob("*.so"):  # an older build's, of other modules or group
+            if old.name not in built:
+                old.unlink()
 
     def _native_dir(self) -> Path:
         return Path(self.get_ext_fullpath(f"{NATIVE_PACKAGE}.x")).parent
 
     def _forget(self) -> None:
-        """No manifest: a pure build never loads an older build's extensions."""
-        (self._native_dir() / MANIFEST).unlink(missing_ok=True)
+        """No manifest: a pure build never loads an older build's extensions
+        (in the build's folder, and in src/ where an editable build keeps them)."""
+        for directory in {self._native_dir(), SRC / "pnut" / "_native"}:
+            (directory / MANIFEST).unlink(missing_ok=True)
 
     def get_outputs(self) -> list[str]:
         outputs = super().get_outputs()
