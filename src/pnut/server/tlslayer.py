@@ -48,7 +48,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from pnut.server.transport import Cancellable, Loop, SocketTransport, StreamProtocol
+from pnut.server.transport import FIRST_READ, Cancellable, Loop, SocketTransport, StreamProtocol
 
 #: Plaintext asked of OpenSSL per SSL_read: one whole record (RFC 8446's
 #: 2^14 bytes), and small enough to stay a cheap heap allocation.
@@ -68,7 +68,7 @@ class _Engine(Protocol):
 class TLSRecords:
     """The server side of one TLS connection, without I/O."""
 
-    __slots__ = ("_c", "_in", "_obj", "_out", "eof", "established")
+    __slots__ = ("_c", "_feed", "_in", "_obj", "_out", "_read", "_write", "eof", "established")
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self._in = ssl.MemoryBIO()
@@ -77,6 +77,11 @@ class TLSRecords:
         #: Reads and writes skip ssl.py's one-line wrappers (two Python calls
         #: of the few per request) when the C object is there, as in CPython.
         self._c: _Engine = getattr(self._obj, "_sslobj", self._obj)
+        # Bound once: compiled code calls a method of a C object by name,
+        # a type lookup per call, several per request.
+        self._feed: Callable[[bytes], int] = self._in.write
+        self._read: Callable[[int], bytes] = self._c.read
+        self._write: Callable[[bytes], int] = self._c.write
         self.established = False
         #: The peer sent close_notify: no more plaintext will come.
         self.eof = False
@@ -91,7 +96,7 @@ class TLSRecords:
         Raises :class:`ssl.SSLError` when the handshake fails or a record is
         bad; :attr:`established` turns true when the handshake completes."""
         incoming = self._in
-        incoming.write(data)
+        self._feed(data)
         if not self.established:
             try:
                 self._obj.do_handshake()
@@ -102,7 +107,10 @@ class TLSRecords:
                 return b""
         c = self._c
         try:
-            chunk = c.read(READ_SIZE)
+            # FIRST_READ, as the TCP transport: a record of a few plaintext
+            # bytes then stays in Python's small-object pools instead of a
+            # 16 KiB malloc shrunk to size; the rest, if any, in _more.
+            chunk = self._read(FIRST_READ)
         except ssl.SSLWantReadError:  # a record's start only
             return b""
         except ssl.SSLZeroReturnError:  # (CPython returns b"" instead, below)
@@ -132,7 +140,7 @@ class TLSRecords:
 
     def send(self, data: bytes) -> None:
         """Plaintext to encrypt (then write :meth:`data_to_send`)."""
-        self._c.write(data)
+        self._write(data)
 
     def close(self) -> None:
         """Queue close_notify."""
