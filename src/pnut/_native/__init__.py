@@ -58,7 +58,7 @@ def _stamp(path: str) -> str | None:
 def read_manifest(directory: str = HERE) -> tuple[str, dict[str, str], dict[str, str]] | None:
     """(extension suffix, {module: file}, {module: source stamp}), or None."""
     try:
-        with open(os.path.join(directory, MANIFEST), encoding="ascii") as f:
+        with open(os.path.join(directory, MANIFEST), encoding="utf-8") as f:
             lines = [line.split() for line in f if line.strip()]
     except (OSError, ValueError):
         return None
