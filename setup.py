@@ -16,10 +16,11 @@ pyproject.toml.
 
 from __future__ import annotations
 
-import binascii
+import importlib.util
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -27,7 +28,20 @@ from setuptools.command.build_ext import build_ext
 ROOT = Path(__file__).resolve().parent
 SRC = ROOT / "src"
 NATIVE_PACKAGE = "pnut._native"
-MANIFEST = "manifest.txt"
+
+
+def _native_helpers() -> ModuleType:
+    """pnut/_native (the manifest's name and format), loaded from its file
+    alone: importing the pnut package here would run its start-up code."""
+    spec = importlib.util.spec_from_file_location("_pnut_native", SRC / "pnut/_native/__init__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+NATIVE = _native_helpers()
+MANIFEST: str = NATIVE.MANIFEST
 
 #: The modules compiled: the sans-IO protocol core and the server's
 #: per-connection and per-request code.  Startup-only modules (daemon,
@@ -62,12 +76,6 @@ def module_name(path: str) -> str:
     return path.removesuffix(".py").replace("/", ".")
 
 
-def source_stamp(path: Path) -> str:
-    """CRC-32 and size of a source file: enough to tell an edited file."""
-    data = path.read_bytes()
-    return f"{binascii.crc32(data):08x} {len(data)}"
-
-
 def warn(message: str) -> None:
     print(f"pnut build: {message}; installing pure Python (slower upsd)", file=sys.stderr)
 
@@ -79,9 +87,7 @@ class BuildNative(build_ext):
         # Here rather than in setup(): mypy runs only when extensions are built,
         # not in pip's metadata steps.
         self._originals: dict[str, Extension] = {}
-        if os.environ.get("PNUT_PURE") == "1":
-            pass
-        else:
+        if os.environ.get("PNUT_PURE") != "1":
             try:
                 self._originals = self._mypycify()
             except Exception as exc:  # no mypy, a type error, anything: stay pure
@@ -129,21 +135,18 @@ class BuildNative(build_ext):
         return originals
 
     def _write_manifest(self, originals: dict[str, Extension]) -> None:
-        """``suffix``, then one line per extension: its module, its file, and for
-        a compiled module the stamp of the source it was built from."""
-        stamps = {module_name(path): source_stamp(SRC / path) for path in COMPILED}
-        lines = [f"suffix {self.get_ext_filename('x')[1:]}"]
-        for original, ext in originals.items():
-            words = [original, Path(self.get_ext_fullpath(ext.name)).name]
-            if original in stamps:
-                words.append(stamps[original])
-            lines.append(" ".join(words))
+        """pnut/_native/manifest.txt: the extensions' files, and for each
+        compiled module the stamp of the source it was built from."""
+        files = {original: Path(self.get_ext_fullpath(ext.name)).name
+                 for original, ext in originals.items()}
+        stamps = {module_name(path): NATIVE.stamp((SRC / path).read_bytes())
+                  for path in COMPILED}
         target = self._native_dir()
         target.mkdir(parents=True, exist_ok=True)
-        (target / MANIFEST).write_text("\n".join(lines) + "\n")
-        built = {Path(self.get_ext_fullpath(ext.name)).name for ext in originals.values()}
+        (target / MANIFEST).write_text(
+            NATIVE.manifest_text(self.get_ext_filename("x")[1:], files, stamps))
         for old in target.glob("*.so"):  # an older build's, of other modules or group
-            if old.name not in built:
+            if old.name not in files.values():
                 old.unlink()
 
     def _native_dir(self) -> Path:

@@ -77,6 +77,14 @@ def test_an_edited_source_runs_as_python(tmp_path: Path) -> None:
     assert "changed since the build: pnut.server.session" in description
 
 
+def test_the_manifest_reads_back_as_written(tmp_path: Path) -> None:
+    files = {"abc__mypyc": "abc__mypyc.so", "pnut.server.session": "pnut_server_session.so"}
+    stamps = {"pnut.server.session": _native.stamp(b"source\n")}
+    (tmp_path / _native.MANIFEST).write_text(_native.manifest_text(".so", files, stamps))
+    assert _native.read_manifest(str(tmp_path)) == (
+        ".so", {module: str(tmp_path / file) for module, file in files.items()}, stamps)
+
+
 def test_pnut_pure_turns_it_off() -> None:
     active, session, _, description = probe(PNUT_PURE="1")
     assert active == 0 and session.endswith("session.py")

@@ -46,13 +46,29 @@ class _Finder:
         return spec
 
 
-def _stamp(path: str) -> str | None:
+def stamp(data: bytes) -> str:
+    """A source's CRC-32 and size, as the manifest keeps them: enough to tell
+    an edited file (setup.py writes them with this too)."""
+    return f"{binascii.crc32(data):08x} {len(data)}"
+
+
+def _stamp_of(path: str) -> str | None:
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return stamp(f.read())
     except OSError:
         return None
-    return f"{binascii.crc32(data):08x} {len(data)}"
+
+
+def manifest_text(suffix: str, files: dict[str, str], stamps: dict[str, str]) -> str:
+    """The manifest setup.py writes and :func:`read_manifest` reads: ``suffix``,
+    then one line per extension: its module, its file name and, for a compiled
+    module, the stamp of the source it was built from."""
+    lines = [f"suffix {suffix}"]
+    for module, file in files.items():
+        lines.append(f"{module} {file} {stamps[module]}" if module in stamps
+                     else f"{module} {file}")
+    return "\n".join(lines) + "\n"
 
 
 def read_manifest(directory: str = HERE) -> tuple[str, dict[str, str], dict[str, str]] | None:
@@ -79,11 +95,12 @@ def changed(stamps: dict[str, str], directory: str = HERE) -> list[str]:
     """The compiled modules whose source is no longer the one compiled."""
     package_root = os.path.dirname(os.path.dirname(directory))
     return [module for module, stamp in stamps.items()
-            if _stamp(os.path.join(package_root, *module.split(".")) + ".py") != stamp]
+            if _stamp_of(os.path.join(package_root, *module.split(".")) + ".py") != stamp]
 
 
-def _check() -> dict[str, str] | str:
-    """The extensions' files by module if they can be used, else why not."""
+def _check() -> tuple[dict[str, str], dict[str, str]] | str:
+    """The extensions' files and the compiled modules' stamps, by module, if
+    they can be used, else why not."""
     if os.environ.get("PNUT_PURE") == "1":
         return "PNUT_PURE=1"
     manifest = read_manifest()
@@ -99,7 +116,7 @@ def _check() -> dict[str, str] | str:
         return "the build is incomplete"
     if any(module in sys.modules for module in stamps):
         return "imported as Python before pnut"  # mixing would split the group
-    return files
+    return files, stamps
 
 
 def activate() -> frozenset[str]:
@@ -111,8 +128,9 @@ def activate() -> frozenset[str]:
     if isinstance(found, str):
         REASON = found
         return ACTIVE
-    sys.meta_path.insert(0, _Finder(found))
-    ACTIVE = frozenset(name for name in found if "." in name)
+    files, stamps = found
+    sys.meta_path.insert(0, _Finder(files))
+    ACTIVE = frozenset(stamps)
     return ACTIVE
 
 
