@@ -50,8 +50,8 @@ from typing import Any, Protocol
 
 from pnut.server.transport import FIRST_READ, Cancellable, Loop, SocketTransport, StreamProtocol
 
-#: Plaintext asked of OpenSSL per SSL_read: one whole record (RFC 8446's
-#: 2^14 bytes), and small enough to stay a cheap heap allocation.
+#: Plaintext asked of OpenSSL per SSL_read after the first (which asks the
+#: transport's FIRST_READ): one whole record (RFC 8446's 2^14 bytes).
 READ_SIZE = 16 * 1024
 
 
