@@ -10,6 +10,7 @@ passes with NUT's C upsd and driver in place of pnut's.)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from monitors import USERS, Cluster, Link
@@ -93,5 +94,43 @@ def test_wire_conversation_is_nuts(cluster: Cluster) -> None:
     finally:
         for link in links.values():
             link.cut()
+        for node in nodes.values():
+            c.stack.stop(node.proc)  # type: ignore[arg-type]
+
+
+@requires_nut
+def test_shutdowncmd_and_notifycmd_keep_their_quoting(cluster: Cluster) -> None:
+    """The shell gets SHUTDOWNCMD and NOTIFYCMD with their quotes: quoted, the
+    string NUT's upsmon runs (same file written); unquoted over several words,
+    the rest of the line as written (NUT would run only ``/bin/sh``)."""
+    c = cluster
+    port = c.stack.port
+
+    def commands(out: Path, quoted: bool) -> str:
+        if quoted:  # one word, NUT's unescaping: \" is "
+            return (f'SHUTDOWNCMD "/bin/sh -c \'printf \\"<%s>\\" \\"a  b\\" c > {out}.sd\'"\n'
+                    f'NOTIFYCMD "/bin/sh -c \'[ \\"$NOTIFYTYPE\\" != SHUTDOWN ] || '
+                    f'printf \\"<%s>\\" \\"$0\\" \\"d  e\\" > {out}.nt\'"\n')
+        return (f"SHUTDOWNCMD /bin/sh -c \"printf '<%s>' 'a  b' c > {out}.sd\"  # note\n"
+                f"NOTIFYCMD /bin/sh -c '[ \"$NOTIFYTYPE\" != SHUTDOWN ] || "
+                f"printf \"<%s>\" \"$0\" \"d  e\" > {out}.nt'\n")
+
+    runs = {"nut": ("ups", True, "nut", False), "pnut": ("ups1", True, "pnut", False),
+            "pnut-words": ("ups2", False, "pnut", True)}
+    nodes = {name: c.node(name, [f"{ups}@127.0.0.1:{port} 1 admin adminpw primary"],
+                          impl=impl, split=split, settings={"FINALDELAY": "0"},
+                          extra=commands(c.stack.dir / name, quoted))
+             for name, (ups, quoted, impl, split) in runs.items()}
+    try:
+        wait_for(lambda: all(c.numlogins(u) == 1 for u, *_ in runs.values()), timeout=20)
+        for ups, *_ in runs.values():
+            c.set_status(ups, "OB LB")
+        for node in nodes.values():
+            assert c.wait_exit(node, 20) == 0, c.dump()
+        for name in runs:
+            out = c.stack.dir / name
+            assert (Path(f"{out}.sd").read_text(), Path(f"{out}.nt").read_text()) == (
+                "<a  b><c>", "<Auto logout and shutdown proceeding><d  e>"), name
+    finally:
         for node in nodes.values():
             c.stack.stop(node.proc)  # type: ignore[arg-type]

@@ -189,6 +189,25 @@ def test_lines_nut_accepts_are_warnings(tmp_path: Path, line: str, warning: str)
         assert conf.flags[NotifyType.ONBATT] == NotifyFlag.SYSLOG
 
 
+@pytest.mark.parametrize(("text", "command"), [
+    # quoted: one word, NUT's unescaping, exactly NUT's string
+    ('SHUTDOWNCMD "/bin/sh -c \'echo \\"a b\\" > /tmp/x\'"', "/bin/sh -c 'echo \"a b\" > /tmp/x'"),
+    # unquoted over several words: the rest of the line as written, quotes kept
+    ("SHUTDOWNCMD /bin/sh -c \"echo 'a b' > /tmp/x\"  # why", "/bin/sh -c \"echo 'a b' > /tmp/x\""),
+    ("SHUTDOWNCMD\t/bin/echo a\\ b  'c  d'", "/bin/echo a\\ b  'c  d'"),
+    ('NOTIFYCMD /bin/sh -c \\\n "echo \\"$1\\""', '/bin/sh -c  "echo \\"$1\\""'),
+])
+def test_command_keeps_its_quoting(text: str, command: str) -> None:
+    """The shell gets the command with its quotes: NUT's own string when it
+    is quoted, else the rest of the line as written (the words joined with
+    spaces lost the quotes)."""
+    conf = parse_upsmon_conf(f"MONITOR ups@h 1 u p primary\n{text}\n")
+    key = text.split()[0].lower()
+    assert getattr(conf, key) == command
+    quoted = text.split(None, 1)[1].startswith('"')
+    assert any("NUT runs only" in w for w in conf.warnings) is not quoted
+
+
 def test_no_monitor_line_starts_only_as_nut_does() -> None:
     """NUT refuses to start only when the power values sum to less than
     MINSUPPLIES; with MINSUPPLIES 0 it runs, monitoring nothing."""

@@ -66,6 +66,8 @@ class ConfLine:
     words: tuple[str, ...]
     lineno: int
     path: str
+    #: The physical line(s) this line was read from, as in the file.
+    source: bytes = b""
 
     def error(self, problem: str) -> ConfigError:
         """For what NUT refuses too: the daemon does not start."""
@@ -74,6 +76,17 @@ class ConfLine:
     def ignored(self, problem: str) -> LineIgnored:
         """For what NUT logs and carries on with: a warning, the line skipped."""
         return LineIgnored(f"{self.path}:{self.lineno}: {problem}: the line is ignored")
+
+    def rest_as_written(self) -> str | None:
+        """The text after the first word as the file has it (quotes and
+        backslashes kept; comment, continuations and dropped bytes gone), for
+        a command a shell reads; None when the first word cannot be found in
+        it (a quoted or escaped directive name)."""
+        raw = _outside_comment(_CONTINUATION.sub(b"", self.source))
+        match = _FIRST_WORD.match(_DROPPED_BYTE.sub(b"", raw).decode("ascii"))
+        if match is None or match.group(1) != self.words[0]:
+            return None
+        return match.group(2).rstrip()
 
 
 class ConfText(list[ConfLine]):
@@ -87,6 +100,8 @@ class ConfText(list[ConfLine]):
 #: Bytes the tokenizer drops (it keeps 0x20..0x7F and white space between words).
 _DROPPED_BYTE = re.compile(rb"[^\x20-\x7f\t\r\n\x0b\x0c]")
 _PHYSICAL = re.compile(rb"[^\n]*\n|[^\n]+")
+_CONTINUATION = re.compile(rb"\\\r?\n")
+_FIRST_WORD = re.compile(r"[ \t]*([^ \t]+)[ \t]+(.*)", re.DOTALL)
 _UNCLOSED_QUOTE = ("missing closing quote: the value is read to the end of this line (NUT "
                    "reads on into the lines after it); close it with \", or end the line "
                    "with a backslash to continue it")
@@ -140,13 +155,15 @@ def parse_text(text: bytes, path: str = "<string>") -> ConfText:
             out.warnings.append(f"{path}:{number}: {_UNCLOSED_QUOTE}")
             done += tok.cut()
         for line in done:
-            _add(out, line.words, line.lineno, line.error, path)
+            _add(out, line.words, line.lineno, line.error, path,
+                 b"".join(physical[line.lineno - 1 : number]))
     done = tok.finish()  # a file ending in a backslash
     if tok.partial:  # a backslash inside quotes at the very end of the file
         out.warnings.append(f"{path}:{len(physical)}: {_UNCLOSED_QUOTE}")
         done += tok.cut()
     for line in done:
-        _add(out, line.words, line.lineno, line.error, path)
+        _add(out, line.words, line.lineno, line.error, path,
+             b"".join(physical[line.lineno - 1 :]))
     return out
 
 
@@ -157,7 +174,7 @@ def _hashes(out: ConfText, tok: Tokenizer, path: str) -> None:
 
 
 def _add(out: ConfText, words: tuple[str, ...], lineno: int, error: str | None,
-         path: str) -> None:
+         path: str, source: bytes) -> None:
     if error is not None:  # none is left for config files; NUT logs and reads on
         out.warnings.append(f"{path}:{lineno}: {error}: line ignored (as NUT does)")
         return
@@ -171,7 +188,7 @@ def _add(out: ConfText, words: tuple[str, ...], lineno: int, error: str | None,
         out.warnings.append(f"{path}:{lineno}: a word longer than {MAX_WORD_LEN} characters "
                             "is cut short (as NUT does)")
         words = tuple(w[:MAX_WORD_LEN] for w in words)
-    out.append(ConfLine(words, lineno, path))
+    out.append(ConfLine(words, lineno, path, source))
 
 
 def read_conf(path: str | os.PathLike[str]) -> ConfText:

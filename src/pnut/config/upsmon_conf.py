@@ -418,11 +418,12 @@ def _directive(conf: UpsmonConf, line: ConfLine) -> None:
     if most is not None and len(args) > most:
         if key in _COMMANDS:
             # NUT would run the first word alone (a bare "/sbin/shutdown" waits a
-            # minute, or fails): the command as written is the safer reading.
-            joined = " ".join(args)
+            # minute, or fails): the command as written is the safer reading, its
+            # quotes kept for the shell (the words joined would lose them).
+            written = line.rest_as_written() or " ".join(args)
             conf.warnings.append(f"{where}: {key} has {len(args)} words: read as the command "
-                                 f"{joined!r} (NUT runs only {args[0]!r}; quote the command)")
-            args = (joined,)
+                                 f"{written!r} (NUT runs only {args[0]!r}; quote the command)")
+            args = (written,)
         else:
             conf.warnings.append(f"{where}: {key} takes {most} argument(s): the words after "
                                  "them are ignored, as NUT ignores them")
