@@ -32,6 +32,8 @@ from pnut.protocol.limits import NUT_VERSION
 
 PIDFILE = "upsd.pid"
 
+log = logging.getLogger("pnut.upsd")
+
 
 class _Formatter(argparse.HelpFormatter):
     """argparse's help layout with the width worked out here: argparse's own
@@ -163,7 +165,7 @@ def loop_kind(daemon: Upsd) -> str:
 
 def _run(daemon: Upsd, on_ready: Callable[[], None]) -> None:
     kind = loop_kind(daemon)
-    logging.getLogger("pnut.upsd").debug("event loop: %s", kind)
+    log.debug("event loop: %s", kind)
     if kind == "epoll":
         daemon.run(on_ready)
         return
@@ -187,10 +189,10 @@ def _ready(daemon: Upsd, pidfile: Path | None, account: process.Account | None,
         # What upsd imports after start: the TLS layer, at the first STARTTLS.
         late = ("pnut.server.tlslayer",) if daemon.config.tls is not None else ()
         process.enter_chroot(chroot, late)
-        logging.getLogger("pnut.upsd").info("chrooted to %s", chroot)
+        log.info("chrooted to %s", chroot)
     process.drop_privileges(account, ())  # ports bound, files read: NUT's become_user()
     if account is not None:
-        logging.getLogger("pnut.upsd").info("Running as user %s", account.name)
+        log.info("Running as user %s", account.name)
     if pidfile is not None:
         _write_pid(pidfile)
     process.announce_ready(ready_fd, "upsd")
@@ -201,8 +203,7 @@ def _write_pid(pidfile: Path) -> None:
     try:
         process.write_pid(pidfile)
     except OSError as exc:
-        logging.getLogger("pnut.upsd").warning("cannot write pid file %s: %s", pidfile,
-                                               exc.strerror or exc)
+        log.warning("cannot write pid file %s: %s", pidfile, exc.strerror or exc)
 
 
 def _systemd(daemon: Upsd) -> None:
