@@ -59,24 +59,37 @@ class Descriptions:
 
     @classmethod
     def load(cls, datapath: str | None) -> Descriptions:
-        """The table from DATAPATH, NUT's install, or pnut's own copy."""
-        if datapath is not None:
-            candidates = [Path(datapath) / FILENAME]
-        else:
-            candidates = [NUT_DATAPATH / FILENAME]
-        for path in candidates:
-            try:
-                return cls.parse(path.read_bytes(), str(path))
-            except OSError:
-                continue
-        if datapath is not None:
-            log.info("%s not found - disabling descriptions", candidates[0])
-            return cls(source="")
+        """The table from DATAPATH, NUT's install, or pnut's own copy.
+
+        A table read before is kept when its files are gone: upsd ``-r``
+        reloads inside its chroot, where neither NUT's install nor pnut's
+        own copy (nor importlib) can be reached."""
+        table = cls._read(datapath)
+        if table is None:
+            table = _LOADED.get(datapath)
+            if table is None:
+                log.info("%s - disabling descriptions", "no cmdvartab found" if datapath is None
+                         else f"{Path(datapath) / FILENAME} not found")
+                table = cls(source="")
+        _LOADED[datapath] = table
+        return table
+
+    @classmethod
+    def _read(cls, datapath: str | None) -> Descriptions | None:
+        path = (NUT_DATAPATH if datapath is None else Path(datapath)) / FILENAME
+        try:
+            return cls.parse(path.read_bytes(), str(path))
+        except OSError:
+            if datapath is not None:
+                return None
         try:
             return cls.parse(_shipped(), "pnut:data/cmdvartab")
-        except OSError:
-            log.info("no cmdvartab found - disabling descriptions")
-            return cls(source="")
+        except (OSError, ImportError):
+            return None
+
+
+#: The last table read for each DATAPATH (None: none set).
+_LOADED: dict[str | None, Descriptions] = {}
 
 
 def _shipped() -> bytes:
