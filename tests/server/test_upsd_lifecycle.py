@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from conftest import requires_nut
+from pnut.tls.certs import init_pki
 from support import PNUT, Stack, Ups, run, wait_for
 from upsd_support import USERS, Conn, ready, wait_reply
 
@@ -193,6 +194,55 @@ def test_r_chroots_after_binding_and_reaches_the_drivers_inside() -> None:
         wait_for(lambda: "keeping the running configuration" in st.log_text(), timeout=10)
         assert st.talk(["GET VAR u ups.load"]) == ['VAR u ups.load "9"']
         assert upsd.poll() is None
+    finally:
+        st.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root (CI runs as root)")
+@pytest.mark.parametrize("at_start", ["broken CERTFILE", "no CERTFILE"])
+def test_r_a_reload_that_gains_the_certificate_inside_the_chroot(at_start: str) -> None:
+    """upsd -r starts without TLS; the certificate is fixed, then SIGHUP.  With a
+    CERTFILE in upsd.conf at start (that did not load), the TLS modules were
+    imported before the chroot, where Python's files are out of reach:
+    STARTTLS works.  Without one they were not (ssl costs ~4.5 MB): the reload
+    says so and reloads the rest.  The descriptions read at start are kept,
+    though the reload cannot reach cmdvartab."""
+    st = Stack([Ups("u", "ups.status: OL\nups.load: 9\n")], users=USERS)
+    pem = st.dir / "pki" / "server.pem"
+    conf = f"LISTEN 127.0.0.1 {st.port}\nSTATEPATH /state\n"
+    st.write("upsd.conf", conf + (f"CERTFILE {pem}\n" if at_start == "broken CERTFILE" else ""))
+    # Inside the chroot the absolute paths of the files lead back to DIR.
+    inside = st.dir / st.dir.relative_to("/")
+    inside.parent.mkdir(parents=True)
+    inside.symlink_to("/")
+    desc = ['DESC u ups.load "Load on UPS (percent of full)"']
+    try:
+        for ups in st.upses:
+            st.start_driver(ups, "pnut")
+        upsd = st.spawn([*PNUT, "upsd", "-F", "-u", "root", "--confdir", str(st.dir),
+                         "-r", str(st.dir)], "upsd-pnut")
+        try:
+            wait_for(lambda: st.talk(["GET VAR u ups.load"]) == ['VAR u ups.load "9"'] or
+                     upsd.poll() is not None, timeout=15)
+        except TimeoutError:
+            raise AssertionError(st.log_text()) from None
+        assert st.talk(["STARTTLS", "GET DESC u ups.load"]) == [
+            "ERR FEATURE-NOT-CONFIGURED", *desc]
+        init_pki(pem.parent, ["127.0.0.1"])
+        st.write("upsd.conf", conf + f"CERTFILE {pem}\n")
+        upsd.send_signal(signal.SIGHUP)
+        wait_for(lambda: "Configuration reloaded" in st.log_text() or upsd.poll() is not None,
+                 timeout=10)
+        assert upsd.poll() is None, st.log_text()
+        assert st.talk(["GET DESC u ups.load"]) == desc, st.log_text()
+        if at_start == "no CERTFILE":
+            assert st.talk(["STARTTLS"]) == ["ERR FEATURE-NOT-CONFIGURED"]
+            assert (f"upsd.conf:3: CERTFILE {pem} cannot be loaded: No module named 'ssl' (upsd "
+                    "-r started without TLS and cannot import it inside its chroot: restart "
+                    "upsd) - STARTTLS is not offered; the file is not at fault") in st.log_text()
+        else:
+            assert st.talk(["GET VAR u ups.load"], tls=True) == ['VAR u ups.load "9"'], \
+                st.log_text()
     finally:
         st.close()
 

@@ -186,8 +186,13 @@ def _ready(daemon: Upsd, pidfile: Path | None, account: process.Account | None,
         if pidfile is not None:  # out of reach once inside
             _write_pid(pidfile)
             pidfile = None
-        # What upsd imports after start: the TLS layer, at the first STARTTLS.
-        late = ("pnut.server.tlslayer",) if daemon.config.tls is not None else ()
+        # What upsd imports after start: the TLS layer at the first STARTTLS, and a
+        # reload's certificate - also when upsd.conf's did not load yet (fixed later).
+        from pnut.server.config import TLS_LATE_IMPORTS
+
+        upsd_conf = daemon.config.upsd
+        late = TLS_LATE_IMPORTS if daemon.config.tls is not None or \
+            upsd_conf.certfile is not None or upsd_conf.wants_own_certificate else ()
         process.enter_chroot(chroot, late)
         log.info("chrooted to %s", chroot)
     process.drop_privileges(account, ())  # ports bound, files read: NUT's become_user()

@@ -28,6 +28,11 @@ if TYPE_CHECKING:  # ssl (~4.5 MB resident) is loaded only when upsd has a certi
 
 log = logging.getLogger("pnut.upsd")
 
+#: What TLS imports after start (the first STARTTLS, a reload's certificate and its
+#: expiry date): imported before ``upsd -r`` chroots, where Python's files are gone.
+TLS_LATE_IMPORTS = ("ssl", "calendar", "_strptime", "pnut.tls.contexts", "pnut.server.tlslayer")
+_IN_CHROOT = "(upsd -r started without TLS and cannot import it inside its chroot: restart upsd)"
+
 #: A certificate expiring sooner than this is worth a warning at start-up.
 _EXPIRY_WARNING = 30 * 86400
 
@@ -85,9 +90,12 @@ def _tls_context(conf: UpsdConf, running: ssl.SSLContext | None = None
 
 def certfile_context(conf: UpsdConf, certfile: str) -> ssl.SSLContext:
     """The server context of CERTFILE; ValueError saying why it cannot be loaded."""
-    import ssl
+    try:
+        import ssl
 
-    from pnut.tls.contexts import server_context
+        from pnut.tls.contexts import server_context
+    except ImportError as exc:
+        raise ValueError(f"CERTFILE {certfile} cannot be loaded: {exc} {_IN_CHROOT}") from None
 
     try:
         return server_context(certfile, allow_tls12=conf.tls_min_version == "1.2")
@@ -110,6 +118,8 @@ def tls_unavailable(conf: UpsdConf, why: str, running: bool) -> tuple[int, str]:
         remote = conf.remote_listen()
         line = conf.require_tls_line if remote is None else remote.lineno
         fix = "set CERTFILE, or make that directory writable (docs/security.md)"
+    if why.endswith(_IN_CHROOT):
+        fix = "the file is not at fault"
     if running:
         return line, f"{why} - STARTTLS stays offered with the certificate loaded before; {fix}"
     if conf.tls_required:
@@ -154,10 +164,15 @@ def own_certificate_problem(reason: str) -> str:
 def _own_context(conf: UpsdConf, running: ssl.SSLContext | None) -> ssl.SSLContext | None:
     """A context with upsd's kept self-signed certificate (pnut.tls.autocert), or
     ``running`` when it cannot be kept or loaded (see :func:`_tls_context`)."""
-    import ssl
+    try:
+        import ssl
 
-    from pnut.tls import autocert
-    from pnut.tls.contexts import server_context
+        from pnut.tls import autocert
+        from pnut.tls.contexts import server_context
+    except ImportError as exc:
+        line, text = tls_unavailable(conf, f"{exc} {_IN_CHROOT}", running is not None)
+        log.warning("%s:%d: %s", conf.path, line, text)
+        return running
 
     hosts = [item.host for item in conf.listen]
     try:
