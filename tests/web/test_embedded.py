@@ -6,6 +6,7 @@ import base64
 import contextlib
 import http.client
 import json
+import signal
 import ssl
 import time
 import urllib.request
@@ -15,7 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_web import DUMMY_DEV, DevFile, sse_until
 from websupport import Web, prometheus, promtool_check, request
 
+from pnut.config.parser import parse_text
+from pnut.config.upsd_conf import parse_upsd_conf
 from pnut.tls.certs import init_pki
+from pnut.web.embedded import why_no_https
 from support import Stack, Ups, free_port, wait_for
 
 ADMIN = "Basic " + base64.b64encode(b"admin:s3cret pw").decode()
@@ -97,3 +101,39 @@ def test_upsd_serves_https_with_its_certificate(tmp_path: Path) -> None:
             assert request(f"http://127.0.0.1:{hport}/metrics", timeout=5)[0] != 200
         with prometheus([f"127.0.0.1:{hport}"], scheme="https") as prom:
             assert prom.value('nut_battery_charge{ups="dummy"}') == 64
+
+
+def test_a_reload_that_loads_the_certificate_turns_http_into_https(tmp_path: Path) -> None:
+    """HTTP_LISTEN serves plain HTTP while CERTFILE does not load; once it is
+    fixed, SIGHUP binds the listener again with it: HTTPS, no clear text."""
+    pki = tmp_path / "pki"
+    cert = pki / "server.pem"
+    hport = free_port()
+    ups = Ups("dummy", DUMMY_DEV.format(charge=64))
+    with Stack([ups], upsd_conf=f"CERTFILE {cert}\nHTTP_LISTEN 127.0.0.1 {hport}\n") as st:
+        st.start_driver(ups, "pnut")
+        st.start_upsd("pnut")
+        upsd = st.procs[-1]
+        plain = f"http://127.0.0.1:{hport}/metrics"
+        wait_for(lambda: request(plain)[0] == 200, timeout=15)
+        assert f"CERTFILE {cert} cannot be loaded: No such file or directory" in st.log_text()
+        init_pki(pki, ["127.0.0.1"])
+        upsd.send_signal(signal.SIGHUP)
+        wait_for(lambda: f"serving pnut web on https://127.0.0.1:{hport}/" in st.log_text(),
+                 timeout=15)
+        context = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+        with urllib.request.urlopen(f"https://127.0.0.1:{hport}/metrics", context=context,
+                                    timeout=10) as resp:
+            assert b"nut_battery_charge" in resp.read()
+        with contextlib.suppress(OSError, http.client.HTTPException):  # no clear text now
+            assert request(plain, timeout=5)[0] != 200
+
+
+def test_plain_http_warning_names_the_certificate_problem(tmp_path: Path) -> None:
+    """Why HTTP_LISTEN is not HTTPS: the CERTFILE that does not load, and why."""
+    gone = tmp_path / "gone.pem"
+    conf = parse_upsd_conf(parse_text(f"CERTFILE {gone}\nHTTP_LISTEN 192.0.2.1\n".encode()))
+    assert why_no_https(conf) == (f"CERTFILE {gone} cannot be loaded: No such file or "
+                                  "directory; fix it, then reload, to serve HTTPS")
+    assert why_no_https(parse_upsd_conf(parse_text(b"HTTP_LISTEN 192.0.2.1\n"))) == (
+        "set CERTFILE, then reload, to serve HTTPS")

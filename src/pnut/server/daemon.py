@@ -107,6 +107,7 @@ class Upsd:
         self._tick_handle: Cancellable | None = None
         #: The HTTP_LISTEN server (pnut.web.embedded), when upsd.conf asks for one.
         self.web: Embedded | None = None
+        self._web_tls: asyncio.Future[None] | None = None
         self._announcer = Announcer(self.config.upsd)
         self._check_devices(self.config)
 
@@ -202,7 +203,15 @@ class Upsd:
             return
         if config.upsd.addresses() != self.config.upsd.addresses():
             log.warning("LISTEN changes take effect only when upsd is restarted")
+        if [(h.host, h.port) for h in config.upsd.http_listen] != \
+                [(h.host, h.port) for h in self.config.upsd.http_listen]:
+            log.warning("HTTP_LISTEN changes take effect only when upsd is restarted")
         self._apply(config)
+        if self.web is not None and self.web.context is not config.tls:
+            import asyncio  # HTTP_LISTEN runs upsd on asyncio
+
+            # A certificate that loads now (or a new one): HTTPS with it.
+            self._web_tls = asyncio.ensure_future(self.web.use_context(config.tls))
         log.info("Configuration reloaded: %d UPS, %d users", len(self.ctx.store),
                  len(config.users.users))
 

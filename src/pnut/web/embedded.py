@@ -17,7 +17,9 @@ caller's credentials: the same access control, TRACKING and logging as any
 client, and no second implementation of them here.
 
 :func:`start` binds the HTTP listeners (HTTPS with upsd's CERTFILE when it
-has one) and returns an :class:`Embedded` to stop them.
+has one) and returns an :class:`Embedded` to stop them; a reload that
+changes the certificate binds them again with it (HTTP becomes HTTPS once a
+CERTFILE loads).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from pnut.client.tls import TlsMode, TlsSettings
-from pnut.config.upsd_conf import is_loopback_host
+from pnut.config.upsd_conf import UpsdConf, is_loopback_host
 from pnut.poller.aio import Poller
 from pnut.poller.core import ServerSpec, UpsPoll
 from pnut.web.app import PollerBackend, make_app
@@ -144,6 +146,33 @@ class Embedded:
     runner: object
     task: asyncio.Task[None]
     urls: list[str]
+    #: The addresses served, and upsd's TLS context they serve HTTPS with (None: HTTP).
+    listen: Sequence[tuple[str, int]] = ()
+    context: ssl.SSLContext | None = None
+
+    async def use_context(self, context: ssl.SSLContext | None) -> None:
+        """A reload changed upsd's certificate: serve with it, HTTPS once there is
+        one (the listeners are bound again; requests in flight finish)."""
+        from aiohttp import web
+
+        if context is self.context:
+            return
+        runner = self.runner
+        assert isinstance(runner, web.AppRunner)
+        for site in list(runner.sites):
+            await site.stop()
+        self.context = context
+        self.backend.poller.tls = _own_tls(context)
+        try:
+            for addr, port in self.listen:
+                await web.TCPSite(runner, addr, port, ssl_context=context,
+                                  reuse_address=True).start()
+        except OSError as exc:
+            log.error("HTTP_LISTEN: cannot listen again on %s port %s with the new "
+                      "certificate: %s", addr, port, exc.strerror or exc)
+        self.urls = _urls(runner, context)
+        for url in self.urls:
+            log.info("serving pnut web on %s", url)
 
     async def stop(self) -> None:
         from aiohttp import web
@@ -170,9 +199,7 @@ async def start(entries: Callable[[], Iterable[Entry]], listen: Sequence[tuple[s
     if host in ("0.0.0.0", "::", "*"):
         host = "127.0.0.1" if host != "::" else "::1"
     own = ServerSpec(host, port)
-    # to itself: STARTTLS when upsd offers it, no certificate check (same process)
-    tls = TlsSettings(mode=TlsMode.TRY) if context is not None else None
-    backend = StoreBackend(entries, own, tls)
+    backend = StoreBackend(entries, own, _own_tls(context))
     backend.sync()
     runner = web.AppRunner(make_app(backend, History()), access_log=None,
                            handle_signals=False, shutdown_timeout=2.0)
@@ -184,11 +211,35 @@ async def start(entries: Callable[[], Iterable[Entry]], listen: Sequence[tuple[s
     except BaseException:
         await runner.cleanup()
         raise
-    scheme = "https" if context is not None else "http"
-    urls = [f"{scheme}://[{a[0]}]:{a[1]}/" if ":" in a[0] else f"{scheme}://{a[0]}:{a[1]}/"
-            for a in runner.addresses]
     task = asyncio.create_task(backend.follow())
-    return Embedded(backend, runner, task, urls)
+    return Embedded(backend, runner, task, _urls(runner, context), listen, context)
+
+
+def _own_tls(context: ssl.SSLContext | None) -> TlsSettings | None:
+    """To upsd itself: STARTTLS when it offers it, no certificate check (same process)."""
+    return TlsSettings(mode=TlsMode.TRY) if context is not None else None
+
+
+def _urls(runner: Any, context: ssl.SSLContext | None) -> list[str]:
+    scheme = "https" if context is not None else "http"
+    return [f"{scheme}://[{a[0]}]:{a[1]}/" if ":" in a[0] else f"{scheme}://{a[0]}:{a[1]}/"
+            for a in runner.addresses]
+
+
+def why_no_https(conf: UpsdConf) -> str:
+    """Why HTTP_LISTEN serves plain HTTP, and what to do (upsd has no TLS context)."""
+    from pnut.server.config import certfile_context, own_certificate_problem
+
+    if conf.certfile is None:
+        if conf.wants_own_certificate:
+            return (f"{own_certificate_problem('see the error above')}; set CERTFILE, then "
+                    "reload, to serve HTTPS")
+        return "set CERTFILE, then reload, to serve HTTPS"
+    try:
+        certfile_context(conf, conf.certfile)
+    except ValueError as exc:
+        return f"{exc}; fix it, then reload, to serve HTTPS"
+    return f"CERTFILE {conf.certfile} did not load at start; reload to serve HTTPS"
 
 
 async def start_for(upsd: Any) -> Embedded:
@@ -209,8 +260,8 @@ async def start_for(upsd: Any) -> Embedded:
         listen.extend((h, item.port) for h in hosts)
         if upsd.config.tls is None and not is_loopback_host(item.host):
             log.warning("%s:%d: HTTP_LISTEN %s is reachable from other hosts without TLS: "
-                        "passwords for commands would cross the network in clear text "
-                        "(set CERTFILE to serve HTTPS)", conf.path, item.lineno, item.host)
+                        "passwords for commands would cross the network in clear text (%s)",
+                        conf.path, item.lineno, item.host, why_no_https(conf))
     try:
         embedded = await start(lambda: upsd.store, listen, (str(own[0]), int(own[1])),
                                upsd.config.tls)
