@@ -238,6 +238,8 @@ static int tls_step(struct conn *c)
 	int h = handshake(c);
 	if (h <= 0)
 		return h;
+	if (SSL_session_reused(c->ssl))
+		return -1; /* a resumed handshake would not be the full one measured */
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 	epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 	c->phase = P_READY;
