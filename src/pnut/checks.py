@@ -251,15 +251,21 @@ def tls_problems(conf: UpsdConf) -> list[Problem]:
     """TLS that upsd.conf asks for but upsd could not offer: a CERTFILE that does
     not load, or a certificate of its own that it cannot keep.  ``check-config``
     only: upsd logs the same line itself, once."""
-    from pnut.server.config import certfile_context, own_certificate_problem, tls_unavailable
+    from pnut.server.config import (
+        certfile_context,
+        client_certificates,
+        own_certificate_problem,
+        tls_unavailable,
+    )
 
     if conf.certfile is not None:
         try:
-            certfile_context(conf, conf.certfile)
+            context = certfile_context(conf, conf.certfile)
         except ValueError as exc:
             line, text = tls_unavailable(conf, str(exc), running=False)
             return [Problem.at(conf.path, line, text, "error")]
-        return []
+        problem = client_certificates(conf, context)
+        return [] if problem is None else [Problem(conf.path, problem[1], problem[0])]
     if not conf.wants_own_certificate:
         return []
     from pnut.tls import autocert

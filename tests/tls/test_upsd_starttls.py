@@ -14,6 +14,7 @@ where the library would hide the detail, and pnut's upsc.
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import socket
 import ssl
 from collections.abc import Iterator
@@ -333,16 +334,51 @@ def test_tls_configuration_nut_ignores_starts_with_a_warning(pki: Pki, conf: str
         st.close()
 
 
-def test_unloadable_clientcafile_starts_without_asking_for_certificates(pki: Pki) -> None:
+def test_unloadable_clientcafile_with_request_asks_for_no_certificate(pki: Pki) -> None:
     """CLIENTCAFILE is pnut's own line, which NUT ignores: upsd starts, says why
-    it asks for no client certificate, and serves TLS clients without one."""
-    st = _stack(f"CERTFILE {pki.server.cert}\nCERTREQUEST REQUIRE\n"
+    it asks for no client certificate (REQUEST: NUT's NSS build accepts one it
+    cannot verify), and serves TLS clients without one."""
+    st = _stack(f"CERTFILE {pki.server.cert}\nCERTREQUEST REQUEST\n"
                 "CLIENTCAFILE /nonexistent/ca.pem\n")
     try:
         assert (f"{st.dir}/upsd.conf: CLIENTCAFILE /nonexistent/ca.pem: cannot load: No such "
                 "file or directory - client certificates are not asked for") in st.log_text()
         with Client("127.0.0.1", st.port) as c:
             assert c.secure(verified(pki))
+            assert c.get_var("u", "ups.load") == "7"
+    finally:
+        st.close()
+
+
+def test_unloadable_clientcafile_with_require_fails_every_handshake(pki: Pki,
+                                                                    tmp_path: Path) -> None:
+    """CERTREQUEST REQUIRE with a CLIENTCAFILE that cannot be loaded: upsd starts
+    (as NUT starts it) and says why, but never gives TLS without the client
+    certificate the file asks for: none can verify, so every handshake fails,
+    with or without a certificate, until a reload loads the CA.  Plain reads
+    are answered (no REQUIRE_TLS), and check-config reports the same error."""
+    ca = tmp_path / "clients-ca.pem"
+    st = _stack(f"CERTFILE {pki.server.cert}\nCERTREQUEST REQUIRE\nCLIENTCAFILE {ca}\n")
+    try:
+        problem = (f"CLIENTCAFILE {ca}: cannot load: No such file or directory - CERTREQUEST "
+                   "REQUIRE: no client certificate can be verified, so every STARTTLS "
+                   "handshake fails until it loads (fix it and reload)")
+        assert f"{st.dir}/upsd.conf: {problem}" in st.log_text()
+        check = run([*PNUT, "check-config", "--confdir", str(st.dir)], env=st.env)
+        assert f"{st.dir}/upsd.conf: error: {problem}" in check.stdout, check.stdout
+        for certfile in (None, pki.client.cert):
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                sock = starttls_raw(st.port, client_context(pki.ca, certfile=certfile))
+                with sock:
+                    sock.sendall(b"VER\n")
+                    if sock.recv(100) == b"":
+                        raise ConnectionError("closed")
+        assert st.talk(["GET VAR u ups.load"]) == ['VAR u ups.load "7"']
+        ca.write_bytes(pki.ca.read_bytes())
+        st.procs[-1].send_signal(signal.SIGHUP)
+        wait_for(lambda: "Configuration reloaded" in st.log_text(), timeout=10)
+        with Client("127.0.0.1", st.port) as c:
+            assert c.secure(verified(pki, certfile=str(pki.client.cert)))
             assert c.get_var("u", "ups.load") == "7"
     finally:
         st.close()

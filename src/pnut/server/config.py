@@ -132,6 +132,24 @@ def tls_unavailable(conf: UpsdConf, why: str, running: bool) -> tuple[int, str]:
 
 def _client_certificates(conf: UpsdConf, context: ssl.SSLContext) -> None:
     """CERTREQUEST with CLIENTCAFILE: ask for (or require) client certificates."""
+    problem = client_certificates(conf, context)
+    if problem is not None:
+        level, text = problem
+        (log.error if level == "error" else log.warning)("%s: %s", conf.path, text)
+
+
+def client_certificates(conf: UpsdConf, context: ssl.SSLContext) -> tuple[str, str] | None:
+    """Apply CERTREQUEST and CLIENTCAFILE to ``context``; the problem, if any, as
+    (level, text) for upsd's log and ``pnut check-config``.
+
+    A CLIENTCAFILE that cannot be loaded (pnut's own line, which NUT ignores)
+    never stops upsd.  With REQUEST no certificate is asked for, as NUT's NSS
+    build accepts a certificate it cannot verify.  With REQUIRE certificates
+    are still required, against an empty trust store: no client certificate
+    can verify, so every STARTTLS handshake fails (logged) until it loads -
+    never TLS without the certificate the file asks for (NUT's NSS build,
+    whose trust is its certificate database, offers no TLS at all when that
+    database cannot be opened)."""
     import ssl
 
     if conf.certrequest and conf.clientcafile is not None:
@@ -142,16 +160,21 @@ def _client_certificates(conf: UpsdConf, context: ssl.SSLContext) -> None:
             else:
                 context.load_verify_locations(cafile=str(trust))
         except (OSError, ssl.SSLError) as exc:
-            # NUT ignores CLIENTCAFILE (pnut's own line): start, asking for no certificate
             reason = getattr(exc, "strerror", None) or str(exc)
-            log.warning("%s: CLIENTCAFILE %s: cannot load: %s - client certificates are not "
-                        "asked for", conf.path, conf.clientcafile, reason)
-        else:
-            context.verify_mode = (ssl.CERT_REQUIRED if conf.certrequest == 2
-                                   else ssl.CERT_OPTIONAL)
+            if conf.certrequest == 2:
+                context.verify_mode = ssl.CERT_REQUIRED
+                return "error", (
+                    f"CLIENTCAFILE {conf.clientcafile}: cannot load: {reason} - CERTREQUEST "
+                    "REQUIRE: no client certificate can be verified, so every STARTTLS "
+                    "handshake fails until it loads (fix it and reload)")
+            return "warning", (f"CLIENTCAFILE {conf.clientcafile}: cannot load: {reason} - "
+                               "client certificates are not asked for")
+        context.verify_mode = (ssl.CERT_REQUIRED if conf.certrequest == 2
+                               else ssl.CERT_OPTIONAL)
     elif conf.clientcafile is not None:
-        log.warning("%s: CLIENTCAFILE is set but CERTREQUEST is not: client certificates "
-                    "are not asked for", conf.path)
+        return "warning", ("CLIENTCAFILE is set but CERTREQUEST is not: client certificates "
+                           "are not asked for")
+    return None
 
 
 def own_certificate_problem(reason: str) -> str:
