@@ -247,10 +247,11 @@ def upsd_conf_problems(conf: UpsdConf) -> list[Problem]:
     return out
 
 
-def tls_problems(conf: UpsdConf) -> list[Problem]:
+def tls_problems(conf: UpsdConf, user: str | None = None) -> list[Problem]:
     """TLS that upsd.conf asks for but upsd could not offer: a CERTFILE that does
     not load, or a certificate of its own that it cannot keep.  ``check-config``
-    only: upsd logs the same line itself, once."""
+    only: upsd logs the same line itself, once.  ``user``: upsd's ``-u`` (the
+    run-as user; root checks the state directory as that user)."""
     from pnut.server.config import (
         certfile_context,
         client_certificates,
@@ -268,13 +269,29 @@ def tls_problems(conf: UpsdConf) -> list[Problem]:
         return [] if problem is None else [Problem(conf.path, problem[1], problem[0])]
     if not conf.wants_own_certificate:
         return []
+    from pnut import process
     from pnut.tls import autocert
 
     why = autocert.problem()
-    if why is None:
+    if why is not None:
+        line, text = tls_unavailable(conf, own_certificate_problem(why), running=False)
+        return [Problem.at(conf.path, line, text)]
+    # Made as root at start; replaced on a reload, by the user upsd runs as.
+    try:
+        account = process.run_as(user)
+    except process.ProcessError as exc:
+        return [Problem(f"-u {user}", str(exc), "error")]
+    later = autocert.renewal_problem(account)
+    if later is None:
         return []
-    line, text = tls_unavailable(conf, own_certificate_problem(why), running=False)
-    return [Problem.at(conf.path, line, text)]
+    assert account is not None
+    remote = conf.remote_listen()
+    line = conf.require_tls_line if remote is None else remote.lineno
+    return [Problem.at(conf.path, line, (
+        f"upsd keeps its own certificate in {autocert.state_dir()}, but once it runs as user "
+        f"{account.name} it cannot replace it there on a reload ({later}), as it must 30 "
+        f"days before its end or when the file is gone: make that directory writable by "
+        f"{account.name} (Debian's /var/lib/nut is root:nut 0770), or set CERTFILE"))]
 
 
 def _others_can_read(path: str) -> bool:
@@ -347,18 +364,19 @@ def upsmon_startup(conf: UpsmonConf) -> list[Problem]:
 
 # -- the whole directory -------------------------------------------------------------------
 
+def _upsd_conf_all(conf: UpsdConf, user: str | None) -> list[Problem]:
+    return upsd_conf_problems(conf) + tls_problems(conf, user)
+
+
 def _upssched_warnings(base: Path) -> list[str]:
     from pnut.config.upssched_conf import load_upssched_conf
 
     return load_upssched_conf(confdir=str(base)).warnings
 
 
-def _upsd_conf_all(conf: UpsdConf) -> list[Problem]:
-    return upsd_conf_problems(conf) + tls_problems(conf)
-
-
-def check_confdir(confdir: str | os.PathLike[str]) -> list[Problem]:
-    """Every problem of every NUT file present in ``confdir``."""
+def check_confdir(confdir: str | os.PathLike[str], user: str | None = None) -> list[Problem]:
+    """Every problem of every NUT file present in ``confdir``; ``user``: the
+    user upsd runs as (its ``-u``; default ``nut``), for what it must write."""
     base = Path(confdir)
     present = [name for name in FILES if (base / name).exists()]
     if not present:
@@ -370,7 +388,7 @@ def check_confdir(confdir: str | os.PathLike[str]) -> list[Problem]:
         out += check_nut_conf(base / "nut.conf")
     loaders = {
         "ups.conf": lambda: ups_conf_problems(load_ups_conf(base)),
-        "upsd.conf": lambda: _upsd_conf_all(load_upsd_conf(base)),
+        "upsd.conf": lambda: _upsd_conf_all(load_upsd_conf(base), user),
         "upssched.conf": lambda: _warnings(_upssched_warnings(base)),
     }
     for name in ("ups.conf", "upsd.conf", "upsd.users", "upsmon.conf", "upssched.conf"):

@@ -51,7 +51,7 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def test_every_problem_is_one_line_with_file_and_line(confdir: Path) -> None:
     _write(confdir, BROKEN)
     (confdir / "upsd.users").chmod(0o644)
-    result = _run("check-config", "--confdir", str(confdir))
+    result = _run("check-config", "--confdir", str(confdir), "-u", "root")
     assert result.returncode == 1
     d = str(confdir)
     expected = [
@@ -113,10 +113,12 @@ def test_a_clean_directory_passes(confdir: Path) -> None:
 
 
 def test_clear_text_beyond_loopback_is_fine_when_said_so(confdir: Path) -> None:
+    # -u root: upsd stays root, so replacing its own certificate later is root's too
+    # (the run-as user's check: tests/tls/test_upsd_tls_unavailable.py)
     _write(confdir, {"upsd.conf": "LISTEN 0.0.0.0\nREQUIRE_TLS no\n"})
-    assert _run("check-config", "--confdir", str(confdir)).returncode == 0
+    assert _run("check-config", "--confdir", str(confdir), "-u", "root").returncode == 0
     _write(confdir, {"upsd.conf": "LISTEN 0.0.0.0\nREQUIRE_TLS yes\n"})
-    assert _run("check-config", "--confdir", str(confdir)).returncode == 0
+    assert _run("check-config", "--confdir", str(confdir), "-u", "root").returncode == 0
 
 
 def test_syntax_errors_and_empty_directories(confdir: Path) -> None:

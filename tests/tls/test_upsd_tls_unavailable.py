@@ -15,7 +15,11 @@ lines, pnut's library and CLI, and NUT's upsc and upscmd.
 
 from __future__ import annotations
 
+import os
+import pwd
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -224,7 +228,8 @@ def test_check_config_reports_required_tls_that_cannot_be_offered(tmp_path: Path
     env = {"PATH": "/usr/bin:/bin", "STATE_DIRECTORY": str(lib)}
 
     def check() -> list[str]:
-        done = run([*PNUT, "check-config", "--confdir", str(conf)], env=env)
+        # -u root: upsd stays root, so replacing the certificate later is root's too
+        done = run([*PNUT, "check-config", "--confdir", str(conf), "-u", "root"], env=env)
         assert done.returncode == (0 if done.stdout.endswith("upsd.conf\n") else 1)
         return done.stdout.splitlines()
 
@@ -251,3 +256,41 @@ def test_check_config_reports_required_tls_that_cannot_be_offered(tmp_path: Path
         "file or directory - STARTTLS is not offered; CERTFILE must be one PEM file with the "
         "certificate chain and the private key ('pnut cert init' makes one)",
         f"{conf}: 1 error(s), 0 warning(s)"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="checking as another user needs root (CI is root)")
+def test_check_config_run_as_root_checks_the_renewal_as_the_run_as_user() -> None:
+    """upsd makes its own certificate as root at start, but replaces it on a
+    reload as the user it became: check-config, run as root, checks the state
+    directory as that user (-u, default nut), in a child that becomes it."""
+    base = Path(tempfile.mkdtemp(prefix="pnut-check-"))
+    try:
+        os.chmod(base, 0o755)  # the run-as user may pass through
+        conf = base / "etc"
+        conf.mkdir()
+        (conf / "upsd.conf").write_text("LISTEN 127.0.0.1\nREQUIRE_TLS yes\n")
+        lib = base / "lib"
+        env = {"PATH": "/usr/bin:/bin", "STATE_DIRECTORY": str(lib)}
+
+        def check(user: str) -> list[str]:
+            done = run([*PNUT, "check-config", "--confdir", str(conf), "-u", user], env=env)
+            return done.stdout.splitlines()[:-1]
+
+        def cannot(why: str) -> list[str]:
+            return [f"{conf}/upsd.conf:2: warning: upsd keeps its own certificate in {lib}, but "
+                    f"once it runs as user nobody it cannot replace it there on a reload "
+                    f"({why}), as it must 30 days before its end or when the file is gone: make "
+                    "that directory writable by nobody (Debian's /var/lib/nut is root:nut "
+                    "0770), or set CERTFILE"]
+
+        assert check("nobody") == cannot("it does not exist yet, and upsd would make it as "
+                                         "root, for root")
+        lib.mkdir(mode=0o700)  # root's: root can keep the certificate, nobody cannot
+        assert check("root") == []
+        assert check("nobody") == cannot("Permission denied")
+        os.chown(lib, pwd.getpwnam("nobody").pw_uid, -1)
+        assert check("nobody") == []
+        assert check("nosuchuser") == [
+            "-u nosuchuser: error: user 'nosuchuser' not found (-u, 'user =' or RUN_AS_USER)"]
+    finally:
+        shutil.rmtree(base)

@@ -1,4 +1,4 @@
-"""``pnut check-config [--confdir DIR]``: every problem of a NUT config directory.
+"""``pnut check-config [--confdir DIR] [-u USER]``: every problem of a NUT config directory.
 
 Prints one ``file:line: severity: problem`` line per finding and exits 1
 when there is any, 0 when the directory is clean, so it can gate a deploy.
@@ -19,9 +19,12 @@ def main(argv: list[str]) -> int:
                     "syntax, misspelt names, and what only shows across files. Exit status "
                     "1 when anything is reported.")
     p.add_argument("--confdir", help="config directory (default $NUT_CONFPATH or /etc/nut)")
+    p.add_argument("-u", dest="user", metavar="USER",
+                   help="the user upsd runs as (its -u; default nut): run as root, what upsd "
+                        "must write later is checked as that user")
     args = p.parse_args(argv)
     base = confpath(args.confdir)
-    problems = check_confdir(base)
+    problems = check_confdir(base, args.user)
     for problem in problems:
         print(problem)
     errors = sum(1 for x in problems if x.severity == "error")

@@ -22,6 +22,8 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pnut.process import Account, drop_privileges
+
 if TYPE_CHECKING:
     from cryptography import x509
 
@@ -127,3 +129,35 @@ def problem(directory: Path | None = None) -> str | None:
     if not os.access(_existing(path.parent), os.W_OK | os.X_OK):
         return os.strerror(errno.EACCES)
     return None
+
+
+def renewal_problem(account: Account | None, directory: Path | None = None) -> str | None:
+    """Why upsd, once it runs as ``account``, could not replace the certificate
+    on a reload (30 days before its end, or when the file is gone); None: it
+    could, or this cannot be told (not asked by root, or upsd stays root).
+
+    upsd makes the certificate as root at start (:func:`problem`), but
+    reloads after giving up root.  Checked in a child that becomes
+    ``account``, so its groups and ACLs count as they will."""
+    if account is None or os.geteuid() != 0:
+        return None
+    where = directory or state_dir()
+    if not where.is_dir():
+        return "it does not exist yet, and upsd would make it as root, for root"
+    if _access_as(account, where, os.W_OK | os.X_OK):
+        return None
+    return os.strerror(errno.EACCES)
+
+
+def _access_as(account: Account, path: Path, mode: int) -> bool:
+    """``os.access`` as ``account`` (root only): in a forked child that becomes it."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            drop_privileges(account, ())
+            code = 0 if os.access(path, mode) else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
