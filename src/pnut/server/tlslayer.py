@@ -182,6 +182,27 @@ class WriteBatch:
             layer._flush_raw()
 
 
+class _Lost:
+    """The TCP transport's protocol once its TLS layer has seen the connection lost."""
+
+    __slots__ = ()
+
+    def connection_made(self, transport: Any) -> None:
+        pass
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        pass
+
+
+_LOST = _Lost()
+
+
 class TLSLayer:
     """TLS between a TCP transport and the client's protocol (see the module doc)."""
 
@@ -251,7 +272,14 @@ class TLSLayer:
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
-        self.app.connection_lost(exc)
+        try:
+            self.app.connection_lost(exc)
+        finally:
+            # The TCP transport points back here: without this cycle each
+            # connection's OpenSSL state (~30 KiB) is freed now rather than
+            # by a full pass of the garbage collector, which after a burst of
+            # handshakes kept hundreds of them (and the heap they grew).
+            self.raw.set_protocol(_LOST)
 
     # -- the client's side: what ClientProtocol uses of a transport --------------
     def write(self, data: bytes) -> int:
