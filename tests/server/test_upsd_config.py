@@ -223,3 +223,20 @@ def test_malformed_hash_starts_with_a_warning() -> None:
     assert u.authenticate("a", "$argon2id$broken") is None
 
 
+
+
+def test_certificate_times_read_as_the_ssl_module_reads_them() -> None:
+    import ssl
+    import time
+
+    from pnut.server.config import cert_time
+
+    # Every 9 days and 7 hours from 1950 to 2100 (UTCTime and GeneralizedTime),
+    # leap days included, as OpenSSL prints them (day padded with a space).
+    for when in range(-631152000, 4102444800, 9 * 86400 + 7 * 3600 + 61):
+        text = time.strftime("%b %e %H:%M:%S %Y GMT", time.gmtime(when))
+        assert cert_time(text) == ssl.cert_time_to_seconds(text) == when, text
+    for bad in ("Feb 29 12:00:00 2024 UTC", "Foo  1 00:00:00 2024 GMT", "Jan 32 00:00:00 2024 GMT",
+                "Jan  1 24:00:00 2024 GMT", "Jan  1 2024 GMT", ""):
+        with pytest.raises(ValueError):
+            cert_time(bad)

@@ -159,7 +159,17 @@ def test_expired_certificate_fails_verification(pki: Pki, legacy: Stack) -> None
     with Client("127.0.0.1", legacy.port) as c:
         assert c.secure(TlsSettings())
         assert c.get_var("u", "battery.charge") == "88"
-    assert "expired on" in legacy.log_text()  # upsd warned at start-up
+    day = certs.load_first_cert(pki.expired.cert).not_valid_after_utc.strftime("%Y-%m-%d")
+    assert f"expired on {day}" in legacy.log_text()  # upsd warned at start-up
+
+
+def test_upsd_with_a_certfile_loads_no_cryptography(strict: Stack) -> None:
+    """The cryptography package (~10 MB resident) makes certificates: a upsd given
+    one (CERTFILE) reads it, and checks its date, with the ssl module alone."""
+    upsd = next(proc for proc in strict.procs if "upsd" in proc.args)
+    maps = Path(f"/proc/{upsd.pid}/maps").read_text()
+    assert "libssl" in maps  # what this upsd has loaded, TLS included
+    assert "/cryptography/" not in maps  # its compiled bindings, there once it is imported
 
 
 def test_pin_match_and_mismatch(pki: Pki, strict: Stack) -> None:
