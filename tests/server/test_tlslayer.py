@@ -168,6 +168,8 @@ def test_a_lost_connection_frees_its_tls_state_without_the_gc(pki: Path) -> None
     freed = weakref.ref(layer.records.ssl_object)
     del layer, raw
 
+    theirs.settimeout(10)  # and the layer's handshake timer bounds the loop's passes
+
     def client() -> None:
         with client_context(pki / "ca.pem").wrap_socket(theirs, server_hostname="127.0.0.1") \
                 as tls:
