@@ -1,7 +1,8 @@
 """upsd's CPU per request and per connection, without a load generator: is a change faster?
 
     git worktree add --detach /tmp/before <rev>
-    python bench/hotpath.py /tmp/before/src src [--rounds 5] [--reps 5] [--ops get1,get16,connect16]
+    python bench/hotpath.py /tmp/before/src src [--rounds 5] [--reps 5]
+        [--ops get1,get16,connect16,tlsconnect16]
 
 bench/ab.py drives a separate upsd with the C load generator: its figures
 move with how the two processes happen to share the CPUs (how many
@@ -18,13 +19,17 @@ Operations (ns of upsd CPU each): ``get1`` a GET VAR answered from the
 reply cache, one connection, one pass per request; ``get16`` the same on
 16 connections served by one pass; ``connect16`` 16 clients connecting,
 sending ``VER`` and ``LOGOUT`` together and reading the goodbye, per
-connection (accept to close).  The UPS is NUT's C dummy-ups, as in ab.py.
+connection (accept to close); ``tlsconnect16`` as connect16 with STARTTLS
+and a full TLS handshake first (upsd with CERTFILE, the certificate of
+bench/tlsbench.py; the clients' TLS, Python's ssl on memory BIOs, runs
+between the timed passes).  The UPS is NUT's C dummy-ups, as in ab.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -33,7 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REQUEST = b"GET VAR eaton ups.status\n"
-OPS = ("get1", "get16", "connect16")
+OPS = ("get1", "get16", "connect16", "tlsconnect16")
 
 
 def child(confdir: Path, statepath: str, port: int, reps: int, ops: list[str]) -> None:
@@ -106,8 +111,25 @@ def child(confdir: Path, statepath: str, port: int, reps: int, ops: list[str]) -
                 clients = [e for e in clients if not e[1].endswith(b"OK Goodbye\n")]
         return 16 * n
 
+    tls_client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    tls_client.check_hostname = False
+    tls_client.verify_mode = ssl.CERT_NONE
+
+    def tlsconnect16(n: int) -> int:
+        for _ in range(n):
+            clients = [_TLSClient(socket.create_connection(addr), tls_client) for _ in range(16)]
+            for _ in range(10_000):
+                if not clients:
+                    break
+                one_pass()
+                clients = [c for c in clients if not c.step()]
+            else:
+                raise SystemExit("TLS clients still waiting after 10,000 passes")
+        return 16 * n
+
     table: dict[str, tuple[Callable[[int], int], int]] = {
-        "get1": (get1, 3000), "get16": (get16, 300), "connect16": (connect16, 60)}
+        "get1": (get1, 3000), "get16": (get16, 300), "connect16": (connect16, 60),
+        "tlsconnect16": (tlsconnect16, 10)}
     cells = []
     for op in ops:
         func, n = table[op]
@@ -119,6 +141,57 @@ def child(confdir: Path, statepath: str, port: int, reps: int, ops: list[str]) -
             best = min(best, spent[0] / done)
         cells.append(f"{op} {best:.0f}")
     print("  ".join(cells))
+
+
+class _TLSClient:
+    """One client of tlsconnect16: STARTTLS, handshake, VER and LOGOUT, close."""
+
+    def __init__(self, sock: socket.socket, context: ssl.SSLContext) -> None:
+        self.sock = sock
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing)
+        self.got = b""
+        self.phase = "starttls"
+        sock.send(b"STARTTLS\n")
+
+    def step(self) -> bool:
+        """Whatever upsd's last pass sent; True once the goodbye is in (then closed)."""
+        data = _read(self.sock)
+        if data is None:
+            return False
+        if not data:
+            raise SystemExit("upsd closed a TLS client's connection")
+        if self.phase == "starttls":
+            self.got += data
+            if not self.got.endswith(b"\n"):
+                return False
+            if self.got != b"OK STARTTLS\n":
+                raise SystemExit(f"STARTTLS answered {self.got!r}")
+            self.got, self.phase = b"", "handshake"
+        else:
+            self.incoming.write(data)
+        if self.phase == "handshake":
+            try:
+                self.tls.do_handshake()
+            except ssl.SSLWantReadError:
+                self.sock.send(self.outgoing.read())
+                return False
+            if self.tls.session_reused:
+                raise SystemExit("a TLS handshake was resumed")
+            self.tls.write(b"VER\nLOGOUT\n")
+            self.sock.send(self.outgoing.read())
+            self.phase = "requests"
+            return False
+        try:
+            while chunk := self.tls.read(4096):  # b"": close_notify
+                self.got += chunk
+        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+            pass
+        if not self.got.endswith(b"OK Goodbye\n"):
+            return False
+        self.sock.close()
+        return True
 
 
 def _read(conn: socket.socket) -> bytes | None:
@@ -156,6 +229,11 @@ def main() -> int:
 
     best: dict[str, dict[str, float]] = {}
     with Stack([Ups(run.UPS, run.DEV.read_text())]) as st:
+        if "tlsconnect16" in ops:
+            import tlsbench
+
+            tls_conf, _ = tlsbench.upsd_conf("pnut", st.dir)
+            st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\n{tls_conf}")
         st.start_driver(st.upses[0], "nut")
         for _ in range(args.rounds):
             for tree in args.trees:
