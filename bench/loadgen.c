@@ -366,6 +366,10 @@ static void tls_setup(void)
 	SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, NULL);
 	SSL_CTX_set_cert_verify_callback(ssl_ctx, accept_chain, NULL);
 	SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_OFF);
+	/* The suite NUT's NSS upsd picks (its own preference); an OpenSSL server
+	 * such as pnut's follows the client's, which was TLS_AES_256_GCM_SHA384:
+	 * now both run the same one. */
+	SSL_CTX_set_ciphersuites(ssl_ctx, "TLS_AES_128_GCM_SHA256");
 	/* records read in as few reads as the kernel allows, not header then body */
 	SSL_CTX_set_read_ahead(ssl_ctx, 1);
 }
