@@ -34,7 +34,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -64,7 +63,7 @@
 
 enum mode { GET, LIST, CONNECT, IDLE, WATCH, TLSGET, TLSCONNECT };
 /* TLS connection phases (plain modes stay in P_READY, without SSL). */
-enum phase { P_READY, P_STARTTLS, P_HANDSHAKE };
+enum phase { P_READY, P_CONNECTING, P_STARTTLS, P_HANDSHAKE };
 
 struct conn {
 	int fd;
@@ -179,22 +178,38 @@ static void conn_close(struct conn *c)
 /* Open a connection (and in TLS modes send STARTTLS); register it. */
 static int conn_open(struct conn *c)
 {
-	c->fd = open_conn();
-	if (c->fd < 0)
-		return -1;
 	c->have = 0;
 	c->started = now();
-	c->phase = P_READY;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-	epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
 	if (tls_mode) {
-		/* non-blocking: OpenSSL must say WANT_READ, not wait, when a read is drained */
-		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-		c->phase = P_STARTTLS;
-		if (write(c->fd, "STARTTLS\n", 9) != 9)
+		/* Non-blocking from the start: a connect to a server whose accept
+		 * queue is full (NUT's holds 16, and its upsd serves nobody while it
+		 * waits for one client's handshake) must not stop the other
+		 * connections, that client's among them; and OpenSSL must say
+		 * WANT_READ, not wait, when a read is drained. */
+		int one = 1;
+		c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (c->fd < 0)
+			return -1;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		int r = connect(c->fd, (struct sockaddr *)&addr, sizeof(addr));
+		if (r < 0 && errno != EINPROGRESS) {
+			close(c->fd);
+			c->fd = -1;
+			return -1;
+		}
+		c->phase = r == 0 ? P_STARTTLS : P_CONNECTING;
+		struct epoll_event ev = { .events = r == 0 ? EPOLLIN : EPOLLOUT, .data.ptr = c };
+		epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+		if (r == 0 && write(c->fd, "STARTTLS\n", 9) != 9)
 			return -1;
 		return 0;
 	}
+	c->fd = open_conn();
+	if (c->fd < 0)
+		return -1;
+	c->phase = P_READY;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+	epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
 	return send_req(c);
 }
 
@@ -220,6 +235,16 @@ static int handshake(struct conn *c)
 static int tls_step(struct conn *c)
 {
 #ifdef WITH_TLS
+	if (c->phase == P_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0)
+			return -1;
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+		epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+		c->phase = P_STARTTLS;
+		return write(c->fd, "STARTTLS\n", 9) == 9 ? 0 : -1;
+	}
 	if (c->phase == P_STARTTLS) {
 		ssize_t r = read(c->fd, c->buf + c->have, sizeof(c->buf) - 1 - c->have);
 		if (r <= 0)
