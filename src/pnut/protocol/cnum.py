@@ -7,10 +7,12 @@ Only ASCII blanks, signs and digits count, as in the C locale: Python's own
 from __future__ import annotations
 
 import re
+from typing import Final
 
-_BLANKS = " \t\n\r\x0b\x0c"
-_DIGITS = "0123456789abcdef"
-_FLOAT = re.compile(r"[ \t\n\r\x0b\x0c]*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
+_BLANKS: Final = " \t\n\r\x0b\x0c"
+_DIGITS: Final = "0123456789abcdef"
+_FLOAT: Final = re.compile(
+    r"[ \t\n\r\x0b\x0c]*([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)")
 
 
 def strtol(text: str, base: int = 10) -> tuple[int, int]:

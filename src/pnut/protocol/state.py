@@ -16,6 +16,7 @@ and commands sorted case-insensitively; enums and ranges in insertion order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from pnut.protocol import driversock as ds
 from pnut.protocol.driversock import (
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 #: TRACKING result codes and what GET TRACKING says (see TrackingResult).
-TRACKING_ANSWERS = {int(r): r.answer for r in TrackingResult}
+TRACKING_ANSWERS: Final = {int(r): r.answer for r in TrackingResult}
 
 
 @dataclass(slots=True)

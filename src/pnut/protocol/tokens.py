@@ -34,28 +34,28 @@ from __future__ import annotations
 
 import re
 from enum import Enum, auto
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from pnut.protocol.limits import MAX_ARGS, MAX_PENDING_LINE, MAX_WORD_LEN
 
-_SPACE = frozenset(b" \t\r\x0b\x0c")
-_NEWLINE = 0x0A
+_SPACE: Final = frozenset(b" \t\r\x0b\x0c")
+_NEWLINE: Final = 0x0A
 # A line the fast path may split: printable ASCII and white space, none of
 # the characters that change the grammar.
-_SIMPLE = re.compile(rb'[^"\\#=\x00-\x08\x0a\x0e-\x1f\x80-\xff]*')
+_SIMPLE: Final = re.compile(rb'[^"\\#=\x00-\x08\x0a\x0e-\x1f\x80-\xff]*')
 # Whole reads of such lines (newlines allowed): one match, one decode.
-_SIMPLE_LINES = re.compile(rb'[^"\\#=\x00-\x08\x0e-\x1f\x80-\xff]*')
+_SIMPLE_LINES: Final = re.compile(rb'[^"\\#=\x00-\x08\x0e-\x1f\x80-\xff]*')
 # Characters the encoder escapes (pconf_encode).
-_ESCAPE_RE = re.compile(r'([#\\"])')
-_NEEDS_QUOTES = re.compile(r"[\s=]|^$")
+_ESCAPE_RE: Final = re.compile(r'([#\\"])')
+_NEEDS_QUOTES: Final = re.compile(r"[\s=]|^$")
 # Runs the state machine may take at once: ordinary bytes of an unquoted
 # word, of a quoted word (newlines included: quotes span lines), and blanks.
-_WORD_RUN = re.compile(rb'(?:[^\t\n\x0b\x0c\r #=\\]+|\\[\s\S])+')
-_QUOTED_RUN = re.compile(rb'(?:[^"#\\]+|\\[\s\S])+')
-_ESCAPED = re.compile(rb"\\([\s\S])")
-_BLANK_RUN = re.compile(rb"[\t\x0b\x0c\r ]+")
+_WORD_RUN: Final = re.compile(rb'(?:[^\t\n\x0b\x0c\r #=\\]+|\\[\s\S])+')
+_QUOTED_RUN: Final = re.compile(rb'(?:[^"#\\]+|\\[\s\S])+')
+_ESCAPED: Final = re.compile(rb"\\([\s\S])")
+_BLANK_RUN: Final = re.compile(rb"[\t\x0b\x0c\r ]+")
 # Bytes _addchar drops (outside 0x20..0x7F).
-_DROPPED = bytes(range(0x20)) + bytes(range(0x80, 0x100))
+_DROPPED: Final = bytes(range(0x20)) + bytes(range(0x80, 0x100))
 
 
 class _State(Enum):
@@ -68,7 +68,7 @@ class _State(Enum):
     ERROR = auto()
 
 
-_WORDSTART = _State.WORDSTART
+_WORDSTART: Final = _State.WORDSTART
 
 
 class Line(NamedTuple):

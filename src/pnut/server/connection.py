@@ -48,6 +48,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from pnut.protocol.commands import VERBS
 from pnut.protocol.limits import MAX_ARGS, MAX_WORD_LEN
@@ -57,12 +58,12 @@ from pnut.server.session import Context, Session
 
 #: The longest physical line whose words can all survive: 32 words of 512
 #: characters, each escaped (2 bytes a character) and quoted, with a blank.
-MAX_LINE = MAX_ARGS * (2 * MAX_WORD_LEN + 3)
+MAX_LINE: Final = MAX_ARGS * (2 * MAX_WORD_LEN + 3)
 #: Runs of bytes the tokenizer drops (outside 0x20..0x7F, except the blanks
 #: and the newline).  Replacing a run by one NUL changes no line: every such
 #: byte acts alike (dropped; at a word's start it starts the word), so only
 #: the first of a run can matter.
-_DROPPED_RUN = re.compile(rb"[\x00-\x08\x0e-\x1f\x80-\xff]{2,}")
+_DROPPED_RUN: Final = re.compile(rb"[\x00-\x08\x0e-\x1f\x80-\xff]{2,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ class Limits:
     max_unsent: int = 1024 * 1024
 
 
-LIMITS = Limits()
+LIMITS: Final = Limits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ class Drop:
 
 
 Event = StartTLS | Close | Drop
-_CLOSE = Close()
+_CLOSE: Final = Close()
 
 
 class Connection:

@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pnut.protocol import driversock as ds
 from pnut.protocol.limits import STATUS_WAIT
@@ -40,16 +40,16 @@ log = logging.getLogger("pnut.upsd")
 
 #: Seconds between connection attempts while a driver is away (NUT: one
 #: main-loop pass, at most 2 s).
-RECONNECT_INTERVAL = 2.0
+RECONNECT_INTERVAL: Final = 2.0
 #: NUT complains about an unreachable driver at most this often (seconds).
-CONNFAIL_LOG_INTERVAL = 300.0
+CONNFAIL_LOG_INTERVAL: Final = 300.0
 #: Bytes upsd may queue for a driver that does not read before it gives
 #: up on the connection.
-MAX_DRIVER_BACKLOG = 1024 * 1024
-_DUMPALL = ds.serialize(ds.DumpAll()).encode()
+MAX_DRIVER_BACKLOG: Final = 1024 * 1024
+_DUMPALL: Final = ds.serialize(ds.DumpAll()).encode()
 #: Bytes from a driver handled per event-loop turn (a DUMPALL of a big UPS
 #: is a few of them; the rest of a flood waits, reading paused).
-DRIVER_BYTES_PER_TURN = 16 * 1024
+DRIVER_BYTES_PER_TURN: Final = 16 * 1024
 
 
 class _DriverProtocol:

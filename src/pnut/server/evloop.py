@@ -37,19 +37,19 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 log = logging.getLogger("pnut.upsd")
 
-_IN = select.EPOLLIN
-_OUT = select.EPOLLOUT
+_IN: Final = select.EPOLLIN
+_OUT: Final = select.EPOLLOUT
 #: Errors and hang-ups wake both the reader and the writer: they find out.
-_READ_EVENTS = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
-_WRITE_EVENTS = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
+_READ_EVENTS: Final = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
+_WRITE_EVENTS: Final = select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP
 #: Longest single wait (seconds): the loop wakes at least this often.
-_MAX_WAIT = 3600.0
+_MAX_WAIT: Final = 3600.0
 #: Cancelled timers in the heap before it is swept (when they are half of it).
-_SWEEP_AT = 256
+_SWEEP_AT: Final = 256
 
 
 class Handle:

@@ -24,9 +24,10 @@ import ipaddress
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 
 #: Addresses with recent failures kept at most; beyond, the stalest go first.
-MAX_TRACKED = 65536
+MAX_TRACKED: Final = 65536
 
 
 class AddressGuard:

@@ -21,18 +21,18 @@ the request (REQUIRE_TLS before STARTTLS).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from pnut.protocol.state import UpsState
 from pnut.server.session import Context
 from pnut.server.store import UpsEntry
 
 #: Distinct request lines kept; beyond this the table starts afresh.
-MAX_ENTRIES = 4096
+MAX_ENTRIES: Final = 4096
 #: Longest request line kept as a key (a GET VAR of two 63-character
 #: names is ~140 bytes): the table holds at most MAX_ENTRIES * MAX_REQUEST
 #: key bytes (1 MiB) whatever clients send.
-MAX_REQUEST = 256
+MAX_REQUEST: Final = 256
 
 
 class _Hit(NamedTuple):

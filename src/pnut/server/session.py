@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from pnut.config.cmdvartab import Descriptions
 from pnut.config.users import User, Users
@@ -63,9 +63,9 @@ from pnut.server.tracking import Tracker, new_id
 
 log = logging.getLogger("pnut.upsd")
 
-_ERR_UNKNOWN_COMMAND = rp.format_err(ErrorName.UNKNOWN_COMMAND)
-_ERR_TLS_NOT_ENABLED = rp.format_err(ErrorName.TLS_NOT_ENABLED)
-_GET_VAR = BY_NAME["GET VAR"]
+_ERR_UNKNOWN_COMMAND: Final = rp.format_err(ErrorName.UNKNOWN_COMMAND)
+_ERR_TLS_NOT_ENABLED: Final = rp.format_err(ErrorName.TLS_NOT_ENABLED)
+_GET_VAR: Final = BY_NAME["GET VAR"]
 
 
 @dataclass
@@ -427,11 +427,11 @@ class Session:
 
 
 
-_VER = rp.format_text(SERVER_INFO)
-_PROTVER = rp.format_text(PROTOCOL_VERSION)
-_HELP = rp.format_text(HELP_TEXT)
+_VER: Final = rp.format_text(SERVER_INFO)
+_PROTVER: Final = rp.format_text(PROTOCOL_VERSION)
+_HELP: Final = rp.format_text(HELP_TEXT)
 
 #: Handler name of the command table -> session method (every row has one).
-_DISPATCH: dict[str, Callable[[Session, Any], str]] = {
+_DISPATCH: Final[dict[str, Callable[[Session, Any], str]]] = {
     row.handler: getattr(Session, "_" + row.handler) for row in TABLE
 }

@@ -46,13 +46,13 @@ from __future__ import annotations
 import contextlib
 import ssl
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from pnut.server.transport import FIRST_READ, Cancellable, Loop, SocketTransport, StreamProtocol
 
 #: Plaintext asked of OpenSSL per SSL_read after the first (which asks the
 #: transport's FIRST_READ): one whole record (RFC 8446's 2^14 bytes).
-READ_SIZE = 16 * 1024
+READ_SIZE: Final = 16 * 1024
 
 
 class _Engine(Protocol):
@@ -200,7 +200,7 @@ class _Lost:
         pass
 
 
-_LOST = _Lost()
+_LOST: Final = _Lost()
 
 
 class TLSLayer:

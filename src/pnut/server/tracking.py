@@ -15,15 +15,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from typing import Final
 
 from pnut.protocol.cnum import atoi
 from pnut.protocol.driversock import TrackingResult
 
-PENDING = "PENDING"
-UNKNOWN = "ERR UNKNOWN"
+PENDING: Final = "PENDING"
+UNKNOWN: Final = "ERR UNKNOWN"
 #: Pending and answered ids kept at most (a client asking faster than
 #: TRACKINGDELAY forgets them gets the oldest forgotten first).
-MAX_TRACKING = 10_000
+MAX_TRACKING: Final = 10_000
 
 
 def new_id() -> str:

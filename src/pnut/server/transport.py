@@ -36,24 +36,24 @@ import errno
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 log = logging.getLogger("pnut.upsd")
 
 #: Bytes asked of the kernel per read (a pipelined burst of requests fits).
-READ_SIZE = 32 * 1024
+READ_SIZE: Final = 32 * 1024
 #: Bytes asked first: the largest bytes object CPython's small-object
 #: allocator makes (512 bytes with its 33-byte header).  A read of READ_SIZE
 #: makes the C library allocate 32 KiB, then shrink it to the few bytes a
 #: request has, per request; a read this size stays in Python's own pools.
 #: Only when it comes back full is the rest (up to READ_SIZE) read at once.
-FIRST_READ = 512 - 33
+FIRST_READ: Final = 512 - 33
 #: Connections accepted per readiness of a listening socket (then others run).
-ACCEPT_PER_PASS = 128
+ACCEPT_PER_PASS: Final = 128
 #: Seconds without accepting after running out of descriptors (as asyncio).
-ACCEPT_RETRY_DELAY = 1.0
-_DONTWAIT = socket.MSG_DONTWAIT
-_OUT_OF_FILES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_RETRY_DELAY: Final = 1.0
+_DONTWAIT: Final = socket.MSG_DONTWAIT
+_OUT_OF_FILES: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 class Cancellable(Protocol):
