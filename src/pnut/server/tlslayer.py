@@ -68,7 +68,8 @@ class _Engine(Protocol):
 class TLSRecords:
     """The server side of one TLS connection, without I/O."""
 
-    __slots__ = ("_c", "_feed", "_in", "_obj", "_out", "_read", "_write", "eof", "established")
+    __slots__ = ("_drain", "_feed", "_in", "_obj", "_out", "_read", "_write", "eof",
+                 "established")
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self._in = ssl.MemoryBIO()
@@ -76,12 +77,13 @@ class TLSRecords:
         self._obj = context.wrap_bio(self._in, self._out, server_side=True)
         #: Reads and writes skip ssl.py's one-line wrappers (two Python calls
         #: of the few per request) when the C object is there, as in CPython.
-        self._c: _Engine = getattr(self._obj, "_sslobj", self._obj)
+        engine: _Engine = getattr(self._obj, "_sslobj", self._obj)
         # Bound once: compiled code calls a method of a C object by name,
         # a type lookup per call, several per request.
         self._feed: Callable[[bytes], int] = self._in.write
-        self._read: Callable[[int], bytes] = self._c.read
-        self._write: Callable[[bytes], int] = self._c.write
+        self._read: Callable[[int], bytes] = engine.read
+        self._write: Callable[[bytes], int] = engine.write
+        self._drain: Callable[[], bytes] = self._out.read
         self.established = False
         #: The peer sent close_notify: no more plaintext will come.
         self.eof = False
@@ -105,7 +107,6 @@ class TLSRecords:
             self.established = True
             if not incoming.pending:
                 return b""
-        c = self._c
         try:
             # FIRST_READ, as the TCP transport: a record of a few plaintext
             # bytes then stays in Python's small-object pools instead of a
@@ -118,16 +119,17 @@ class TLSRecords:
         if not chunk:  # close_notify
             self.eof = True
             return b""
-        if not incoming.pending and not c.pending():
-            return chunk  # one record: a request's usual case
+        if len(chunk) < FIRST_READ and not incoming.pending:
+            return chunk  # one record, all read: a request's usual case
         return self._more(chunk)
 
     def _more(self, first: bytes) -> bytes:
-        c, incoming = self._c, self._in
+        engine: _Engine = getattr(self._obj, "_sslobj", self._obj)
+        incoming = self._in
         chunks = [first]
-        while incoming.pending or c.pending():
+        while incoming.pending or engine.pending():
             try:
-                chunk = c.read(READ_SIZE)
+                chunk = self._read(READ_SIZE)
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:
@@ -148,8 +150,7 @@ class TLSRecords:
             self._obj.unwrap()
 
     def data_to_send(self) -> bytes:
-        out = self._out
-        return out.read() if out.pending else b""
+        return self._drain()  # b"" when there is none
 
     @property
     def has_output(self) -> bool:
