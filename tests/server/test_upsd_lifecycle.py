@@ -169,6 +169,20 @@ def test_an_unbindable_listen_address_is_a_warning_when_another_binds(
         st.close()
 
 
+def _start_chrooted(st: Stack) -> subprocess.Popen[bytes]:
+    """pnut's drivers, then ``upsd -r`` chrooted to the stack's directory, serving."""
+    for ups in st.upses:
+        st.start_driver(ups, "pnut")
+    upsd = st.spawn([*PNUT, "upsd", "-F", "-u", "root", "--confdir", str(st.dir),
+                     "-r", str(st.dir)], "upsd-pnut")
+    try:
+        wait_for(lambda: st.talk(["GET VAR u ups.load"]) == ['VAR u ups.load "9"'] or
+                 upsd.poll() is not None, timeout=15)
+    except TimeoutError:
+        raise AssertionError(st.log_text()) from None
+    return upsd
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root (CI runs as root)")
 def test_r_chroots_after_binding_and_reaches_the_drivers_inside() -> None:
     """NUT's ``upsd -r DIR``: files read and ports bound first, then chroot; the
@@ -176,15 +190,7 @@ def test_r_chroots_after_binding_and_reaches_the_drivers_inside() -> None:
     st = Stack([Ups("u", "ups.status: OL\nups.load: 9\n")], users=USERS)
     st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\nSTATEPATH /state\n")
     try:
-        for ups in st.upses:
-            st.start_driver(ups, "pnut")
-        upsd = st.spawn([*PNUT, "upsd", "-F", "-u", "root", "--confdir", str(st.dir),
-                         "-r", str(st.dir)], "upsd-pnut")
-        try:
-            wait_for(lambda: st.talk(["GET VAR u ups.load"]) == ['VAR u ups.load "9"'] or
-                     upsd.poll() is not None, timeout=15)
-        except TimeoutError:
-            raise AssertionError(st.log_text()) from None
+        upsd = _start_chrooted(st)
         assert upsd.poll() is None, st.log_text()
         assert os.readlink(f"/proc/{upsd.pid}/root") == str(st.dir)
         assert f"chrooted to {st.dir}" in st.log_text()
@@ -217,15 +223,7 @@ def test_r_a_reload_that_gains_the_certificate_inside_the_chroot(at_start: str) 
     inside.symlink_to("/")
     desc = ['DESC u ups.load "Load on UPS (percent of full)"']
     try:
-        for ups in st.upses:
-            st.start_driver(ups, "pnut")
-        upsd = st.spawn([*PNUT, "upsd", "-F", "-u", "root", "--confdir", str(st.dir),
-                         "-r", str(st.dir)], "upsd-pnut")
-        try:
-            wait_for(lambda: st.talk(["GET VAR u ups.load"]) == ['VAR u ups.load "9"'] or
-                     upsd.poll() is not None, timeout=15)
-        except TimeoutError:
-            raise AssertionError(st.log_text()) from None
+        upsd = _start_chrooted(st)
         assert st.talk(["STARTTLS", "GET DESC u ups.load"]) == [
             "ERR FEATURE-NOT-CONFIGURED", *desc]
         init_pki(pem.parent, ["127.0.0.1"])
