@@ -31,6 +31,9 @@ def test_units_are_written_and_pass_systemd_analyze_verify(tmp_path: Path) -> No
     assert Path(pnut).is_absolute() and os.access(pnut, os.X_OK)
     assert f"ExecStart={pnut} upsd -F\n" in server and "Type=notify\n" in server
     assert "Conflicts=nut-server.service\n" in server
+    # upsd, once it runs as nut, replaces its own certificate there on a reload
+    assert "StateDirectoryMode=0770\n" in server
+    assert "ExecStartPre=-/usr/bin/install -d -o root -g nut -m 0770 %S/nut\n" in server
     driver = (tmp_path / "pnut-driver@.service").read_text()
     assert f"ExecStart={pnut} upsdrvctl -F start %I\n" in driver
     assert "@" not in server.replace("pnut-driver@", "")  # every placeholder filled
