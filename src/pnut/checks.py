@@ -25,13 +25,12 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import stat
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pnut.config.parser import ConfigError, did_you_mean
+from pnut.config.problems import Problem, upsd_conf_problems, users_problems
+from pnut.config.problems import warning_problems as _warnings
 from pnut.config.ups_conf import UpsConf, UpsSection, load_ups_conf
 from pnut.config.upsd_conf import UpsdConf, is_loopback_host, load_upsd_conf
 from pnut.config.users import Users, load_users
@@ -62,43 +61,6 @@ CORE_KEYS = (
 CORE_FLAGS = ("nolock", "ignorelb", "nowait", "allow_killpower", "usb_set_altinterface")
 #: Where Debian puts NUT's C drivers.
 DEFAULT_DRIVERPATH = "/lib/nut"
-
-_WHERE = re.compile(r"^(.*?):(\d+): (.*)$", re.S)
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One finding: where (``file`` or ``file:line``), how bad, and what."""
-
-    where: str
-    message: str
-    severity: str = "warning"  # or "error"
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.severity}: {self.message}"
-
-    @classmethod
-    def at(cls, path: str, lineno: int | None, message: str,
-           severity: str = "warning") -> Problem:
-        return cls(f"{path}:{lineno}" if lineno else path, message, severity)
-
-    @classmethod
-    def from_warning(cls, text: str) -> Problem:
-        """A loader's ``file:line: text`` warning as a Problem."""
-        m = _WHERE.match(text)
-        if m is not None:
-            return cls(f"{m[1]}:{m[2]}", m[3])
-        path, _, rest = text.partition(": ")
-        return cls(path, rest) if rest else cls("", text)
-
-    @classmethod
-    def from_error(cls, exc: ConfigError) -> Problem:
-        return cls.at(exc.path, exc.lineno, exc.problem, "error")
-
-
-def _warnings(texts: Iterable[str]) -> list[Problem]:
-    return [Problem.from_warning(t) for t in texts]
-
 
 # -- nut.conf ----------------------------------------------------------------------------
 
@@ -231,21 +193,7 @@ def ups_conf_problems(conf: UpsConf) -> list[Problem]:
     return out
 
 
-# -- upsd.conf and upsd.users ------------------------------------------------------------
-
-def upsd_conf_problems(conf: UpsdConf) -> list[Problem]:
-    out = _warnings(conf.warnings)
-    remote = conf.remote_listen()
-    if remote is not None and conf.require_tls is None:  # 'REQUIRE_TLS no' means: I know
-        out.append(Problem.at(conf.path, remote.lineno,
-                              f"LISTEN {remote.host}: clients on other hosts that do not use "
-                              "STARTTLS send their passwords in clear text"
-                              + ("" if conf.certfile else "; pnut offers STARTTLS with its own "
-                                 "certificate") + " - add 'REQUIRE_TLS yes' to refuse clear "
-                              "text, or 'REQUIRE_TLS no' to accept it knowingly "
-                              "(docs/security.md)"))
-    return out
-
+# -- upsd.conf's TLS (the rest of upsd.conf and upsd.users: pnut.config.problems) --------
 
 def tls_problems(conf: UpsdConf, user: str | None = None) -> list[Problem]:
     """TLS that upsd.conf asks for but upsd could not offer: a CERTFILE that does
@@ -292,31 +240,6 @@ def tls_problems(conf: UpsdConf, user: str | None = None) -> list[Problem]:
         f"{account.name} it cannot replace it there on a reload ({later}), as it must 30 "
         f"days before its end or when the file is gone: make that directory writable by "
         f"{account.name} (Debian's /var/lib/nut is root:nut 0770), or set CERTFILE"))]
-
-
-def _others_can_read(path: str) -> bool:
-    try:
-        return bool(os.stat(path).st_mode & stat.S_IROTH)
-    except OSError:
-        return False
-
-
-def users_problems(users: Users) -> list[Problem]:
-    from pnut.config.cmdvartab import Descriptions
-
-    out = _warnings(users.warnings)
-    if _others_can_read(users.path):  # NUT's check_perms
-        out.append(Problem(users.path, "is readable by every user of this machine and holds "
-                           "passwords: chmod 0640 (group nut)"))
-    table = Descriptions.load(None)
-    for user in users.users.values():
-        for cmd in sorted(user.instcmds - {"all"}):
-            if table.source and table.cmd(cmd) is None:
-                out.append(Problem.at(users.path, user.lineno,
-                                      f"user [{user.name}]: instcmds: {cmd!r} is not an instant "
-                                      f"command NUT knows ({table.source})"
-                                      + did_you_mean(cmd, table.commands())))
-    return out
 
 
 # -- upsmon.conf ---------------------------------------------------------------------------

@@ -308,7 +308,7 @@ def load_config(confdir: Path, statepath: str | None = None,
         users = Users(str(confdir / "upsd.users"))
     else:
         users = load_users(confdir)
-    from pnut.checks import Problem, upsd_conf_problems, users_problems
+    from pnut.config.problems import Problem, upsd_conf_problems, users_problems
 
     # The checks of 'pnut check-config': logged, never fatal (NUT starts with them).
     for problem in (*upsd_conf_problems(upsd), *map(Problem.from_warning, ups_conf.warnings),
