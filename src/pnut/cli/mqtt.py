@@ -20,7 +20,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from pnut.client.session import Secret
-from pnut.mqtt.bridge import Broker, Options, run_bridges
+from pnut.mqtt.bridge import Options, run_bridges
+from pnut.mqtt.broker import Broker
 from pnut.mqtt.names import server_key
 from pnut.poller import ServerSpec, parse_servers, read_server_file
 

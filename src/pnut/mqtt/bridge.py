@@ -48,16 +48,15 @@ import json
 import logging
 import os
 import socket
-import ssl
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from pnut.client import ClientError, ServerError
-from pnut.client.session import Secret
 from pnut.client.tls import settings_from
 from pnut.mqtt.aio import nap, publish
+from pnut.mqtt.broker import PUBLISH_BATCH, Backoff, Broker, broker_client
 from pnut.mqtt.feed import OFFLINE, ONLINE, Feed, Message, UpsData
 from pnut.mqtt.names import server_key
 from pnut.mqtt.watch import heartbeat, run_watch
@@ -68,12 +67,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pnut.mqtt")
 
-#: Longest wait between broker reconnect attempts, seconds.
-MAX_BACKOFF: Final = 30.0
 #: Instant commands waiting for upsd at once, per server.
 MAX_COMMANDS: Final = 16
-#: Messages published concurrently (QoS 1 round trips overlap).
-PUBLISH_BATCH: Final = 64
 #: How long a command waits for its TRACKING result.
 COMMAND_TIMEOUT: Final = 15.0
 #: How long the goodbye (every UPS offline) may take, seconds.
@@ -81,21 +76,6 @@ GOODBYE_TIMEOUT: Final = 2.0
 #: After a stop request: how long the bridges may take to say goodbye and
 #: disconnect before they are cancelled, seconds.
 STOP_GRACE: Final = 5.0
-
-
-@dataclass(frozen=True)
-class Broker:
-    host: str
-    port: int
-    tls: bool = False
-    user: str | None = None
-    password: Secret | None = None
-    cafile: str | None = None
-    insecure: bool = False
-
-    def __str__(self) -> str:
-        user = f"{self.user}@" if self.user else ""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -109,20 +89,6 @@ class Options:
     qos: int = 1
     #: Also watch every bridge's heartbeat on the broker (pnut.mqtt.watch).
     watch: bool = False
-
-
-class Backoff:
-    """Doubling delays from ``first`` up to ``MAX_BACKOFF``; reset on success."""
-
-    def __init__(self, first: float = 0.5, top: float = MAX_BACKOFF) -> None:
-        self.first, self.top, self.next = first, top, first
-
-    def delay(self) -> float:
-        value, self.next = self.next, min(self.next * 2, self.top)
-        return value
-
-    def reset(self) -> None:
-        self.next = self.first
 
 
 class ServerBridge:
@@ -354,28 +320,6 @@ class ServerBridge:
         except (ClientError, OSError, ValueError) as exc:
             return f"ERR {_text(exc)}"
         return result.result
-
-
-def broker_client(broker: Broker, ident: str, keepalive: int, timeout: float = 10.0,
-                  will: aiomqtt.Will | None = None) -> aiomqtt.Client:
-    """An aiomqtt client for ``broker`` (TLS, credentials), not yet connected."""
-    import aiomqtt as mq
-
-    b = broker
-    context: ssl.SSLContext | None = None
-    if b.tls:
-        context = ssl.create_default_context(cafile=b.cafile)
-        if b.insecure:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-    client = mq.Client(
-        b.host, b.port, username=b.user,
-        password=b.password.reveal() if b.password is not None else None,
-        identifier=ident[:100], keepalive=keepalive, timeout=timeout, will=will,
-        tls_context=context, clean_session=True,
-    )
-    client.pending_calls_threshold = PUBLISH_BATCH + 16  # our batches are by design
-    return client
 
 
 async def run_bridges(specs: list[ServerSpec], broker: Broker, opts: Options,

@@ -47,12 +47,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from pnut.mqtt.aio import nap, publish
+from pnut.mqtt.broker import Backoff, Broker, broker_client
 from pnut.mqtt.feed import OFFLINE, Message
 
 if TYPE_CHECKING:
     import aiomqtt
-
-    from pnut.mqtt.bridge import Broker
 
 log = logging.getLogger("pnut.mqtt")
 
@@ -156,8 +155,6 @@ class Watch:
 async def run_watch(broker: Broker, prefix: str, keepalive: int, stop: asyncio.Event) -> None:
     """Watch the bridges' heartbeats on ``broker`` until ``stop`` is set."""
     import aiomqtt
-
-    from pnut.mqtt.bridge import Backoff, broker_client
 
     watch = Watch(prefix)
     backoff = Backoff()
