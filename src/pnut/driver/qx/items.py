@@ -18,10 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pnut.driver.qx.engine import QxEngine
+from typing import Any
 
 # -- NUT's per-row flags (nutdrv_qx.h) ---------------------------------------
 STATIC = 2          #: read once, at start-up
@@ -40,12 +37,16 @@ SKIP = 2048         #: not handled (set at run time)
 ST_RW = 1
 ST_STRING = 2
 
+# A hook's first argument is the QxEngine that calls it (pnut.driver.qx.engine,
+# which stands above this table module and imports it): Any here, so the row
+# type does not import its engine back; every hook names QxEngine itself.
+
 #: A hook turning a value (or command argument) into another; None = failure.
-Hook = Callable[["QxEngine", "Item", str], "str | None"]
+Hook = Callable[[Any, "Item", str], "str | None"]
 #: A hook on the raw reply bytes; returns the answer text, None = failure.
-AnswerHook = Callable[["QxEngine", "Item", bytes], "str | None"]
+AnswerHook = Callable[[Any, "Item", bytes], "str | None"]
 #: A check on one ``rw`` value (NUT's info_rw_t preprocess): False leaves it out.
-RwHook = Callable[["QxEngine", str], bool]
+RwHook = Callable[[Any, str], bool]
 
 
 @dataclass(slots=True)
