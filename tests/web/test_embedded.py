@@ -9,9 +9,11 @@ import json
 import signal
 import ssl
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from test_web import DUMMY_DEV, DevFile, sse_until
 from websupport import Web, prometheus, promtool_check, request
@@ -137,3 +139,46 @@ def test_plain_http_warning_names_the_certificate_problem(tmp_path: Path) -> Non
                                   "directory; fix it, then reload, to serve HTTPS")
     assert why_no_https(parse_upsd_conf(parse_text(b"HTTP_LISTEN 192.0.2.1\n"))) == (
         "set CERTFILE, then reload, to serve HTTPS")
+
+
+def test_a_reload_with_a_renewed_certificate_keeps_the_https_listener(tmp_path: Path) -> None:
+    """Every reload makes a new TLS context: HTTPS goes on with it on the same
+    listener (no window of refused scrapes), and the next handshake shows the
+    renewed certificate."""
+    old = init_pki(tmp_path / "old", ["127.0.0.1"]).cert
+    new = init_pki(tmp_path / "new", ["127.0.0.1"]).cert
+    cert = tmp_path / "server.pem"
+    cert.write_bytes(old.read_bytes())
+    hport = free_port()
+    ups = Ups("dummy", DUMMY_DEV.format(charge=64))
+    url = f"https://127.0.0.1:{hport}/metrics"
+
+    def scrape(ca: str) -> bytes:
+        context = ssl.create_default_context(cafile=str(tmp_path / ca / "ca.pem"))
+        with urllib.request.urlopen(url, context=context, timeout=10) as resp:
+            body: bytes = resp.read()
+            return body
+
+    with Stack([ups], upsd_conf=f"CERTFILE {cert}\nHTTP_LISTEN 127.0.0.1 {hport}\n") as st:
+        st.start_driver(ups, "pnut")
+        st.start_upsd("pnut")
+        upsd = st.procs[-1]
+        wait_for(lambda: b"nut_battery_charge" in scrape("old"), timeout=15)
+        listener = _listening_inode(hport)
+        cert.write_bytes(new.read_bytes())
+        upsd.send_signal(signal.SIGHUP)
+        wait_for(lambda: "Configuration reloaded" in st.log_text(), timeout=15)
+        wait_for(lambda: b"nut_battery_charge" in scrape("new"), timeout=15)
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            scrape("old")
+        assert st.log_text().count(f"serving pnut web on https://127.0.0.1:{hport}/") == 1
+        assert _listening_inode(hport) == listener  # never closed nor bound again
+
+
+def _listening_inode(port: int) -> str:
+    """The inode of the IPv4 socket listening on ``port`` (/proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # LISTEN
+            return fields[9]
+    raise AssertionError(f"nothing listens on port {port}")

@@ -149,19 +149,34 @@ class Embedded:
     #: The addresses served, and upsd's TLS context they serve HTTPS with (None: HTTP).
     listen: Sequence[tuple[str, int]] = ()
     context: ssl.SSLContext | None = None
+    #: The context the listeners were bound with: its handshakes switch to
+    #: ``context`` when a reload brings a new one (see use_context).
+    bound: ssl.SSLContext | None = None
 
     async def use_context(self, context: ssl.SSLContext | None) -> None:
-        """A reload changed upsd's certificate: serve with it, HTTPS once there is
-        one (the listeners are bound again; requests in flight finish)."""
+        """A reload changed upsd's context: serve with it.
+
+        From HTTPS to HTTPS (every reload makes a new context, the same or a
+        renewed certificate) the listeners stay: each handshake on them
+        switches to the newest context as the client's hello arrives, so no
+        connection is refused during a reload.  From HTTP to HTTPS, once a
+        certificate loads, the listeners are bound again (requests in flight
+        finish)."""
         from aiohttp import web
 
         if context is self.context:
+            return
+        bound = self.bound
+        if bound is not None and context is not None:
+            self.context = context
+            bound.sni_callback = self._newest
+            self.backend.poller.tls = _own_tls(context)
             return
         runner = self.runner
         assert isinstance(runner, web.AppRunner)
         for site in list(runner.sites):
             await site.stop()
-        self.context = context
+        self.context = self.bound = context
         self.backend.poller.tls = _own_tls(context)
         try:
             for addr, port in self.listen:
@@ -173,6 +188,14 @@ class Embedded:
         self.urls = _urls(runner, context)
         for url in self.urls:
             log.info("serving pnut web on %s", url)
+
+    def _newest(self, conn: ssl.SSLObject | ssl.SSLSocket, _name: str | None,
+                _context: ssl.SSLContext) -> None:
+        """OpenSSL's server-name callback on the bound context (called with or
+        without SNI): this handshake goes on with the newest certificate."""
+        newest = self.context
+        if newest is not None and conn.context is not newest:
+            conn.context = newest
 
     async def stop(self) -> None:
         from aiohttp import web
@@ -212,7 +235,7 @@ async def start(entries: Callable[[], Iterable[Entry]], listen: Sequence[tuple[s
         await runner.cleanup()
         raise
     task = asyncio.create_task(backend.follow())
-    return Embedded(backend, runner, task, _urls(runner, context), listen, context)
+    return Embedded(backend, runner, task, _urls(runner, context), listen, context, context)
 
 
 def _own_tls(context: ssl.SSLContext | None) -> TlsSettings | None:
