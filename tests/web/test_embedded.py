@@ -20,8 +20,8 @@ from websupport import Web, prometheus, promtool_check, request
 
 from pnut.config.parser import parse_text
 from pnut.config.upsd_conf import parse_upsd_conf
+from pnut.server.config import why_no_https
 from pnut.tls.certs import init_pki
-from pnut.web.embedded import why_no_https
 from support import Stack, Ups, free_port, wait_for
 
 ADMIN = "Basic " + base64.b64encode(b"admin:s3cret pw").decode()

@@ -177,6 +177,20 @@ def client_certificates(conf: UpsdConf, context: ssl.SSLContext) -> tuple[str, s
     return None
 
 
+def why_no_https(conf: UpsdConf) -> str:
+    """Why HTTP_LISTEN serves plain HTTP, and what to do (upsd has no TLS context)."""
+    if conf.certfile is None:
+        if conf.wants_own_certificate:
+            return (f"{own_certificate_problem('see the error above')}; set CERTFILE, then "
+                    "reload, to serve HTTPS")
+        return "set CERTFILE, then reload, to serve HTTPS"
+    try:
+        certfile_context(conf, conf.certfile)
+    except ValueError as exc:
+        return f"{exc}; fix it, then reload, to serve HTTPS"
+    return f"CERTFILE {conf.certfile} did not load at start; reload to serve HTTPS"
+
+
 def own_certificate_problem(reason: str) -> str:
     from pnut.tls import autocert
 

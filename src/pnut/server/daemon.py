@@ -43,7 +43,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from pnut.config.parser import ConfigError
-from pnut.server.config import Config, StartupError, UpsDef, allow_no_device, load_config
+from pnut.server.config import (
+    Config,
+    StartupError,
+    UpsDef,
+    allow_no_device,
+    load_config,
+    why_no_https,
+)
 from pnut.server.connection import Connection, Drop
 from pnut.server.driverlink import DriverLink
 from pnut.server.guard import LogLimiter
@@ -415,8 +422,10 @@ class Upsd:
         """HTTP_LISTEN: pnut web's endpoints from this upsd's own state (pnut.web.embedded)."""
         from pnut.web.embedded import start_for
 
+        config = self.config
+        no_https = why_no_https(config.upsd) if config.tls is None else ""
         try:
-            self.web = await start_for(self)
+            self.web = await start_for(self, no_https)
         except ValueError as exc:
             raise StartupError(str(exc)) from None
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from pnut.client.tls import TlsMode, TlsSettings
-from pnut.config.upsd_conf import UpsdConf, is_loopback_host
+from pnut.config.upsd_conf import is_loopback_host
 from pnut.poller.aio import Poller
 from pnut.poller.core import ServerSpec, UpsPoll
 from pnut.web.app import PollerBackend, make_app
@@ -249,28 +249,14 @@ def _urls(runner: Any, context: ssl.SSLContext | None) -> list[str]:
             for a in runner.addresses]
 
 
-def why_no_https(conf: UpsdConf) -> str:
-    """Why HTTP_LISTEN serves plain HTTP, and what to do (upsd has no TLS context)."""
-    from pnut.server.config import certfile_context, own_certificate_problem
-
-    if conf.certfile is None:
-        if conf.wants_own_certificate:
-            return (f"{own_certificate_problem('see the error above')}; set CERTFILE, then "
-                    "reload, to serve HTTPS")
-        return "set CERTFILE, then reload, to serve HTTPS"
-    try:
-        certfile_context(conf, conf.certfile)
-    except ValueError as exc:
-        return f"{exc}; fix it, then reload, to serve HTTPS"
-    return f"CERTFILE {conf.certfile} did not load at start; reload to serve HTTPS"
-
-
-async def start_for(upsd: Any) -> Embedded:
+async def start_for(upsd: Any, no_https: str = "") -> Embedded:
     """Start the HTTP_LISTEN listeners of a running :class:`pnut.server.daemon.Upsd`.
 
     Reads ``upsd.store`` and follows ``upsd.watch``; the loopback client
-    uses upsd's first bound address.  Raises ValueError with a one-line
-    reason when the web extra is missing or an address cannot be bound.
+    uses upsd's first bound address; ``no_https`` says why there is no TLS
+    and what to do (upsd's ``why_no_https``) for the clear-text warning.
+    Raises ValueError with a one-line reason when the web extra is missing
+    or an address cannot be bound.
     """
     conf = upsd.config.upsd
     sockets = [sock for server in upsd.servers for sock in server.sockets]
@@ -284,7 +270,7 @@ async def start_for(upsd: Any) -> Embedded:
         if upsd.config.tls is None and not is_loopback_host(item.host):
             log.warning("%s:%d: HTTP_LISTEN %s is reachable from other hosts without TLS: "
                         "passwords for commands would cross the network in clear text (%s)",
-                        conf.path, item.lineno, item.host, why_no_https(conf))
+                        conf.path, item.lineno, item.host, no_https)
     try:
         embedded = await start(lambda: upsd.store, listen, (str(own[0]), int(own[1])),
                                upsd.config.tls)
