@@ -151,6 +151,18 @@ def test_sigterm_removes_socket_and_pid_file(running: DriverDir) -> None:
     assert not path.exists() and not pidfile.exists()
 
 
+def test_sigterm_with_clients_connected_ends_without_a_traceback(running: DriverDir) -> None:
+    """upsd (or any client) still connected at SIGTERM: the driver drops it and
+    its task ends on the EOF (cancelled, Python 3.11's streams logged a
+    traceback at every stop)."""
+    with running.conn("dummy-ups", "u") as c, running.conn("dummy-ups", "u") as d:
+        assert c.value("ups.status") == "OL" and d.value("ups.status") == "OL"
+        assert running.stop(running.procs[0]) == 0
+    log = running.log_text()
+    assert "Signal 15: exiting" in log
+    assert "Traceback" not in log and "CancelledError" not in log, log
+
+
 def test_stale_socket_is_replaced(ddir: DriverDir) -> None:
     ddir.write("ups.conf", CONF)
     ddir.write("u.dev", DEV)

@@ -60,6 +60,8 @@ READ_SIZE = 4096
 MAX_COMPLAINTS = 10
 #: Seconds a LOGOUT'ed client gets to read its goodbye.
 LOGOUT_LINGER = 0.5
+#: Seconds close() lets client tasks end on their EOF before cancelling them.
+CLOSE_WAIT = 1.0
 
 
 class SocketError(Exception):
@@ -148,11 +150,16 @@ class DriverSocketServer:
                 os.unlink(self.path)
             self._server = None
         for client in list(self._clients.values()):
-            self._drop(client, None)
-        for task in list(self._tasks):
-            task.cancel()
+            self._drop(client, None)  # aborted: each client's task reads EOF and ends
         if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            # Let them end so rather than cancel them: Python 3.11's streams log a
+            # cancelled client task as an unhandled error (a traceback at every
+            # stop).  One busy in a handler past the bound is cancelled.
+            _done, busy = await asyncio.wait(list(self._tasks), timeout=CLOSE_WAIT)
+            for task in busy:
+                task.cancel()
+            if busy:
+                await asyncio.gather(*busy, return_exceptions=True)
 
     # -- writing -----------------------------------------------------------------
     def broadcast(self, line: str) -> None:
