@@ -422,10 +422,9 @@ class Upsd:
         """HTTP_LISTEN: pnut web's endpoints from this upsd's own state (pnut.web.embedded)."""
         from pnut.web.embedded import start_for
 
-        config = self.config
-        no_https = why_no_https(config.upsd) if config.tls is None else ""
-        try:
-            self.web = await start_for(self, no_https)
+        upsd_conf = self.config.upsd
+        try:  # why no HTTPS (a CERTFILE loaded once more) only for a clear-text warning
+            self.web = await start_for(self, lambda: why_no_https(upsd_conf))
         except ValueError as exc:
             raise StartupError(str(exc)) from None
 

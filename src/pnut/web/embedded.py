@@ -17,9 +17,10 @@ caller's credentials: the same access control, TRACKING and logging as any
 client, and no second implementation of them here.
 
 :func:`start` binds the HTTP listeners (HTTPS with upsd's CERTFILE when it
-has one) and returns an :class:`Embedded` to stop them; a reload that
-changes the certificate binds them again with it (HTTP becomes HTTPS once a
-CERTFILE loads).
+has one) and returns an :class:`Embedded` to stop them.  A reload's new
+certificate is taken up by :meth:`Embedded.use_context`: HTTPS listeners stay
+bound and hand each new handshake the newest; HTTP ones are bound again as
+HTTPS once a CERTFILE loads.
 """
 
 from __future__ import annotations
@@ -249,12 +250,13 @@ def _urls(runner: Any, context: ssl.SSLContext | None) -> list[str]:
             for a in runner.addresses]
 
 
-async def start_for(upsd: Any, no_https: str = "") -> Embedded:
+async def start_for(upsd: Any, no_https: Callable[[], str]) -> Embedded:
     """Start the HTTP_LISTEN listeners of a running :class:`pnut.server.daemon.Upsd`.
 
     Reads ``upsd.store`` and follows ``upsd.watch``; the loopback client
-    uses upsd's first bound address; ``no_https`` says why there is no TLS
-    and what to do (upsd's ``why_no_https``) for the clear-text warning.
+    uses upsd's first bound address; ``no_https()`` says why there is no TLS
+    and what to do (upsd's ``why_no_https``), asked only for a clear-text
+    warning.
     Raises ValueError with a one-line reason when the web extra is missing
     or an address cannot be bound.
     """
@@ -270,7 +272,7 @@ async def start_for(upsd: Any, no_https: str = "") -> Embedded:
         if upsd.config.tls is None and not is_loopback_host(item.host):
             log.warning("%s:%d: HTTP_LISTEN %s is reachable from other hosts without TLS: "
                         "passwords for commands would cross the network in clear text (%s)",
-                        conf.path, item.lineno, item.host, no_https)
+                        conf.path, item.lineno, item.host, no_https())
     try:
         embedded = await start(lambda: upsd.store, listen, (str(own[0]), int(own[1])),
                                upsd.config.tls)
