@@ -24,7 +24,7 @@ from pnut.driver.qx.blazer import (
     process_status_bits,
 )
 from pnut.driver.qx.engine import DEFAULT_OFFDELAY, DEFAULT_ONDELAY, Dialect, QxEngine
-from pnut.driver.qx.items import Item, only
+from pnut.driver.qx.items import HookEngine, Item, only
 from pnut.protocol.cnum import atoi, strtod
 
 log = logging.getLogger("pnut.driver")
@@ -59,7 +59,7 @@ class _State:
         self.pins_shutdown_mode = -1
 
 
-def _state(engine: QxEngine) -> _State:
+def _state(engine: HookEngine) -> _State:
     state = engine.scratch.get("bestups")
     if not isinstance(state, _State):
         state = _State()
@@ -67,7 +67,7 @@ def _state(engine: QxEngine) -> _State:
     return state
 
 
-def refine_id(engine: QxEngine, item: Item, raw: bytes) -> str | None:
+def refine_id(engine: HookEngine, item: Item, raw: bytes) -> str | None:
     """Pad the ID answer so that its fields start at fixed places (28 characters)."""
     if not raw:
         return ""
@@ -90,7 +90,7 @@ def refine_id(engine: QxEngine, item: Item, raw: bytes) -> str | None:
     return out
 
 
-def manufacturer(engine: QxEngine, item: Item, value: str) -> str:
+def manufacturer(engine: HookEngine, item: Item, value: str) -> str:
     if item.value in _BEST:
         name = "Best Power"
     elif item.value in _SOLA_MFR:
@@ -100,7 +100,7 @@ def manufacturer(engine: QxEngine, item: Item, value: str) -> str:
     return (item.fmt or "%s") % name
 
 
-def model(engine: QxEngine, item: Item, value: str) -> str | None:
+def model(engine: HookEngine, item: Item, value: str) -> str | None:
     code = item.value
     if code in _BEST:
         text = (item.fmt or "%s") % _BEST[code]
@@ -125,13 +125,13 @@ def model(engine: QxEngine, item: Item, value: str) -> str | None:
     return text
 
 
-def runtime(engine: QxEngine, item: Item, value: str) -> str | None:
+def runtime(engine: HookEngine, item: Item, value: str) -> str | None:
     if not only(item.value, "0123456789 ."):
         return None
     return (item.fmt or "%s") % (strtod(item.value) * 60)
 
 
-def packs(engine: QxEngine, item: Item, value: str) -> str | None:
+def packs(engine: HookEngine, item: Item, value: str) -> str | None:
     if not only(item.value, "0123456789 "):
         return None
     row = engine.find("battery.packs", q.SETVAR)
@@ -141,7 +141,7 @@ def packs(engine: QxEngine, item: Item, value: str) -> str | None:
     return (item.fmt or "%s") % atoi(item.value)
 
 
-def pins_mode(engine: QxEngine, item: Item, value: str) -> str | None:
+def pins_mode(engine: HookEngine, item: Item, value: str) -> str | None:
     if not only(item.value, "0123456789"):
         return None
     _state(engine).pins_shutdown_mode = atoi(item.value)
@@ -155,7 +155,7 @@ def pins_mode(engine: QxEngine, item: Item, value: str) -> str | None:
     return text
 
 
-def process_set(engine: QxEngine, item: Item, value: str) -> str | None:
+def process_set(engine: HookEngine, item: Item, value: str) -> str | None:
     if not value:
         return None
     number = strtod(value)
@@ -165,7 +165,7 @@ def process_set(engine: QxEngine, item: Item, value: str) -> str | None:
     return (item.command or "") % number
 
 
-def voltage_settings(engine: QxEngine, item: Item, value: str) -> str | None:
+def voltage_settings(engine: HookEngine, item: Item, value: str) -> str | None:
     if not only(item.value, "0123456789"):
         return None
     index = atoi(item.value)
@@ -184,7 +184,7 @@ def voltage_settings(engine: QxEngine, item: Item, value: str) -> str | None:
     return (item.fmt or "%s") % _VOLTAGES[index][field]
 
 
-def bbb_bit(engine: QxEngine, item: Item, value: str) -> str | None:
+def bbb_bit(engine: HookEngine, item: Item, value: str) -> str | None:
     """The bypass/boost/buck bit, trusted only on line and outside tests and shutdowns."""
     status = engine.status
     if "OL" not in status or "CAL" in status or "FSD" in status:

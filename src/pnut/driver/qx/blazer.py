@@ -27,7 +27,7 @@ import logging
 
 from pnut.driver.qx import items as q
 from pnut.driver.qx.engine import DEFAULT_OFFDELAY, DEFAULT_ONDELAY, Dialect, QxEngine
-from pnut.driver.qx.items import Item
+from pnut.driver.qx.items import HookEngine, Item
 from pnut.protocol.cnum import atoi, strtod
 
 log = logging.getLogger("pnut.driver")
@@ -76,7 +76,7 @@ def initups_light(engine: QxEngine) -> None:
 
 
 # -- value hooks ----------------------------------------------------------------------
-def process_setvar(engine: QxEngine, item: Item, value: str) -> str | None:
+def process_setvar(engine: HookEngine, item: Item, value: str) -> str | None:
     """ups.delay.start to whole minutes, ups.delay.shutdown to 6 s / 1 min steps."""
     if not value:
         return None
@@ -95,7 +95,7 @@ def _offdelay_text(offdelay: int) -> str:
     return f".{offdelay // 6}" if offdelay < 60 else f"{offdelay // 60:02d}"
 
 
-def process_command(engine: QxEngine, item: Item, value: str) -> str | None:
+def process_command(engine: HookEngine, item: Item, value: str) -> str | None:
     """Fill the delays into S..R.... and the minutes into Tnn."""
     ds, cmd = engine.dstate, item.command or ""
     if item.name == "shutdown.return":
@@ -137,7 +137,7 @@ _BITS: dict[int, tuple[str, str]] = {
 }
 
 
-def process_status_bits(engine: QxEngine, item: Item, value: str) -> str | None:
+def process_status_bits(engine: HookEngine, item: Item, value: str) -> str | None:
     """One status bit to a status word, alarm, ups.type or beeper status."""
     if len(item.value) != 1 or item.value not in "01":
         return None

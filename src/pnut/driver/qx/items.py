@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
+
+from pnut.driver.dstate import DriverState
 
 # -- NUT's per-row flags (nutdrv_qx.h) ---------------------------------------
 STATIC = 2          #: read once, at start-up
@@ -37,16 +39,35 @@ SKIP = 2048         #: not handled (set at run time)
 ST_RW = 1
 ST_STRING = 2
 
-# A hook's first argument is the QxEngine that calls it (pnut.driver.qx.engine,
-# which stands above this table module and imports it): Any here, so the row
-# type does not import its engine back; every hook names QxEngine itself.
+
+class HookEngine(Protocol):
+    """What a row's hooks may use of the engine that calls them.
+
+    The caller is :class:`~pnut.driver.qx.engine.QxEngine`, which stands above
+    this table module and imports it; it matches this protocol by its shape, so
+    the row type names no engine and mypy still checks both sides of each call.
+    """
+
+    @property
+    def dstate(self) -> DriverState: ...
+    @property
+    def table(self) -> list[Item]: ...
+    @property
+    def status(self) -> set[str]: ...
+    @property
+    def scratch(self) -> dict[str, object]: ...
+    def find(self, name: str, flag: int = 0, noflag: int = 0) -> Item | None: ...
+    def getval(self, key: str) -> str | None: ...
+    def testvar(self, key: str) -> bool: ...
+    def update_status(self, word: str) -> None: ...
+
 
 #: A hook turning a value (or command argument) into another; None = failure.
-Hook = Callable[[Any, "Item", str], "str | None"]
+Hook = Callable[[HookEngine, "Item", str], "str | None"]
 #: A hook on the raw reply bytes; returns the answer text, None = failure.
-AnswerHook = Callable[[Any, "Item", bytes], "str | None"]
+AnswerHook = Callable[[HookEngine, "Item", bytes], "str | None"]
 #: A check on one ``rw`` value (NUT's info_rw_t preprocess): False leaves it out.
-RwHook = Callable[[Any, str], bool]
+RwHook = Callable[[HookEngine, str], bool]
 
 
 @dataclass(slots=True)

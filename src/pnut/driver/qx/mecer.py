@@ -22,21 +22,21 @@ from pnut.driver.qx.blazer import (
     vendor_rows,
 )
 from pnut.driver.qx.engine import Dialect, QxEngine
-from pnut.driver.qx.items import Item, only
+from pnut.driver.qx.items import HookEngine, Item, only
 from pnut.protocol.cnum import atoi
 
 log = logging.getLogger("pnut.driver")
 P98 = "Voltronic Power P98"
 
 
-def protocol(engine: QxEngine, item: Item, value: str) -> str | None:
+def protocol(engine: HookEngine, item: Item, value: str) -> str | None:
     if item.value.lower() != "pi98":
         log.error("Protocol [%s] is not supported by this driver", item.value)
         return None
     return (item.fmt or "%s") % P98
 
 
-def test_battery(engine: QxEngine, item: Item, value: str) -> str | None:
+def test_battery(engine: HookEngine, item: Item, value: str) -> str | None:
     """Tnn minutes, or .n (n x 6 s) on P98 units."""
     fw = engine.dstate.value("ups.firmware.aux")
     minimum = 12 if fw is not None and fw.lower() == P98.lower() else 60

@@ -26,7 +26,7 @@ import logging
 
 from pnut.driver.qx import items as q
 from pnut.driver.qx.engine import Dialect, QxEngine
-from pnut.driver.qx.items import Hook, Item, RwHook, cformat, only
+from pnut.driver.qx.items import Hook, HookEngine, Item, RwHook, cformat, only
 from pnut.driver.qx.voltronic_table import (
     FAULT_1_PHASE,
     FAULTS,
@@ -86,15 +86,15 @@ CAPABILITY = {
 
 
 # -- helpers ------------------------------------------------------------------------
-def _protocol(engine: QxEngine) -> int:
+def _protocol(engine: HookEngine) -> int:
     return atoi((engine.dstate.value("ups.firmware.aux") or "")[1:])
 
 
-def _info(engine: QxEngine, name: str) -> str:
+def _info(engine: HookEngine, name: str) -> str:
     return engine.dstate.value(name) or ""
 
 
-def _unskip(engine: QxEngine, name: str, flag: int = 0) -> bool:
+def _unskip(engine: HookEngine, name: str, flag: int = 0) -> bool:
     item = engine.find(name, flag)
     if item is None:
         return False
@@ -144,7 +144,7 @@ def _spec_allows(spec: str, protocol: int, ivn: int | None, ofn: float | None) -
 def _range_check(table: str, nominal: str) -> RwHook:
     specs = RW_SPECS[table]
 
-    def check(engine: QxEngine, value: str) -> bool:
+    def check(engine: HookEngine, value: str) -> bool:
         raw = engine.dstate.value(nominal)
         if raw is None:
             log.debug("unable to get %s", nominal)
@@ -157,7 +157,7 @@ def _range_check(table: str, nominal: str) -> RwHook:
     return check
 
 
-def batt_low(engine: QxEngine, value: str) -> bool:
+def batt_low(engine: HookEngine, value: str) -> bool:
     ovn, ocn = (engine.dstate.value(n) for n in ("output.voltage.nominal",
                                                   "output.current.nominal"))
     if ovn is None or ocn is None:
@@ -178,7 +178,7 @@ RW_HOOKS: dict[str, RwHook] = {
 
 
 # -- the protocol and what it turns on -------------------------------------------------
-def _unskipped_by_protocol(engine: QxEngine, item: Item, p: int) -> bool:
+def _unskipped_by_protocol(engine: HookEngine, item: Item, p: int) -> bool:
     """NUT's voltronic_massive_unskip condition for one row."""
     name, setvar = item.name.lower(), bool(item.flags & q.SETVAR)
     if p == 9 and name in ("output.bypass.l1-n.voltage", "output.bypass.l2-n.voltage") \
@@ -216,7 +216,7 @@ def _unskipped_by_protocol(engine: QxEngine, item: Item, p: int) -> bool:
     return name == "unknown.7" and engine.testvar("testing")
 
 
-def protocol(engine: QxEngine, item: Item, value: str) -> str | None:
+def protocol(engine: HookEngine, item: Item, value: str) -> str | None:
     if item.value[:2].lower() != "pi":
         log.debug("invalid start characters [%.2s]", item.value)
         return None
@@ -244,7 +244,7 @@ async def claim(engine: QxEngine) -> bool:
 
 
 # -- SET and command hooks -----------------------------------------------------------
-def process_setvar(engine: QxEngine, item: Item, value: str) -> str | None:
+def process_setvar(engine: HookEngine, item: Item, value: str) -> str | None:
     if not value:
         log.debug("value not given for %s", item.name)
         return None
@@ -267,7 +267,7 @@ def _arg_minutes(offdelay: int) -> str:
     return f".{int(offdelay / 6)}" if offdelay < 60 else f"{int(offdelay / 60):02d}"
 
 
-def process_command(engine: QxEngine, item: Item, value: str) -> str | None:
+def process_command(engine: HookEngine, item: Item, value: str) -> str | None:
     name = item.name.lower()
     if name == "shutdown.return":
         offdelay = atoi(_info(engine, "ups.delay.shutdown"))
@@ -318,7 +318,7 @@ def _split_capabilities(value: str) -> tuple[str | None, str | None]:
     return raw[i:j], raw[j + 1:] or None
 
 
-def capability(engine: QxEngine, item: Item, value: str) -> str | None:
+def capability(engine: HookEngine, item: Item, value: str) -> str | None:
     enabled, disabled = _split_capabilities(item.value)
     if enabled is None and disabled is None:
         log.debug("parsing failed")
@@ -382,7 +382,7 @@ def capability(engine: QxEngine, item: Item, value: str) -> str | None:
     return out
 
 
-def capability_set(engine: QxEngine, item: Item, value: str) -> str | None:
+def capability_set(engine: HookEngine, item: Item, value: str) -> str | None:
     low = value.lower()
     if low in ("yes", "no"):
         return (item.command or "") % ("E" if low == "yes" else "D")
@@ -391,7 +391,7 @@ def capability_set(engine: QxEngine, item: Item, value: str) -> str | None:
     return None
 
 
-def capability_set_nonut(engine: QxEngine, item: Item, value: str) -> str | None:
+def capability_set_nonut(engine: HookEngine, item: Item, value: str) -> str | None:
     match = engine.scratch.get(item.name.lower())
     if not isinstance(match, str):
         return None
@@ -404,7 +404,7 @@ def capability_set_nonut(engine: QxEngine, item: Item, value: str) -> str | None
     return None
 
 
-def capability_reset(engine: QxEngine, item: Item, value: str) -> str | None:
+def capability_reset(engine: HookEngine, item: Item, value: str) -> str | None:
     if not engine.testvar("reset_to_default"):
         return None
     if "OFF" not in engine.status:
@@ -415,7 +415,7 @@ def capability_reset(engine: QxEngine, item: Item, value: str) -> str | None:
 
 
 # -- value hooks -----------------------------------------------------------------------
-def eco_volt(engine: QxEngine, item: Item, value: str) -> str | None:
+def eco_volt(engine: HookEngine, item: Item, value: str) -> str | None:
     if not _numeric(item):
         return None
     out = cformat(item.fmt or "%s", strtod(item.value))
@@ -446,7 +446,7 @@ def eco_volt(engine: QxEngine, item: Item, value: str) -> str | None:
     return out
 
 
-def eco_volt_range(engine: QxEngine, item: Item, value: str) -> str | None:
+def eco_volt_range(engine: HookEngine, item: Item, value: str) -> str | None:
     base, _, end = item.name.rpartition(".")
     if end not in ("min", "max") or base.lower() not in ("input.transfer.low",
                                                          "input.transfer.high"):
@@ -458,14 +458,14 @@ def eco_volt_range(engine: QxEngine, item: Item, value: str) -> str | None:
     return source.rw[index]
 
 
-def eco_freq(engine: QxEngine, item: Item, value: str) -> str | None:
+def eco_freq(engine: HookEngine, item: Item, value: str) -> str | None:
     if not _numeric(item):
         return None
     out = cformat(item.fmt or "%s", strtod(item.value))
     return out if _unskip(engine, item.name, q.SETVAR) else None
 
 
-def bypass(engine: QxEngine, item: Item, value: str) -> str | None:
+def bypass(engine: HookEngine, item: Item, value: str) -> str | None:
     if not _numeric(item):
         return None
     name = item.name.lower()
@@ -477,7 +477,7 @@ def bypass(engine: QxEngine, item: Item, value: str) -> str | None:
     return out if _unskip(engine, item.name, q.SETVAR) else None
 
 
-def batt_numb(engine: QxEngine, item: Item, value: str) -> str | None:
+def batt_numb(engine: HookEngine, item: Item, value: str) -> str | None:
     if not _numeric(item):
         return None
     number = atoi(item.value)
@@ -488,13 +488,13 @@ def batt_numb(engine: QxEngine, item: Item, value: str) -> str | None:
     return out if _unskip(engine, "battery_number", q.SETVAR) else None
 
 
-def batt_runtime(engine: QxEngine, item: Item, value: str) -> str | None:
+def batt_runtime(engine: HookEngine, item: Item, value: str) -> str | None:
     if not _numeric(item):
         return None
     return cformat(item.fmt or "%s", strtod(item.value) * 60)
 
 
-def fault(engine: QxEngine, item: Item, value: str) -> str | None:
+def fault(engine: HookEngine, item: Item, value: str) -> str | None:
     p = _protocol(engine)
     log.info("Checking for faults..")
     v = item.value
@@ -525,7 +525,7 @@ def fault(engine: QxEngine, item: Item, value: str) -> str | None:
     return text
 
 
-def warning(engine: QxEngine, item: Item, value: str) -> str | None:
+def warning(engine: HookEngine, item: Item, value: str) -> str | None:
     v = item.value
     if not only(v, "01"):
         log.debug("invalid reply from the UPS [%s]", v)
@@ -571,7 +571,7 @@ MODES = {"P": (None, "UPS is going ON"), "S": ("OFF", None), "Y": ("BYPASS", Non
          "C": (None, "UPS is in Converter Mode."), "D": ("FSD", "UPS is shutting down!")}
 
 
-def mode(engine: QxEngine, item: Item, value: str) -> str | None:
+def mode(engine: HookEngine, item: Item, value: str) -> str | None:
     if item.value[:1] not in MODES:
         log.debug("invalid reply from the UPS [%s]", item.value)
         return None
@@ -583,7 +583,7 @@ def mode(engine: QxEngine, item: Item, value: str) -> str | None:
     return ""
 
 
-def status(engine: QxEngine, item: Item, value: str) -> str | None:
+def status(engine: HookEngine, item: Item, value: str) -> str | None:
     v = item.value
     if not only(v, "01"):
         log.debug("unexpected value %s@%d", v, item.start)
@@ -641,20 +641,20 @@ def status(engine: QxEngine, item: Item, value: str) -> str | None:
     return None
 
 
-def output_powerfactor(engine: QxEngine, item: Item, value: str) -> str | None:
+def output_powerfactor(engine: HookEngine, item: Item, value: str) -> str | None:
     if not _numeric(item):
         return None
     return cformat(item.fmt or "%s", strtod(item.value) * 0.01)
 
 
-def serial_numb(engine: QxEngine, item: Item, value: str) -> str | None:
+def serial_numb(engine: HookEngine, item: Item, value: str) -> str | None:
     if only(item.value, "0"):
         log.info("%s: UPS reported a non-significant serial [%s]", item.name, item.value)
         return None
     return cformat(item.fmt or "%s", item.value)
 
 
-def outlet(engine: QxEngine, item: Item, value: str) -> str | None:
+def outlet(engine: HookEngine, item: Item, value: str) -> str | None:
     states = {"1": ("yes", "on"), "0": ("yes", "off")}
     if item.value[:1] not in states:
         log.debug("invalid reply from the UPS [%s: %s]", item.name, item.value)
@@ -674,14 +674,14 @@ def outlet(engine: QxEngine, item: Item, value: str) -> str | None:
     return out
 
 
-def outlet_delay(engine: QxEngine, item: Item, value: str) -> str | None:
+def outlet_delay(engine: HookEngine, item: Item, value: str) -> str | None:
     if not _numeric(item):
         return None
     out = cformat(item.fmt or "%s", strtod(item.value) * 60)
     return out if _unskip(engine, f"outlet.{item.name[7]}.delay.shutdown", q.SETVAR) else None
 
 
-def outlet_delay_set(engine: QxEngine, item: Item, value: str) -> str | None:
+def outlet_delay_set(engine: HookEngine, item: Item, value: str) -> str | None:
     return (item.command or "") % int(atoi(value) / 60)
 
 
@@ -693,7 +693,7 @@ def _rw_index(item: Item, value: str) -> int | None:
     return None
 
 
-def p31b(engine: QxEngine, item: Item, value: str) -> str | None:
+def p31b(engine: HookEngine, item: Item, value: str) -> str | None:
     v = item.value
     if v[:1] != "0" or _span(v[1:], "012") != 1:
         log.debug("invalid battery type reported by the UPS [%s]", v)
@@ -701,12 +701,12 @@ def p31b(engine: QxEngine, item: Item, value: str) -> str | None:
     return cformat(item.fmt or "%s", item.rw[atoi(v)])
 
 
-def p31b_set(engine: QxEngine, item: Item, value: str) -> str | None:
+def p31b_set(engine: HookEngine, item: Item, value: str) -> str | None:
     index = _rw_index(item, value)
     return None if index is None else process_setvar(engine, item, str(index))
 
 
-def p31g(engine: QxEngine, item: Item, value: str) -> str | None:
+def p31g(engine: HookEngine, item: Item, value: str) -> str | None:
     v = item.value
     if v[:1] != "0" or _span(v[1:], "01") != 1:
         log.debug("invalid device grid working range reported by the UPS [%s]", v)
@@ -715,7 +715,7 @@ def p31g(engine: QxEngine, item: Item, value: str) -> str | None:
     return cformat(item.fmt or "%s", item.rw[atoi(v)])
 
 
-def p31g_set(engine: QxEngine, item: Item, value: str) -> str | None:
+def p31g_set(engine: HookEngine, item: Item, value: str) -> str | None:
     index = _rw_index(item, value)
     if index is None:
         return None
@@ -725,7 +725,7 @@ def p31g_set(engine: QxEngine, item: Item, value: str) -> str | None:
     return process_setvar(engine, item, str(index))
 
 
-def phase(engine: QxEngine, item: Item, value: str) -> str | None:
+def phase(engine: HookEngine, item: Item, value: str) -> str | None:
     if not _numeric(item):
         return None
     angle = atoi(item.value)
@@ -739,7 +739,7 @@ def phase(engine: QxEngine, item: Item, value: str) -> str | None:
     return cformat(item.fmt or "%s", angle)
 
 
-def phase_set(engine: QxEngine, item: Item, value: str) -> str | None:
+def phase_set(engine: HookEngine, item: Item, value: str) -> str | None:
     index = _rw_index(item, value)
     if index is None:
         return None
@@ -750,7 +750,7 @@ def phase_set(engine: QxEngine, item: Item, value: str) -> str | None:
     return process_setvar(engine, item, str(angle))  # NUT sends the index (compat.md)
 
 
-def parallel(engine: QxEngine, item: Item, value: str) -> str | None:
+def parallel(engine: HookEngine, item: Item, value: str) -> str | None:
     if not only(item.value, "0123456789"):
         log.debug("non numerical value [%s: %s]", item.name, item.value)
         return None

@@ -11,10 +11,10 @@ from __future__ import annotations
 from pnut.driver.qx import items as q
 from pnut.driver.qx.blazer import command_rows, delay_rows, initups_light, status_rows
 from pnut.driver.qx.engine import Dialect, QxEngine
-from pnut.driver.qx.items import Item
+from pnut.driver.qx.items import HookEngine, Item
 
 
-def protocol(engine: QxEngine, item: Item, value: str) -> str | None:
+def protocol(engine: HookEngine, item: Item, value: str) -> str | None:
     if item.value.lower() != "v":
         return None
     return (item.fmt or "%s") % item.value

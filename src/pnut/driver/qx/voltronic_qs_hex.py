@@ -22,8 +22,8 @@ from pnut.driver.qx.blazer import (
     initups_light,
     process_status_bits,
 )
-from pnut.driver.qx.engine import Dialect, QxEngine
-from pnut.driver.qx.items import Item, only
+from pnut.driver.qx.engine import Dialect
+from pnut.driver.qx.items import HookEngine, Item, only
 from pnut.driver.qx.voltronic_qs import claim  # NUT's claim is the same: M, then QS
 
 log = logging.getLogger("pnut.driver")
@@ -39,7 +39,7 @@ def _binary(byte: int) -> str:
     return f"{byte:08b}"
 
 
-def refine(engine: QxEngine, item: Item, raw: bytes) -> str | None:
+def refine(engine: HookEngine, item: Item, raw: bytes) -> str | None:
     """NUT's voltronic_qs_hex_preprocess_qs_answer: raw bytes to hex text."""
     if not raw:
         return ""
@@ -74,7 +74,7 @@ def refine(engine: QxEngine, item: Item, raw: bytes) -> str | None:
     return text + "\r"
 
 
-def protocol(engine: QxEngine, item: Item, value: str) -> str | None:
+def protocol(engine: HookEngine, item: Item, value: str) -> str | None:
     if item.value.lower() not in ("p", "t"):
         return None
     if item.value.lower() == "t":
@@ -98,20 +98,20 @@ def _two(value: str) -> tuple[int, int] | None:
     return first, second
 
 
-def voltage(engine: QxEngine, item: Item, value: str) -> str | None:
+def voltage(engine: HookEngine, item: Item, value: str) -> str | None:
     pair = _two(item.value)
     if pair is None:
         return None
     return (item.fmt or "%s") % ((pair[0] * pair[1] // 51) / 256.0)
 
 
-def load(engine: QxEngine, item: Item, value: str) -> str | None:
+def load(engine: HookEngine, item: Item, value: str) -> str | None:
     if not only(item.value, HEX):
         return None
     return (item.fmt or "%s") % (int(item.value, 16) if item.value else 0)
 
 
-def frequency(engine: QxEngine, item: Item, value: str) -> str | None:
+def frequency(engine: HookEngine, item: Item, value: str) -> str | None:
     pair = _two(item.value)
     if pair is None:
         return None
@@ -119,7 +119,7 @@ def frequency(engine: QxEngine, item: Item, value: str) -> str | None:
     return (item.fmt or "%s") % (99.9 if ratio > 99.9 else ratio)
 
 
-def battery(engine: QxEngine, item: Item, value: str) -> str | None:
+def battery(engine: HookEngine, item: Item, value: str) -> str | None:
     pair = _two(item.value)
     if pair is None:
         return None
@@ -133,7 +133,7 @@ _RATINGS = {
 }
 
 
-def ratings(engine: QxEngine, item: Item, value: str) -> str | None:
+def ratings(engine: HookEngine, item: Item, value: str) -> str | None:
     if not only(item.value, "01"):
         return None
     table = _RATINGS.get(item.start)
