@@ -201,6 +201,7 @@ def tls_problems(conf: UpsdConf, user: str | None = None) -> list[Problem]:
     only: upsd logs the same line itself, once.  ``user``: upsd's ``-u`` (the
     run-as user; root checks the state directory as that user)."""
     from pnut.server.config import (
+        TLSNotImportable,
         certfile_context,
         client_certificates,
         own_certificate_problem,
@@ -211,7 +212,8 @@ def tls_problems(conf: UpsdConf, user: str | None = None) -> list[Problem]:
         try:
             context = certfile_context(conf, conf.certfile)
         except ValueError as exc:
-            line, text = tls_unavailable(conf, str(exc), running=False)
+            line, text = tls_unavailable(conf, str(exc), running=False,
+                                         file_at_fault=not isinstance(exc, TLSNotImportable))
             return [Problem.at(conf.path, line, text, "error")]
         problem = client_certificates(conf, context)
         return [] if problem is None else [Problem(conf.path, problem[1], problem[0])]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pnut.config.parser import ConfigError, parse_text
@@ -240,3 +242,32 @@ def test_certificate_times_read_as_the_ssl_module_reads_them() -> None:
                 "Jan  1 24:00:00 2024 GMT", "Jan  1 2024 GMT", ""):
         with pytest.raises(ValueError):
             cert_time(bad)
+
+
+def test_tls_that_cannot_be_imported_is_told_by_type_not_by_wording(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """certfile_context signals TLS that cannot be imported at all (upsd -r inside
+    its chroot: tests/server/test_upsd_lifecycle.py) with TLSNotImportable, and
+    tls_unavailable's advice follows that signal, never the reason's words."""
+    import sys
+
+    from pnut.server.config import TLSNotImportable, certfile_context, tls_unavailable
+
+    pem = tmp_path / "server.pem"
+    conf = parse_upsd_conf(parse_text(f"LISTEN 127.0.0.1\nCERTFILE {pem}\n".encode()))
+    fix = ("CERTFILE must be one PEM file with the certificate chain and the private key "
+           "('pnut cert init' makes one)")
+    with pytest.raises(ValueError) as missing:
+        certfile_context(conf, str(pem))
+    assert type(missing.value) is ValueError
+    monkeypatch.setitem(sys.modules, "pnut.tls.contexts", None)  # as inside the chroot
+    with pytest.raises(TLSNotImportable) as unimportable:
+        certfile_context(conf, str(pem))
+    why = str(unimportable.value)
+    assert why == (f"CERTFILE {pem} cannot be loaded: import of pnut.tls.contexts halted; None "
+                   "in sys.modules (upsd -r started without TLS and cannot import it inside "
+                   "its chroot: restart upsd)")
+    assert tls_unavailable(conf, why, False, file_at_fault=False) == (
+        2, f"{why} - STARTTLS is not offered; the file is not at fault")
+    # The same words with the file at fault: the file's advice.
+    assert tls_unavailable(conf, why, False) == (2, f"{why} - STARTTLS is not offered; {fix}")

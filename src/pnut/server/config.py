@@ -41,6 +41,11 @@ class StartupError(Exception):
     """A reason upsd cannot start, worded for one line on stderr."""
 
 
+class TLSNotImportable(ValueError):
+    """:func:`certfile_context`: ssl or pnut.tls cannot be imported (``upsd -r``
+    that started without TLS, inside its chroot); the file is not at fault."""
+
+
 @dataclass
 class UpsDef:
     name: str
@@ -80,7 +85,8 @@ def _tls_context(conf: UpsdConf, running: ssl.SSLContext | None = None
     try:
         context = certfile_context(conf, certfile)
     except ValueError as exc:
-        line, text = tls_unavailable(conf, str(exc), running is not None)
+        line, text = tls_unavailable(conf, str(exc), running is not None,
+                                     file_at_fault=not isinstance(exc, TLSNotImportable))
         (log.warning if running is not None else log.error)("%s:%d: %s", conf.path, line, text)
         return running
     _client_certificates(conf, context)
@@ -89,13 +95,15 @@ def _tls_context(conf: UpsdConf, running: ssl.SSLContext | None = None
 
 
 def certfile_context(conf: UpsdConf, certfile: str) -> ssl.SSLContext:
-    """The server context of CERTFILE; ValueError saying why it cannot be loaded."""
+    """The server context of CERTFILE; ValueError saying why it cannot be loaded
+    (:class:`TLSNotImportable` when TLS itself cannot be imported)."""
     try:
         import ssl
 
         from pnut.tls.contexts import server_context
     except ImportError as exc:
-        raise ValueError(f"CERTFILE {certfile} cannot be loaded: {exc} {_IN_CHROOT}") from None
+        raise TLSNotImportable(f"CERTFILE {certfile} cannot be loaded: {exc} {_IN_CHROOT}"
+                               ) from None
 
     try:
         return server_context(certfile, allow_tls12=conf.tls_min_version == "1.2")
@@ -104,12 +112,14 @@ def certfile_context(conf: UpsdConf, certfile: str) -> ssl.SSLContext:
         raise ValueError(f"CERTFILE {certfile} cannot be loaded: {reason}") from None
 
 
-def tls_unavailable(conf: UpsdConf, why: str, running: bool) -> tuple[int, str]:
+def tls_unavailable(conf: UpsdConf, why: str, running: bool, *, file_at_fault: bool = True
+                    ) -> tuple[int, str]:
     """The line of upsd.conf and the text for TLS it asks for but cannot have.
 
     ``why``: the CERTFILE or own certificate's failure; ``running``: a reload
-    that keeps the context upsd runs with.  What upsd logs and what
-    ``pnut check-config`` reports."""
+    that keeps the context upsd runs with; ``file_at_fault`` False: TLS itself
+    cannot be imported (:class:`TLSNotImportable`), so fixing the file will not
+    help.  What upsd logs and what ``pnut check-config`` reports."""
     if conf.certfile is not None:
         line = conf.certfile_line
         fix = ("CERTFILE must be one PEM file with the certificate chain and the private key "
@@ -118,7 +128,7 @@ def tls_unavailable(conf: UpsdConf, why: str, running: bool) -> tuple[int, str]:
         remote = conf.remote_listen()
         line = conf.require_tls_line if remote is None else remote.lineno
         fix = "set CERTFILE, or make that directory writable (docs/security.md)"
-    if why.endswith(_IN_CHROOT):
+    if not file_at_fault:
         fix = "the file is not at fault"
     if running:
         return line, f"{why} - STARTTLS stays offered with the certificate loaded before; {fix}"
@@ -207,7 +217,8 @@ def _own_context(conf: UpsdConf, running: ssl.SSLContext | None) -> ssl.SSLConte
         from pnut.tls import autocert
         from pnut.tls.contexts import server_context
     except ImportError as exc:
-        line, text = tls_unavailable(conf, f"{exc} {_IN_CHROOT}", running is not None)
+        line, text = tls_unavailable(conf, f"{exc} {_IN_CHROOT}", running is not None,
+                                     file_at_fault=False)
         log.warning("%s:%d: %s", conf.path, line, text)
         return running
 
