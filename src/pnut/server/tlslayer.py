@@ -68,8 +68,8 @@ class _Engine(Protocol):
 class TLSRecords:
     """The server side of one TLS connection, without I/O."""
 
-    __slots__ = ("_drain", "_feed", "_in", "_obj", "_out", "_read", "_write", "eof",
-                 "established")
+    __slots__ = ("_drain", "_engine", "_feed", "_in", "_obj", "_out", "_read", "_write",
+                 "eof", "established")
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self._in = ssl.MemoryBIO()
@@ -78,6 +78,7 @@ class TLSRecords:
         #: Reads and writes skip ssl.py's one-line wrappers (two Python calls
         #: of the few per request) when the C object is there, as in CPython.
         engine: _Engine = getattr(self._obj, "_sslobj", self._obj)
+        self._engine = engine  # for _more: one store per connection, nothing per request
         # Bound once: compiled code calls a method of a C object by name,
         # a type lookup per call, several per request.
         self._feed: Callable[[bytes], int] = self._in.write
@@ -124,7 +125,7 @@ class TLSRecords:
         return self._more(chunk)
 
     def _more(self, first: bytes) -> bytes:
-        engine: _Engine = getattr(self._obj, "_sslobj", self._obj)
+        engine = self._engine
         incoming = self._in
         chunks = [first]
         while incoming.pending or engine.pending():
