@@ -2,15 +2,21 @@
 
 :class:`Mosquitto` writes a private config (random port, anonymous,
 no persistence) and starts Debian's broker; it can be stopped and started
-again on the same port (the reconnect tests).  :class:`Observer` is a paho
-client in its own thread that records every message it sees: ``retained``
-keeps the newest payload per topic (as a late subscriber would see it),
-``log`` every message in arrival order.
+again on the same port (the reconnect tests).  :class:`Relay` stands
+between a client and the broker and resets (RST) its connections on
+demand.  :class:`Observer` is a paho client in its own thread that
+records every message it sees: ``retained`` keeps the newest payload per
+topic (as a late subscriber would see it), ``log`` every message in
+arrival order.
 """
 
 from __future__ import annotations
 
+import contextlib
+import selectors
 import shutil
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -147,3 +153,135 @@ class Observer:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+
+#: SO_LINGER on, zero seconds: close() sends a TCP reset (RST), not a FIN.
+RESET_LINGER = struct.pack("ii", 1, 0)
+
+
+class Relay:
+    """A TCP relay from 127.0.0.1:``port`` to a broker that can reset (RST)
+    every connection it carries: what a client sees when the broker's host
+    crashes, or a NAT or firewall forgets the connection.
+
+    :meth:`reset` resets every carried connection and sets what happens to
+    new ones: ``"relay"`` (carried to the broker), ``"reset"`` (reset at
+    once: the broker is unreachable), ``"mute"`` (accepted, never
+    answered: a hung broker) or ``"answer-reset"`` (reset right after the
+    broker's first answer, the CONNACK); :meth:`hold` keeps the carried
+    connections open and forwards nothing more (a broker that hangs).  One
+    thread runs it all (selectors), so a reset never races a relayed write,
+    and :meth:`reset` returns once the resets are sent.
+    """
+
+    def __init__(self, target: int, host: str = "127.0.0.1") -> None:
+        self.target = (host, target)
+        self._listener = socket.create_server((host, 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._orders: list[tuple[str, threading.Event]] = []
+        self._peer: dict[socket.socket, socket.socket | None] = {}
+        self._clients: list[socket.socket] = []
+        self.mode = "relay"
+        #: Client connections reset so far.
+        self.resets = 0
+        self._thread = threading.Thread(target=self._run, daemon=True, name="relay")
+        self._thread.start()
+
+    def reset(self, then: str = "relay") -> None:
+        assert then in ("relay", "reset", "mute", "answer-reset")
+        self._order(then)
+
+    def hold(self) -> None:
+        self._order("hold")
+
+    def close(self) -> None:
+        self._order("close")
+        self._thread.join(5)
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _order(self, what: str) -> None:
+        done = threading.Event()
+        self._orders.append((what, done))
+        self._wake_w.send(b"x")
+        if not done.wait(5):
+            raise TimeoutError(f"relay: {what} not done")
+
+    @staticmethod
+    def _rst(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_LINGER)
+        sock.close()
+
+    def _drop(self, sel: selectors.BaseSelector, sock: socket.socket, rst: bool) -> None:
+        for s in (sock, self._peer.get(sock)):
+            if s is None or s not in self._peer:
+                continue
+            del self._peer[s]
+            if s in self._clients:
+                self._clients.remove(s)
+                self.resets += rst
+            sel.unregister(s)
+            if rst:
+                self._rst(s)
+            else:
+                s.close()
+
+    def _run(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self._listener, selectors.EVENT_READ)
+        sel.register(self._wake_r, selectors.EVENT_READ)
+        while True:
+            for key, _ in sel.select():
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if sock is self._wake_r:
+                    sock.recv(64)
+                    while self._orders:
+                        what, done = self._orders.pop(0)
+                        for client in list(self._clients) if what != "hold" else ():
+                            self._drop(sel, client, rst=True)
+                        if what == "close":
+                            for s in (self._listener, self._wake_r, self._wake_w):
+                                s.close()
+                            done.set()
+                            return
+                        self.mode = what
+                        done.set()
+                elif sock is self._listener:
+                    conn, _ = sock.accept()
+                    if self.mode in ("reset", "hold"):
+                        self.resets += 1
+                        self._rst(conn)
+                        continue
+                    upstream = None
+                    if self.mode in ("relay", "answer-reset"):
+                        try:
+                            upstream = socket.create_connection(self.target, timeout=5)
+                        except OSError:
+                            self._rst(conn)
+                            continue
+                        self._peer[upstream] = conn
+                        sel.register(upstream, selectors.EVENT_READ)
+                    self._peer[conn] = upstream
+                    self._clients.append(conn)
+                    sel.register(conn, selectors.EVENT_READ)
+                else:
+                    peer = self._peer.get(sock)
+                    try:
+                        data = sock.recv(65536)
+                        if data and peer is not None and self.mode != "hold":
+                            peer.sendall(data)
+                            if self.mode == "answer-reset" and peer in self._clients:
+                                self._drop(sel, peer, rst=True)
+                                continue
+                    except OSError:
+                        data = b""
+                    if not data:
+                        self._drop(sel, sock, rst=False)

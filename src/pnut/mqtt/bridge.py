@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pnut.client import ClientError, ServerError
 from pnut.client.tls import settings_from
 from pnut.mqtt.aio import nap, publish
-from pnut.mqtt.broker import PUBLISH_BATCH, Backoff, Broker, broker_client
+from pnut.mqtt.broker import PUBLISH_BATCH, Backoff, Broker, broker_client, why
 from pnut.mqtt.feed import OFFLINE, ONLINE, Feed, Message, UpsData
 from pnut.mqtt.names import server_key
 from pnut.mqtt.watch import heartbeat, run_watch
@@ -64,6 +64,8 @@ from pnut.poller import Change, Poller, ServerSpec, run_action
 
 if TYPE_CHECKING:
     import aiomqtt
+
+    from pnut.mqtt.client import Client
 
 log = logging.getLogger("pnut.mqtt")
 
@@ -165,8 +167,9 @@ class ServerBridge:
 
         backoff = Backoff()
         while not stop.is_set():
+            client = self._mqtt_client(stop)
             try:
-                async with self._mqtt_client() as client:
+                async with client:
                     self.connects += 1
                     log.info("%s: connected to %s", self.label, self.broker)
                     backoff.reset()
@@ -176,20 +179,22 @@ class ServerBridge:
                         await self._goodbye(client)
             except aiomqtt.MqttError as exc:
                 if stop.is_set():
-                    log.info("%s: broker %s: %s while stopping", self.label, self.broker, exc)
+                    log.info("%s: broker %s: %s; stopping", self.label, self.broker,
+                             why(exc, client))
                     return
                 delay = backoff.delay()
                 log.warning("%s: broker %s: %s; retrying in %.1fs", self.label,
-                            self.broker, exc, delay)
+                            self.broker, why(exc, client), delay)
                 await nap(stop, delay)
 
-    def _mqtt_client(self) -> aiomqtt.Client:
+    def _mqtt_client(self, stop: asyncio.Event) -> Client:
         import aiomqtt as mq
 
         ident = f"pnut-{socket.gethostname()}-{os.getpid()}-{self.feed.server_key}"
         return broker_client(
             self.broker, ident, self.opts.keepalive, self.opts.timeout,
-            will=mq.Will(self.feed.server_availability, "offline", qos=1, retain=True))
+            will=mq.Will(self.feed.server_availability, "offline", qos=1, retain=True),
+            stop=stop)
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         if stop.is_set():

@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING, Final
 from pnut.client.session import Secret
 
 if TYPE_CHECKING:
+    import asyncio
+
     import aiomqtt
+
+    from pnut.mqtt.client import Client
 
 #: Longest wait between broker reconnect attempts, seconds.
 MAX_BACKOFF: Final = 30.0
@@ -50,10 +54,21 @@ class Backoff:
         self.next = self.first
 
 
+def why(exc: Exception, client: Client) -> str:
+    """What went wrong with ``client``'s connection, for the one warning line."""
+    from aiomqtt.exceptions import MqttConnectError
+
+    if client.lost and not isinstance(exc, MqttConnectError):  # not a refusal
+        return f"connection lost ({client.lost})"
+    return str(exc)
+
+
 def broker_client(broker: Broker, ident: str, keepalive: int, timeout: float = 10.0,
-                  will: aiomqtt.Will | None = None) -> aiomqtt.Client:
-    """An aiomqtt client for ``broker`` (TLS, credentials), not yet connected."""
-    import aiomqtt as mq
+                  will: aiomqtt.Will | None = None,
+                  stop: asyncio.Event | None = None) -> Client:
+    """An aiomqtt client for ``broker`` (TLS, credentials), not yet connected;
+    connecting gives up when ``stop`` is set (see :mod:`pnut.mqtt.client`)."""
+    from pnut.mqtt.client import Client
 
     b = broker
     context: ssl.SSLContext | None = None
@@ -62,11 +77,11 @@ def broker_client(broker: Broker, ident: str, keepalive: int, timeout: float = 1
         if b.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-    client = mq.Client(
+    client = Client(
         b.host, b.port, username=b.user,
         password=b.password.reveal() if b.password is not None else None,
         identifier=ident[:100], keepalive=keepalive, timeout=timeout, will=will,
-        tls_context=context, clean_session=True,
+        tls_context=context, clean_session=True, stop=stop,
     )
     client.pending_calls_threshold = PUBLISH_BATCH + 16  # our batches are by design
     return client

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from pnut.mqtt.aio import nap, publish
-from pnut.mqtt.broker import Backoff, Broker, broker_client
+from pnut.mqtt.broker import Backoff, Broker, broker_client, why
 from pnut.mqtt.feed import OFFLINE, Message
 
 if TYPE_CHECKING:
@@ -158,10 +158,11 @@ async def run_watch(broker: Broker, prefix: str, keepalive: int, stop: asyncio.E
 
     watch = Watch(prefix)
     backoff = Backoff()
+    ident = f"pnut-watch-{socket.gethostname()}-{os.getpid()}"
     while not stop.is_set():
+        client = broker_client(broker, ident, keepalive, stop=stop)
         try:
-            ident = f"pnut-watch-{socket.gethostname()}-{os.getpid()}"
-            async with broker_client(broker, ident, keepalive) as client:
+            async with client:
                 backoff.reset()
                 watch.reset()
                 for topic_filter in watch.filters:
@@ -172,7 +173,8 @@ async def run_watch(broker: Broker, prefix: str, keepalive: int, stop: asyncio.E
             if stop.is_set():
                 return
             delay = backoff.delay()
-            log.warning("watch: broker %s: %s; retrying in %.1fs", broker, exc, delay)
+            log.warning("watch: broker %s: %s; retrying in %.1fs", broker, why(exc, client),
+                        delay)
             await nap(stop, delay)
 
 
