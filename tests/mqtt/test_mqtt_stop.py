@@ -1,5 +1,6 @@
 """``pnut mqtt`` at the edges: broker connections reset (RST) under it, and
-SIGTERM while the broker resets every attempt, or accepts and never answers.
+SIGTERM at any moment - during start-up, while the broker resets every
+attempt, while it accepts and never answers.
 
 The broker is a real mosquitto behind :class:`broker.Relay`, which resets
 connections on demand (SO_LINGER 0); upsd is pnut's with a pnut driver.
@@ -13,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import re
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -269,3 +273,46 @@ def test_sigterm_while_the_broker_never_answers(broker: Mosquitto, upsd: Stack) 
         assert stopped(proc, within=2) == 0
     clean((upsd.dir / "mqtt.log").read_text())
 
+
+def _status(pid: int) -> tuple[bool, str]:
+    """(SIGTERM has a handler in ``pid``, its memory map); (False, "") once gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False, ""
+    caught = next(int(line.split()[1], 16) for line in status.splitlines()
+                  if line.startswith("SigCgt:"))
+    return bool(caught >> (signal.SIGTERM - 1) & 1), maps
+
+
+@pytest.mark.parametrize("moment", ["at once", "_asyncio", "_ssl", "loop"])
+def test_sigterm_during_start_up(broker: Mosquitto, upsd: Stack, moment: str) -> None:
+    """SIGTERM as soon as the process exists, while it imports asyncio, while
+    it imports ssl (aiomqtt and the client), once its event loop has the
+    signal: exit 0 at once, no traceback. A SIGTERM during the imports
+    killed it (status -15): the handler came with the event loop. Only one
+    that lands before pnut's first line, in the interpreter's own start-up,
+    still gets the kernel's default action (systemd counts SIGTERM as a
+    clean stop too)."""
+    if moment.startswith("_") and moment in sys.builtin_module_names:
+        pytest.skip(f"{moment} is built into this interpreter: not seen in its memory map")
+    proc = bridge(upsd, broker.port, "--watch")
+    log = upsd.dir / "mqtt.log"
+    caught = False
+    if moment != "at once":
+        def reached() -> bool:
+            nonlocal caught
+            caught, maps = _status(proc.pid)
+            if moment == "loop":
+                return " -> mqtt://" in log.read_text()
+            return f"/{moment}." in maps or proc.poll() is not None
+
+        wait_for(reached, interval=0.001)
+        assert proc.poll() is None
+        assert caught, f"SIGTERM not handled yet at {moment}"
+    else:
+        caught = _status(proc.pid)[0]
+    status = stopped(proc, within=3)
+    assert status == 0 or (not caught and status == -signal.SIGTERM), status
+    clean(log.read_text())

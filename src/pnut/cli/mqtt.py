@@ -5,31 +5,55 @@ the URL, ``--broker-password-file`` or ``$PNUT_MQTT_USERNAME`` /
 ``$PNUT_MQTT_PASSWORD``; upsd's (needed only for ``--commands``) from the
 server URL, ``--password-file`` or ``$PNUT_USERNAME`` / ``$PNUT_PASSWORD``.
 See docs/mqtt.md.
+
+SIGTERM and SIGINT stop it cleanly (exit 0) from the first line of
+:func:`main` on: until the event loop takes them over they are only
+noted (:class:`_EarlyStop`), so a stop during the imports, which take a
+good part of the start-up, is no death by signal (-15).  Only the
+``pnut`` package and its command dispatcher are imported before that
+handler; before them, in the interpreter's own start, the kernel's
+default action still applies.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
 import os
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING
 
-from pnut.client.session import Secret
-from pnut.mqtt.bridge import Options, run_bridges
-from pnut.mqtt.broker import Broker
-from pnut.mqtt.names import server_key
-from pnut.poller import ServerSpec, parse_servers, read_server_file
+if TYPE_CHECKING:
+    import argparse
+    from types import FrameType
+
+    from pnut.mqtt.bridge import Options
+    from pnut.mqtt.broker import Broker
+    from pnut.poller import ServerSpec
 
 MQTT_PORT = 1883
 MQTTS_PORT = 8883
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class _EarlyStop:
+    """The stop signals' handler before the event loop runs (and after it
+    closes, which puts back the default, killing, action): notes them."""
+
+    requested = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+    def install(self) -> _EarlyStop:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self)
+        return self
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     p = argparse.ArgumentParser(
         prog="pnut mqtt",
         description="publish UPS state to an MQTT broker (with Home Assistant discovery)")
@@ -77,6 +101,11 @@ def _read_secret(path: str | None, env: str) -> str | None:
 def parse_broker(text: str, user: str | None, password: str | None,
                  cafile: str | None = None, insecure: bool = False) -> Broker:
     """``mqtt[s]://[USER[:PASSWORD]@]HOST[:PORT]`` as a :class:`Broker`."""
+    from urllib.parse import unquote, urlsplit
+
+    from pnut.client.session import Secret
+    from pnut.mqtt.broker import Broker
+
     raw = text if "://" in text else f"mqtt://{text}"
     try:
         parts = urlsplit(raw)
@@ -94,6 +123,10 @@ def parse_broker(text: str, user: str | None, password: str | None,
 
 
 def main(argv: list[str]) -> int:
+    early = _EarlyStop().install()  # first: see the module doc
+    import asyncio
+    import logging
+
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug > 1 else logging.INFO,
@@ -103,6 +136,8 @@ def main(argv: list[str]) -> int:
     except ImportError:
         sys.stderr.write("pnut mqtt needs aiomqtt: pip install 'pnut[mqtt]'\n")
         return 2
+    from pnut.mqtt.bridge import Options
+
     try:
         broker_pw = _read_secret(args.broker_password_file, "PNUT_MQTT_PASSWORD")
         nut_pw = _read_secret(args.password_file, "PNUT_PASSWORD")
@@ -128,11 +163,20 @@ def main(argv: list[str]) -> int:
     if servers:
         logging.getLogger("pnut.mqtt").info(
             "%s -> %s", ", ".join(s.label for s in servers), broker)
-    return asyncio.run(_serve(servers, broker, opts))
+    try:
+        return asyncio.run(_serve(servers, broker, opts, early))
+    finally:
+        early.install()  # the loop's close put back the killing default
 
 
 def _servers(args: argparse.Namespace, password: str | None) -> list[ServerSpec]:
     """--server and --servers-file URLs; --user/--password-file fill in what they lack."""
+    from dataclasses import replace
+
+    from pnut.client.session import Secret
+    from pnut.mqtt.names import server_key
+    from pnut.poller import parse_servers, read_server_file
+
     urls = list(args.server)
     if args.servers_file is not None:
         urls += read_server_file(args.servers_file.read_text(), str(args.servers_file))
@@ -151,13 +195,20 @@ def _servers(args: argparse.Namespace, password: str | None) -> list[ServerSpec]
     return specs
 
 
-async def _serve(servers: list[ServerSpec], broker: Broker, opts: Options) -> int:
+async def _serve(servers: list[ServerSpec], broker: Broker, opts: Options,
+                 early: _EarlyStop) -> int:
     # SIGTERM/SIGINT set ``stop``; the bridges see it, say goodbye and
     # disconnect (pnut.mqtt.bridge: cancelling is not a reliable stop on
     # Python 3.11).
+    import asyncio
+
+    from pnut.mqtt.bridge import run_bridges
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    if early.requested:  # before the loop had them: stop at once
+        stop.set()
     await run_bridges(servers, broker, opts, stop)
     return 0
