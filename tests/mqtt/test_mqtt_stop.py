@@ -1,6 +1,6 @@
 """``pnut mqtt`` at the edges: broker connections reset (RST) under it, and
 SIGTERM at any moment - during start-up, while the broker resets every
-attempt, while it accepts and never answers.
+attempt, while it accepts and never answers, while its host drops the SYN.
 
 The broker is a real mosquitto behind :class:`broker.Relay`, which resets
 connections on demand (SO_LINGER 0); upsd is pnut's with a pnut driver.
@@ -12,9 +12,11 @@ a chosen loop turn), the process tests check what an admin sees.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -272,6 +274,40 @@ def test_sigterm_while_the_broker_never_answers(broker: Mosquitto, upsd: Stack) 
         time.sleep(0.3)
         assert stopped(proc, within=2) == 0
     clean((upsd.dir / "mqtt.log").read_text())
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[int]:
+    """A port on 127.0.0.1 that drops every SYN, as a host that is down or a
+    firewall does: a listener that never accepts, its queue full (Linux
+    drops a SYN then, unless net.ipv4.tcp_abort_on_overflow is set)."""
+    with contextlib.ExitStack() as stack:
+        listener = stack.enter_context(socket.socket())
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(3):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError, ConnectionRefusedError):
+                filler.connect(("127.0.0.1", port))
+        time.sleep(0.1)
+        with pytest.raises(TimeoutError), socket.create_connection(("127.0.0.1", port), 0.5):
+            pass
+        yield port
+
+
+def test_sigterm_while_the_broker_drops_syns(upsd: Stack) -> None:
+    """A broker host that drops the SYN: paho's connect blocks (up to its 5 s
+    timeout) in a thread, and the exit waited for that thread after a SIGTERM
+    (asyncio.run joins its executor). Now exit 0 at once."""
+    with black_hole() as port:
+        proc = bridge(upsd, port, "--watch")
+        log = upsd.dir / "mqtt.log"
+        wait_for(lambda: " -> mqtt://" in log.read_text())
+        time.sleep(0.5)  # both in their connect
+        assert stopped(proc, within=2) == 0
+    clean(log.read_text())
 
 
 def _status(pid: int) -> tuple[bool, str]:

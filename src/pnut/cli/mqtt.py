@@ -202,10 +202,12 @@ async def _serve(servers: list[ServerSpec], broker: Broker, opts: Options,
     # Python 3.11).
     import asyncio
 
+    from pnut.mqtt.aio import DaemonExecutor
     from pnut.mqtt.bridge import run_bridges
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_default_executor(DaemonExecutor())
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     if early.requested:  # before the loop had them: stop at once

@@ -15,10 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import aiomqtt
+
+T = TypeVar("T")
 
 
 async def publish(client: aiomqtt.Client, topic: str, payload: str, *, qos: int,
@@ -36,3 +42,32 @@ async def nap(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(max(0.0, seconds)):
             await stop.wait()
+
+
+class DaemonExecutor(ThreadPoolExecutor):
+    """The event loop's default executor for ``pnut mqtt``: each call in a
+    daemon thread of its own, which the exit does not wait for.
+
+    aiomqtt runs paho's blocking connect there; to a broker that drops the
+    SYN (a host down, a firewall) it blocks up to paho's connect timeout
+    (5 s), and asyncio.run's shutdown waited for it after a SIGTERM. The
+    loop needs it only for that and for resolving host names: a thread per
+    call is cheap at that rate.  (A ThreadPoolExecutor only by type, as
+    the loop wants one; its pool stays empty.)
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=run, name="pnut-mqtt-blocking", daemon=True).start()
+        return future

@@ -124,8 +124,8 @@ class Client(aiomqtt.Client):
     def _in_loop(self, func: Callable[..., None], *args: Any) -> None:
         if threading.get_ident() == self._thread:
             func(*args)
-        else:  # paho's connect runs in an executor thread
-            self._loop.call_soon_threadsafe(func, *args)
+        elif not self._loop.is_closed():  # paho's connect runs in an executor thread,
+            self._loop.call_soon_threadsafe(func, *args)  # which may outlive the loop
 
     def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._in_loop(self._watch_read, client, sock)
