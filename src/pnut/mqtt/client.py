@@ -191,10 +191,15 @@ class Client(aiomqtt.Client):
     # -- losses (2, 4, 5) --------------------------------------------------------------
     def _broken(self, exc: Exception) -> None:
         self.lost = self.lost or str(exc)
+        # As an MqttError: what the bridge and the watcher catch (aiomqtt
+        # stored the bare OSError or SSLError, and some of its versions raise
+        # it again from __aexit__).
+        error = aiomqtt.MqttError(f"connection lost ({self.lost})")
+        error.__cause__ = exc
         if not self._connected.done():
-            _fail(self._connected, exc)
+            _fail(self._connected, error)
         elif not self._disconnected.done():
-            _fail(self._disconnected, exc)
+            _fail(self._disconnected, error)
             self._fail_subscribes()
 
     def _fail_subscribes(self) -> None:
