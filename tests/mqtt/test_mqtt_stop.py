@@ -276,6 +276,24 @@ def test_sigterm_while_the_broker_never_answers(broker: Mosquitto, upsd: Stack) 
     clean((upsd.dir / "mqtt.log").read_text())
 
 
+def test_sigterm_while_the_broker_hangs(broker: Mosquitto, upsd: Stack) -> None:
+    """The broker hangs (its connections stay open, nothing comes back): the
+    watcher, hearing no heartbeat, publishes offline and waits for the PUBACK.
+    A SIGTERM then ends pnut mqtt within the bridge's 2 s goodbye; the
+    watcher waited for aiomqtt's timeout until cancelled after the 5 s stop
+    grace ("watcher: not stopped after 5s; cancelling")."""
+    with Relay(broker.port) as relay:
+        proc = bridge(upsd, relay.port, "--watch")
+        log = upsd.dir / "mqtt.log"
+        wait_for(lambda: "hearing" in log.read_text())
+        relay.hold()
+        wait_for(lambda: "no heartbeat for" in log.read_text())
+        assert stopped(proc, within=3) == 0
+    text = log.read_text()
+    clean(text)
+    assert "not stopped" not in text
+
+
 @contextlib.contextmanager
 def black_hole() -> Iterator[int]:
     """A port on 127.0.0.1 that drops every SYN, as a host that is down or a

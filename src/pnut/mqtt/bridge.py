@@ -73,7 +73,8 @@ log = logging.getLogger("pnut.mqtt")
 MAX_COMMANDS: Final = 16
 #: How long a command waits for its TRACKING result.
 COMMAND_TIMEOUT: Final = 15.0
-#: How long the goodbye (every UPS offline) may take, seconds.
+#: How long the goodbye (every UPS offline) may take, with what was pending
+#: before it when stopping, seconds.
 GOODBYE_TIMEOUT: Final = 2.0
 #: After a stop request: how long the bridges may take to say goodbye and
 #: disconnect before they are cancelled, seconds.
@@ -113,6 +114,8 @@ class ServerBridge:
         self._asking: set[str] = set()
         #: Broker connections made (for logs and tests).
         self.connects = 0
+        #: When a stop's goodbye must be done (loop time).
+        self._goodbye_by: float | None = None
 
     def _queue(self, messages: list[Message]) -> None:
         for msg in messages:
@@ -216,7 +219,9 @@ class ServerBridge:
                 await stop.wait()
                 # The heartbeat ends by itself, the publisher once it has drained
                 # what is pending; the reader is cancelled (its wait is asyncio.wait,
-                # which never swallows a cancellation).
+                # which never swallows a cancellation).  Draining and the goodbye
+                # share GOODBYE_TIMEOUT (a broker that hangs got 2 s of each).
+                self._goodbye_by = asyncio.get_running_loop().time() + GOODBYE_TIMEOUT
                 self._wake.set()
                 await asyncio.wait({publishing}, timeout=GOODBYE_TIMEOUT)
                 reading.cancel()
@@ -269,10 +274,25 @@ class ServerBridge:
                 return
 
     async def _goodbye(self, client: aiomqtt.Client) -> None:
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(GOODBYE_TIMEOUT):
-                for m in self.feed.goodbye():
-                    await publish(client, m.topic, m.payload, qos=1, retain=True)
+        """Every UPS and the server offline, acknowledged by the stop's deadline
+        (else within ``GOODBYE_TIMEOUT``): all handed to paho at once, so that
+        they go out before the DISCONNECT even when the broker is slow."""
+        loop = asyncio.get_running_loop()
+        by = self._goodbye_by if self._goodbye_by is not None else loop.time() + GOODBYE_TIMEOUT
+        messages = self.feed.goodbye()
+        client.pending_calls_threshold = max(client.pending_calls_threshold,
+                                             len(messages) + 16)
+        sending = [loop.create_task(publish(client, m.topic, m.payload, qos=1, retain=True))
+                   for m in messages]
+        await asyncio.sleep(0)  # each hands its message to paho, however late it is
+        _, late = await asyncio.wait(sending, timeout=max(0.0, by - loop.time()))
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+        for task in sending:
+            if not task.cancelled():
+                task.exception()  # a lost connection: the session's error said it
 
     # -- commands ---------------------------------------------------------------------
     async def _command_loop(self, client: aiomqtt.Client) -> None:

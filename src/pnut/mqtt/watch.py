@@ -201,9 +201,13 @@ async def _watch_session(client: aiomqtt.Client, watch: Watch, stop: asyncio.Eve
     try:
         async with asyncio.TaskGroup() as group:
             reading = group.create_task(read())
-            group.create_task(look())
+            looking = group.create_task(look())
             await stop.wait()
-            wake.set()  # look() ends on stop; read() waits in asyncio.wait: cancel it
+            # read() waits in asyncio.wait; look() may wait for a PUBACK (for
+            # aiomqtt's timeout, 10 s, from a broker that hangs): nothing of
+            # theirs is worth waiting for once stopping; publish() in look()
+            # keeps the cancellation that aiomqtt's wait_for may swallow.
             reading.cancel()
+            looking.cancel()
     except ExceptionGroup as group_error:
         raise group_error.exceptions[0] from None
