@@ -32,10 +32,11 @@ unlucky moment showed through it:
    PUBACK still waits: the bridge's reader sees the loss and ends it.)
 
 And ``stop``: a connect attempt gives way to a stop request at once
-(a broker that accepts TCP but never answers kept ``pnut mqtt`` for the
-whole connect timeout after SIGTERM).  These are aiomqtt's private
-callbacks (2.x, stable since 2.0); the mqtt tests reset real connections
-through a relay to hold them to it.
+(a broker that accepts TCP but never answers kept ``pnut mqtt`` after
+SIGTERM until the stop grace, 5 s, ran out).  What is overridden here are
+aiomqtt 2.x's private callbacks and futures (pyproject pins aiomqtt below
+3); tests/mqtt/test_mqtt_stop.py resets real connections through a relay,
+each race in the loop turn where it bit, to hold them to it.
 """
 
 from __future__ import annotations
