@@ -27,6 +27,7 @@ The same file is the attacker (``flood.py attack``) and the honest client
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -90,6 +91,10 @@ async def _garbage(port: int, until: float, seed: int, tls: bool, counts: dict[s
             counts["garbage_dropped"] = counts.get("garbage_dropped", 0) + 1
         finally:
             writer.close()
+            # Retrieves the reset the stream kept (else asyncio logs "Future
+            # exception was never retrieved" with a traceback in the table).
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1)
 
 
 async def _held(port: int, until: float, counts: dict[str, int]) -> None:
