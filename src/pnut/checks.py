@@ -49,6 +49,15 @@ NUT_CONF_KEYS = (
     "NUT_STATEPATH", "NUT_CONFPATH", "NUT_ALTPIDPATH",
 )
 MODES = ("none", "standalone", "netserver", "netclient")
+#: The files a nut.conf MODE leaves unread, and the program that would read
+#: each: NUT's init scripts and units start none of them in that mode, so an
+#: error there stops nothing (reported as a warning that says so).
+UNUSED_BY_MODE: dict[str, dict[str, str]] = {
+    "none": {"ups.conf": "the drivers are", "upsd.conf": "upsd is", "upsd.users": "upsd is",
+             "upsmon.conf": "upsmon is", "upssched.conf": "upsmon is"},
+    "netclient": {"ups.conf": "the drivers are", "upsd.conf": "upsd is",
+                  "upsd.users": "upsd is"},
+}
 
 #: ups.conf keys every driver (NUT's drivers/main.c) or upsdrvctl takes.
 CORE_KEYS = (
@@ -66,11 +75,17 @@ DEFAULT_DRIVERPATH = "/lib/nut"
 
 def check_nut_conf(path: Path) -> list[Problem]:
     """nut.conf is read by the shell: KEY=value, no blanks around ``=``."""
+    return _read_nut_conf(path)[0]
+
+
+def _read_nut_conf(path: Path) -> tuple[list[Problem], str | None]:
+    """nut.conf's problems and its MODE (None: not set, or not one of MODES)."""
     out: list[Problem] = []
+    found: str | None = None
     try:
         text = path.read_text(errors="replace")
     except OSError as exc:
-        return [Problem(str(path), f"cannot read: {exc.strerror or exc}", "error")]
+        return [Problem(str(path), f"cannot read: {exc.strerror or exc}", "error")], None
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -99,7 +114,8 @@ def check_nut_conf(path: Path) -> list[Problem]:
                 out.append(Problem.at(str(path), n, f"MODE={mode} is not one of "
                                       f"{', '.join(MODES)}" + did_you_mean(mode, MODES),
                                       "error"))
-    return out
+            found = mode if mode in MODES else None  # the shell keeps the last
+    return out, found
 
 
 # -- ups.conf ----------------------------------------------------------------------------
@@ -309,8 +325,11 @@ def check_confdir(confdir: str | os.PathLike[str], user: str | None = None) -> l
                         "error")]
     out: list[Problem] = []
     users: Users | None = None
+    mode: str | None = None
     if "nut.conf" in present:
-        out += check_nut_conf(base / "nut.conf")
+        nut_conf, mode = _read_nut_conf(base / "nut.conf")
+        out += nut_conf
+    unused = UNUSED_BY_MODE.get(mode or "", {})
     loaders = {
         "ups.conf": lambda: ups_conf_problems(load_ups_conf(base)),
         "upsd.conf": lambda: _upsd_conf_all(load_upsd_conf(base), user),
@@ -319,16 +338,28 @@ def check_confdir(confdir: str | os.PathLike[str], user: str | None = None) -> l
     for name in ("ups.conf", "upsd.conf", "upsd.users", "upsmon.conf", "upssched.conf"):
         if name not in present:
             continue
+        found: list[Problem] = []
         try:
             if name == "upsd.users":
                 users = load_users(base)
-                out += users_problems(users)
+                found = users_problems(users)
             elif name == "upsmon.conf":
                 from pnut.config.upsmon_conf import load_upsmon_conf
 
-                out += upsmon_problems(load_upsmon_conf(base / name), users)
+                found = upsmon_problems(load_upsmon_conf(base / name), users)
             else:
-                out += loaders[name]()
+                found = loaders[name]()
         except ConfigError as exc:
-            out.append(Problem.from_error(exc))
+            found = [Problem.from_error(exc)]
+        if name in unused:
+            found = [_not_started(p, mode or "", unused[name]) for p in found]
+        out += found
     return out
+
+
+def _not_started(problem: Problem, mode: str, programs: str) -> Problem:
+    """An error in a file nut.conf's MODE leaves unread: a warning that says so."""
+    if problem.severity != "error":
+        return problem
+    return Problem(problem.where, f"{problem.message} (with nut.conf MODE={mode}, "
+                   f"{programs} not started, so this stops nothing until MODE changes)")

@@ -192,3 +192,34 @@ def test_upsdrvctl_hands_confdir_to_nuts_c_drivers(confdir: Path) -> None:
         stop = _run(*args, "stop", env=env)
     assert stop.returncode == 0, stop.stderr
     assert not (state / "dummy-ups-u").exists()
+
+
+@pytest.mark.parametrize("mode", ["none", "netclient", "standalone"])
+def test_errors_in_files_the_mode_never_reads_are_warnings(confdir: Path, mode: str) -> None:
+    """Debian's NUT installs MODE=none and an upsmon.conf without MONITOR: NUT's
+    upsmon would refuse to start, but nothing starts it.  An error in a file the
+    MODE leaves unread is a warning that names the MODE; under a MODE that
+    starts the program it stays an error."""
+    _write(confdir, {
+        "nut.conf": f"MODE={mode}\n",
+        "ups.conf": "[ups]\n  port = auto\n",
+        "upsmon.conf": "MINSUPPLIES 1\nSHUTDOWNCMD /sbin/poweroff\n",
+    })
+    result = _run("check-config", "--confdir", str(confdir))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    ups = [line for line in lines if line.startswith(f"{confdir}/ups.conf")]
+    mon = [line for line in lines if line.startswith(f"{confdir}/upsmon.conf")]
+    assert len(ups) == 1 and len(mon) == 1, lines
+    unread = {"none": ("the drivers are", "upsmon is"), "netclient": ("the drivers are",),
+              "standalone": ()}[mode]
+    for line, programs in ((ups[0], "the drivers are"), (mon[0], "upsmon is")):
+        if programs in unread:
+            assert ": warning: " in line and line.endswith(
+                f"(with nut.conf MODE={mode}, {programs} not started, so this stops nothing "
+                "until MODE changes)"), line
+        else:
+            assert ": error: " in line and "MODE=" not in line, line
+    assert "insufficient power configured" in mon[0]
+    errors = 2 - len(unread)
+    assert lines[-1] == f"{confdir}: {errors} error(s), {len(lines) - 1 - errors} warning(s)"
