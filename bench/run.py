@@ -1,9 +1,13 @@
 """pnut's upsd against NUT's C upsd, side by side, in one run.
 
-    python bench/run.py [--seconds 5] [--impl nut,pnut] [--only upsd,propagation,flood]
+    python bench/run.py [--seconds 5] [--rounds 3] [--impl nut,pnut]
+                        [--only upsd,propagation,flood]
 
 Both servers serve the same device dump through NUT's C dummy-ups driver,
-each in its own private config dir.  The server is pinned to CPU 0 and the
+each in its own private config dir, both running at once: each load row
+runs --rounds times on each server, alternating which goes first, and the
+table gives the medians (on a shared VM a slow spell of a few seconds
+otherwise lands on one server's rows only).  The server is pinned to CPU 0 and the
 C load generator (bench/loadgen.c, compiled here) to CPU 1, so a 2-core
 machine measures the server and not the client.  Beside requests/s the
 table shows the server's own CPU time per request, read from
@@ -42,10 +46,12 @@ CPU.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -130,68 +136,100 @@ def load(loadgen: Path, port: int, mode: str, conns: int, seconds: float) -> dic
     return data
 
 
-def measure(impl: str, loadgen: Path, seconds: float, tls_only: bool = False) -> Result:
-    """The upsd rows for ``impl`` (``tls_only``: only the TLS rows, no memory rows)."""
-    res = Result(impl)
+def measure(impls: list[str], loadgen: Path, seconds: float, rounds: int,
+            tls_only: bool = False) -> list[Result]:
+    """The upsd rows of every server in ``impls`` (``tls_only``: only the TLS
+    rows, no memory rows).
+
+    All the servers run at once, each with its own driver and port, and each
+    load row runs ``rounds`` times on each, alternating which server goes
+    first, the figures being the medians: on a shared machine a slow spell
+    then lands on both servers' samples instead of on whichever ran at that
+    moment.  Only the server under load is busy; the others wait in epoll or
+    poll, as idle servers do."""
+    results = {impl: Result(impl) for impl in impls}
     users = "[admin]\n  password = pw\n  upsmon primary\n"
-    with Stack([Ups(UPS, DEV.read_text())], users=users) as st:
-        tls_conf, res.tls_note = tlsbench.upsd_conf(impl, st.dir)
-        if not loadgen_has_tls(loadgen):
-            tls_conf, res.tls_note = None, "loadgen built without OpenSSL (libssl-dev)"
-        if tls_conf is not None:
-            st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\n{tls_conf}")
-        st.start_driver(st.upses[0], "nut")
-        proc = st.start_upsd(impl, prefix=pinned([], SERVER_CPU))
-        pid = proc.pid
-        fresh = rss_mb(pid)  # started, UPS ready, no client served yet
-        scenarios = [
+    with contextlib.ExitStack() as stacks:
+        stack: dict[str, Stack] = {}
+        pid: dict[str, int] = {}
+        fresh: dict[str, float] = {}
+        tls: dict[str, bool] = {}
+        for impl in impls:
+            st = stacks.enter_context(Stack([Ups(UPS, DEV.read_text())], users=users))
+            tls_conf, results[impl].tls_note = tlsbench.upsd_conf(impl, st.dir)
+            if not loadgen_has_tls(loadgen):
+                tls_conf, results[impl].tls_note = None, "loadgen built without OpenSSL"
+            if tls_conf is not None:
+                st.write("upsd.conf", f"LISTEN 127.0.0.1 {st.port}\n{tls_conf}")
+            st.start_driver(st.upses[0], "nut")
+            proc = st.start_upsd(impl, prefix=pinned([], SERVER_CPU))
+            stack[impl], pid[impl], tls[impl] = st, proc.pid, tls_conf is not None
+            fresh[impl] = rss_mb(proc.pid)  # started, UPS ready, no client served yet
+        plain = [] if tls_only else [
             ("GET VAR, 1 conn", "get", 1),
             ("GET VAR, 16 conns", "get", 16),
             ("GET VAR, 256 conns", "get", 256),
             ("LIST VAR, 16 conns", "list", 16),
             ("connect+VER+LOGOUT, 16 conns", "connect", 16),
         ]
+        scenarios = [(*row, False) for row in plain] + [
+            (*row, True) for row in tlsbench.SCENARIOS]
+        for label, mode, conns, needs_tls in scenarios:
+            samples: dict[str, list[dict[str, float]]] = {impl: [] for impl in impls}
+            for n in range(rounds):
+                for impl in (impls if n % 2 == 0 else impls[::-1]):
+                    if needs_tls and not tls[impl]:
+                        continue
+                    before = cpu_seconds(pid[impl])
+                    data = load(loadgen, stack[impl].port, mode, conns, seconds)
+                    used = cpu_seconds(pid[impl]) - before
+                    samples[impl].append({
+                        "per_s": data["requests"] / data["seconds"],
+                        "cpu_us": used / max(data["requests"], 1) * 1e6,
+                        "p99_us": data["p99_us"],
+                        "errors": data["errors"],
+                    })
+            for impl, runs in samples.items():
+                if runs:
+                    results[impl].rows[label] = {
+                        key: (sum(r[key] for r in runs) if key == "errors"
+                              else statistics.median(r[key] for r in runs))
+                        for key in runs[0]}
         if tls_only:
-            scenarios = []
-        if tls_conf is not None:
-            scenarios += tlsbench.SCENARIOS
-        for label, mode, conns in scenarios:
-            before = cpu_seconds(pid)
-            data = load(loadgen, st.port, mode, conns, seconds)
-            used = cpu_seconds(pid) - before
-            n = max(data["requests"], 1)
-            res.rows[label] = {
-                "per_s": data["requests"] / data["seconds"],
-                "cpu_us": used / n * 1e6,
-                "p99_us": data["p99_us"],
-                "errors": data["errors"],
-            }
-        if tls_only:
-            return res
-        base = rss_mb(pid)
-        argv = pinned([str(loadgen), "127.0.0.1", str(st.port), "idle", str(IDLE_CONNS), "50"],
-                      LOAD_CPU)
-        idle = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-        try:
-            assert idle.stdout is not None
-            ready = idle.stdout.readline()
-            time.sleep(1.0)
-            held = rss_mb(pid)
-            res.rows["RSS, just started (MB)"] = {"value": fresh}
-            res.rows["RSS, idle server (MB)"] = {"value": base}  # after the rows above
-            res.rows[f"RSS, {IDLE_CONNS} idle conns (MB)"] = {
-                "value": held, "conns": float(ready.split()[1]) if ready.startswith("READY")
-                else 0.0}
-            # Single-client latency with the idle connections held (target: within
-            # 10% of "GET VAR, 1 conn" above).
-            data = load(loadgen, st.port, "get", 1, min(seconds, 5.0))
-            res.rows[f"GET VAR, 1 conn, {IDLE_CONNS} idle held"] = {
-                "per_s": data["requests"] / data["seconds"], "cpu_us": float("nan"),
-                "p99_us": data["p99_us"], "errors": data["errors"]}
-        finally:
-            idle.terminate()
-            idle.wait(10)
-    return res
+            return list(results.values())
+        for impl in impls:
+            memory_rows(results[impl], stack[impl].port, pid[impl], fresh[impl], loadgen,
+                        seconds)
+    return list(results.values())
+
+
+def memory_rows(res: Result, port: int, pid: int, fresh: float, loadgen: Path,
+                seconds: float) -> None:
+    """RSS just started, idle after the load rows and with IDLE_CONNS idle
+    connections held, and one client's rate meanwhile."""
+    base = rss_mb(pid)
+    argv = pinned([str(loadgen), "127.0.0.1", str(port), "idle", str(IDLE_CONNS), "50"],
+                  LOAD_CPU)
+    idle = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert idle.stdout is not None
+        ready = idle.stdout.readline()
+        time.sleep(1.0)
+        held = rss_mb(pid)
+        res.rows["RSS, just started (MB)"] = {"value": fresh}
+        res.rows["RSS, idle server (MB)"] = {"value": base}  # after the rows above
+        res.rows[f"RSS, {IDLE_CONNS} idle conns (MB)"] = {
+            "value": held, "conns": float(ready.split()[1]) if ready.startswith("READY")
+            else 0.0}
+        # Single-client latency with the idle connections held (target: within
+        # 10% of "GET VAR, 1 conn" above).
+        data = load(loadgen, port, "get", 1, min(seconds, 5.0))
+        res.rows[f"GET VAR, 1 conn, {IDLE_CONNS} idle held"] = {
+            "per_s": data["requests"] / data["seconds"], "cpu_us": float("nan"),
+            "p99_us": data["p99_us"], "errors": data["errors"]}
+    finally:
+        idle.terminate()
+        idle.wait(10)
 
 
 def plain_rss_rows(impl: str, loadgen: Path, seconds: float) -> dict[str, dict[str, float]]:
@@ -322,6 +360,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0, help="duration of each load run")
     ap.add_argument("--impl", default="nut,pnut", help="comma list of servers to measure")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="runs of each load row on each server, alternating (medians)")
     ap.add_argument("--only", default="upsd,propagation,flood",
                     help="comma list of sections: upsd, propagation, flood (10 s runs at "
                          "least), tls (only upsd's TLS rows)")
@@ -338,13 +378,13 @@ def main() -> int:
     only = set(args.only.split(","))
     data: dict[str, object] = {}
     if "upsd" in only:
-        results = [measure(impl, loadgen, args.seconds) for impl in impls]
+        results = measure(impls, loadgen, args.seconds, args.rounds)
         for res in results:
             res.rows.update(plain_rss_rows(res.impl, loadgen, args.seconds))
         print(table(results), flush=True)
         data.update({r.impl: r.rows for r in results})
     elif "tls" in only:
-        results = [measure(impl, loadgen, args.seconds, tls_only=True) for impl in impls]
+        results = measure(impls, loadgen, args.seconds, args.rounds, tls_only=True)
         print(table(results), flush=True)
         data.update({r.impl: r.rows for r in results})
     if "propagation" in only:
