@@ -25,7 +25,7 @@ A second table measures propagation: 16 UPSes served by a minimal driver
 (bench/benchdriver.py) that changes one variable every 20 ms, and 100
 clients polling GET VAR as fast as the server answers; the figure is the
 time from the driver writing SETINFO to each client first seeing the new
-value.
+value (medians of --rounds runs per server, alternating, as above).
 
 TLS rows (bench/tlsbench.py): GET VAR over an established TLS session, and
 full handshakes (connect, STARTTLS, handshake, VER, LOGOUT), for pnut's
@@ -388,7 +388,12 @@ def main() -> int:
         print(table(results), flush=True)
         data.update({r.impl: r.rows for r in results})
     if "propagation" in only:
-        prop = {impl: propagation(impl, loadgen, args.seconds) for impl in impls}
+        runs: dict[str, list[dict[str, float]]] = {impl: [] for impl in impls}
+        for n in range(args.rounds):  # alternating, medians: as the upsd rows
+            for impl in (impls if n % 2 == 0 else impls[::-1]):
+                runs[impl].append(propagation(impl, loadgen, args.seconds))
+        prop = {impl: {key: statistics.median(r[key] for r in rows) for key in rows[0]}
+                for impl, rows in runs.items()}
         print()
         print(propagation_table(prop), flush=True)
         data["propagation"] = prop
