@@ -6,6 +6,7 @@ and lives in :mod:`pnut.config.notify`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -17,29 +18,36 @@ __all__ = ["MAX_MESSAGE_LEN", "Notification", "NotifyFlag", "NotifyType", "forma
 MAX_MESSAGE_LEN: Final = 511
 
 
-def format_message(template: str, system: str) -> str:
-    """printf-style ``%s`` substitution with one argument, as NUT does.
+#: What printf reads as one conversion of NUT's single string argument: ``%%``,
+#: or ``%s`` with flags, a width and a precision (``%-20s``, ``%.8s``, ``% s``).
+_CONVERSION: Final = re.compile(r"%(?:%|([-+ #0']*)([0-9]*)(?:\.([0-9]*))?s)")
 
-    The first ``%s`` becomes ``system``, ``%%`` becomes ``%``; any other
-    ``%`` sequence (which in C would read garbage) is kept literally, and a
-    second ``%s`` becomes the empty string.
+
+def format_message(template: str, system: str) -> str:
+    """The message NUT 2.8.0 builds: ``snprintf(msg, template, system)``.
+
+    The first string conversion gets ``system``, formatted as glibc's printf
+    formats it (``-`` pads on the right, a width pads to that many
+    characters, a precision cuts; the other flags change nothing for a
+    string): so ``100% sure`` reads ``% s`` and becomes ``100<system>ure``, as
+    in NUT.  ``%%`` is ``%``.  A second string conversion (C would read
+    garbage) becomes the empty string; any other ``%`` sequence is kept as
+    written.
     """
-    out: list[str] = []
     args = [system]
-    i = 0
-    while i < len(template):
-        ch = template[i]
-        nxt = template[i + 1] if i + 1 < len(template) else ""
-        if ch == "%" and nxt == "s":
-            out.append(args.pop() if args else "")
-            i += 2
-        elif ch == "%" and nxt == "%":
-            out.append("%")
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)[:MAX_MESSAGE_LEN]
+
+    def convert(m: re.Match[str]) -> str:
+        if m.group(0) == "%%":
+            return "%"
+        value = args.pop() if args else ""
+        flags, width, precision = m.group(1), m.group(2), m.group(3)
+        if precision is not None:
+            value = value[:int(precision or 0)]
+        # Bounded: beyond a message's length of padding the window is all spaces.
+        pad = min(int(width or 0), len(value) + 2 * MAX_MESSAGE_LEN)
+        return value.ljust(pad) if "-" in flags else value.rjust(pad)
+
+    return _CONVERSION.sub(convert, template)[:MAX_MESSAGE_LEN]
 
 
 @dataclass(frozen=True, slots=True)
