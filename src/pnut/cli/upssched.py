@@ -42,15 +42,16 @@ def main(argv: list[str]) -> int:
         log.warning("%s", warning)
     status = 0
     for rule in conf.matching(notifytype, upsname):
+        here = conf.for_rule(rule)  # the CMDSCRIPT, PIPEFN and LOCKFN set above it
         try:
             if rule.command == "START-TIMER":
-                send_request(conf, Start(rule.args[0], int(rule.args[1])), log)
+                send_request(here, Start(rule.args[0], int(rule.args[1])), log)
             elif rule.command == "CANCEL-TIMER":
                 command = rule.args[1] if len(rule.args) > 1 else None
-                send_request(conf, Cancel(rule.args[0], command), log)
+                send_request(here, Cancel(rule.args[0], command), log)
             else:
                 log.info("Executing command: %s", rule.args[0])
-                execute(conf, rule.args[0], log)
+                execute(here, rule.args[0], log)
         except UpsschedError as exc:
             log.error("%s:%d: %s", conf.path, rule.lineno, exc)
             status = 1

@@ -2,7 +2,9 @@
 
 NUT reads this file once per event and acts on each matching AT line as it
 parses it, so a broken line late in the file may be noticed only after
-earlier rules already fired.  pnut parses and checks the whole file first.
+earlier rules already fired.  pnut parses and checks the whole file first;
+each rule keeps the CMDSCRIPT, PIPEFN and LOCKFN set above it, as NUT uses
+the values read so far.
 What NUT's upssched reads past (an unknown event or command, a line short of
 arguments, words after the last one it reads, a timer given as ``5m`` or
 ``soon``, read with strtol as 5 and 0 seconds) pnut reads the same way with
@@ -12,7 +14,7 @@ LOCKFN are all set stops it, as it stops NUT.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pnut.config.notify import LATER_EVENTS, NotifyType
@@ -42,13 +44,21 @@ _EVENTS = frozenset(t.value for t in NotifyType) | LATER_EVENTS
 
 @dataclass(frozen=True, slots=True)
 class AtRule:
-    """``AT <notifytype> <ups|*> <command> <args...>``."""
+    """``AT <notifytype> <ups|*> <command> <args...>``.
+
+    It keeps the CMDSCRIPT, PIPEFN and LOCKFN set above it: NUT acts on each AT
+    line as it reads the file, with the values read so far, so a file that sets
+    CMDSCRIPT again between AT lines runs each line with its own.
+    """
 
     notifytype: str  # upper-case
     ups: str
     command: str
     args: tuple[str, ...]
     lineno: int
+    cmdscript: str = ""
+    pipefn: str = ""
+    lockfn: str = ""
 
     def matches(self, notifytype: str, ups: str) -> bool:
         return self.notifytype == notifytype.upper() and self.ups in ("*", ups)
@@ -67,6 +77,10 @@ class UpsschedConf:
     def matching(self, notifytype: str, ups: str) -> list[AtRule]:
         """Every rule for this event, in file order (each one fires)."""
         return [r for r in self.rules if r.matches(notifytype, ups)]
+
+    def for_rule(self, rule: AtRule) -> UpsschedConf:
+        """This config with the CMDSCRIPT, PIPEFN and LOCKFN in force at ``rule``."""
+        return replace(self, cmdscript=rule.cmdscript, pipefn=rule.pipefn, lockfn=rule.lockfn)
 
 
 def _at(conf: UpsschedConf, line: ConfLine) -> AtRule:
@@ -103,7 +117,9 @@ def _at(conf: UpsschedConf, line: ConfLine) -> AtRule:
         args[1] = str(seconds)
     if command == "EXECUTE" and not args[0]:  # NUT: "Empty EXECUTE command argument"
         raise line.ignored("EXECUTE needs a non-empty argument")
-    return AtRule(event.upper(), ups, command, tuple(args), line.lineno)
+    assert conf.cmdscript is not None and conf.pipefn is not None and conf.lockfn is not None
+    return AtRule(event.upper(), ups, command, tuple(args), line.lineno,
+                  conf.cmdscript, conf.pipefn, conf.lockfn)
 
 
 def parse_lines(lines: list[ConfLine], path: str) -> UpsschedConf:
