@@ -10,7 +10,9 @@ session, stdio on /dev/null) and waits until it listens — so of many
 simultaneous invocations exactly one starts a daemon and the others use it.
 
 The daemon runs timers on asyncio and, when a timer expires, runs
-``CMDSCRIPT <name>`` without waiting for it.  After EMPTY_WAIT seconds with
+``CMDSCRIPT <name>`` without waiting for it.  A CANCEL that finds no timer
+and names a command runs it before answering ``OK``, as NUT's daemon does,
+so the AT lines after it in upssched.conf run after it.  After EMPTY_WAIT seconds with
 no timers, no connection and no running command it exits — holding the same
 lock while it unlinks PIPEFN and closes the listener, so a client either
 reached it before (and was answered, or sees its connection reset and
@@ -142,6 +144,9 @@ def send_request(conf: UpsschedConf, req: Request, log: logging.Logger) -> None:
             if sock is None:
                 time.sleep(0.1)
                 continue
+        if isinstance(req, Cancel) and req.command:
+            # The daemon answers once the command it may run has ended (as NUT's).
+            sock.settimeout(COMMAND_TIMEOUT + CLIENT_TIMEOUT)
         try:
             with sock:
                 reply = _exchange(sock, data)
@@ -266,11 +271,20 @@ class TimerDaemon:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.clients += 1
         try:
-            async with asyncio.timeout(CONNECTION_TIMEOUT):
+            async with asyncio.timeout(CONNECTION_TIMEOUT) as limit:
                 while line := await reader.readline():
                     if len(line) > MAX_REQUEST or not line.endswith(b"\n"):
                         break
-                    writer.write(self._handle(line))
+                    reply, command = self._handle(line)
+                    if command is not None:
+                        # The command a CANCEL ran (no timer to cancel) ends before
+                        # the OK, as in NUT: the client's next AT line waits for it.
+                        # Its own time is bounded by COMMAND_TIMEOUT, not this one.
+                        limit.reschedule(None)
+                        await asyncio.shield(command)
+                        limit.reschedule(asyncio.get_running_loop().time()
+                                         + CONNECTION_TIMEOUT)
+                    writer.write(reply)
                     await writer.drain()
         except (TimeoutError, OSError, ValueError):
             pass
@@ -279,14 +293,16 @@ class TimerDaemon:
             writer.close()
             self._wake.set()
 
-    def _handle(self, line: bytes) -> bytes:
+    def _handle(self, line: bytes) -> tuple[bytes, asyncio.Task[None] | None]:
+        """The reply to one request, and the command to wait for before sending it."""
         try:
             req = parse_request(tuple(split_line(line)))
         except ValueError:
             req = None
         if req is None:
             self.log.info("Unknown command on socket: %r", line)
-            return b"ERR UNKNOWN\n"
+            return b"ERR UNKNOWN\n", None
+        command = None
         if isinstance(req, Start):
             self.log.info("New timer: %s (%d seconds)", req.name, req.seconds)
             self.timers.start(req.name, req.seconds, time.monotonic())
@@ -294,14 +310,15 @@ class TimerDaemon:
             self.log.info("Cancelling timer: %s", req.name)
         elif req.command:
             self.log.info("Cancel %s, event: %s", req.name, req.command)
-            self._run(req.command)
+            command = self._run(req.command)
         self._wake.set()
-        return b"OK\n"
+        return b"OK\n", command
 
-    def _run(self, arg: str) -> None:
+    def _run(self, arg: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._command(arg))
         self.commands.add(task)
         task.add_done_callback(self.commands.discard)
+        return task
 
     async def _command(self, arg: str) -> None:
         cmd = command_line(self.conf, arg)
